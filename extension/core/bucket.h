@@ -1,0 +1,49 @@
+// Deterministic bucketing: which of 10,000 buckets a (salt, value) pair falls in.
+//
+// Follows GrowthBook's hash version 2 exactly (sdk-js `hash(seed, value, 2)`):
+//   bucket = fnv1a32(decimal(fnv1a32(salt + value))) % 10000
+// so a flag rolled out in SQL includes the same users as the equivalent GrowthBook rollout rule
+// (seed = salt, hashVersion = 2). The value is the bucketing attribute as text: a bigint user id
+// is bucketed as its decimal text, so 42::bigint and '42' land in the same bucket.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "core/hash.h"
+
+namespace rollout {
+
+inline constexpr uint32_t kBuckets = 10000;
+
+// Largest decimal text of an int64 ("-9223372036854775808") plus one spare byte.
+inline constexpr size_t kMaxDecimalLength = 21;
+
+// Writes the decimal text of `value` into `out` (no terminator) and returns its length.
+// REQUIRES: `out` holds at least kMaxDecimalLength bytes.
+size_t format_decimal(int64_t value, char* out) noexcept;
+size_t format_decimal(uint32_t value, char* out) noexcept;
+
+// The canonical text of a UUID (lower-case hex, 8-4-4-4-12, 36 bytes), as PostgreSQL prints it.
+inline constexpr size_t kUuidTextLength = 36;
+void format_uuid(const unsigned char (&uuid)[16], char (&out)[kUuidTextLength]) noexcept;
+
+// Hashes values under one salt. The salt's FNV state is computed once at construction, so
+// bucketing a value costs one pass over the value and one over at most 10 decimal digits.
+class Bucketer {
+ public:
+  explicit Bucketer(std::string_view salt) noexcept : salted_(Fnv1a32().update(salt)) {}
+
+  // A bucket in [0, kBuckets).
+  uint32_t bucket(std::string_view value) const noexcept;
+
+ private:
+  Fnv1a32 salted_;
+};
+
+// GrowthBook hash v1, (fnv1a32(value + seed) % 1000) / 1000, kept for experiment compatibility;
+// returned as the integer numerator in [0, 1000).
+uint32_t growthbook_v1_numerator(std::string_view seed, std::string_view value) noexcept;
+
+}  // namespace rollout

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for tests, the demo and the benchmarks.
+#
+#   scripts/cluster.sh COMMAND [ARGS...]   start a cluster, run COMMAND in it, stop it
+#   source scripts/cluster.sh; cluster_start; ...; (stopped on exit)
+#
+# The cluster lives in a fresh `mktemp -d`, runs as an unprivileged OS user (`postgres` when
+# invoked as root, since PostgreSQL refuses to run as root; else the invoking user), listens on
+# a unix socket in that directory and on 127.0.0.1 at a free port that is never 5432, and loads
+# pg_rollout through shared_preload_libraries. cluster_start waits until it accepts
+# connections and exports PGHOST, PGPORT, PGUSER, PGDATABASE and DATABASE_URL. An EXIT/INT/TERM
+# trap stops the server and removes the directory, also when a test fails or is interrupted.
+#
+# Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), CLUSTER_SETTINGS (extra
+# `-c name=value` options for the server).
+
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+CLUSTER_DIR=""
+CLUSTER_OWNER=""
+
+_cluster_as_owner() {
+  if [ "$(id -u)" -eq 0 ]; then
+    (cd / && runuser -u "$CLUSTER_OWNER" -- "$@")
+  else
+    "$@"
+  fi
+}
+
+_cluster_free_port() {
+  local port
+  for _ in $(seq 1 100); do
+    port=$((20000 + RANDOM % 40000))
+    # Nothing answers on it (bash's /dev/tcp connect fails): take it.
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+cluster_stop() {
+  [ -n "$CLUSTER_DIR" ] || return 0
+  if [ -f "$CLUSTER_DIR/data/postmaster.pid" ]; then
+    _cluster_as_owner "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w stop >/dev/null 2>&1 ||
+      _cluster_as_owner "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$CLUSTER_DIR"
+  CLUSTER_DIR=""
+}
+
+_cluster_on_signal() {
+  cluster_stop
+  trap - EXIT
+  exit 130
+}
+
+cluster_start() {
+  if [ "$(id -u)" -eq 0 ]; then
+    CLUSTER_OWNER=postgres
+    if ! id postgres >/dev/null 2>&1; then
+      echo "cluster: no 'postgres' OS user; run scripts/setup.sh first" >&2
+      return 1
+    fi
+  else
+    CLUSTER_OWNER=$(id -un)
+  fi
+  if [ ! -x "$PG_BINDIR/initdb" ]; then
+    echo "cluster: $PG_BINDIR/initdb not found; run scripts/setup.sh first" >&2
+    return 1
+  fi
+
+  CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rollout_cluster.XXXXXX")
+  trap cluster_stop EXIT
+  trap _cluster_on_signal INT TERM HUP
+  chmod 755 "$CLUSTER_DIR"
+  [ "$(id -u)" -eq 0 ] && chown "$CLUSTER_OWNER" "$CLUSTER_DIR"
+
+  if ! _cluster_as_owner "$PG_BINDIR/initdb" -D "$CLUSTER_DIR/data" -U postgres --auth=trust \
+    --encoding=UTF8 --locale=C.UTF-8 >"$CLUSTER_DIR/initdb.log" 2>&1; then
+    echo "cluster: initdb failed:" >&2
+    cat "$CLUSTER_DIR/initdb.log" >&2
+    return 1
+  fi
+
+  local port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(_cluster_free_port) || { echo "cluster: no free port" >&2; return 1; }
+    # shellcheck disable=SC2086
+    if _cluster_as_owner "$PG_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -t 60 \
+      -o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$CLUSTER_DIR \
+          -c shared_preload_libraries=pg_rollout -c fsync=off -c synchronous_commit=off \
+          -c full_page_writes=off -c max_connections=60 ${CLUSTER_SETTINGS:-}" start >/dev/null 2>&1; then
+      break
+    fi
+    if [ "$attempt" -eq 5 ]; then
+      echo "cluster: server did not start; its log:" >&2
+      tail -n 30 "$CLUSTER_DIR/server.log" >&2
+      return 1
+    fi
+  done
+
+  export PGHOST="$CLUSTER_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
+  export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
+  local i
+  for i in $(seq 1 100); do
+    "$PG_BINDIR/pg_isready" -q && return 0
+    sleep 0.1
+  done
+  echo "cluster: server is not accepting connections" >&2
+  return 1
+}
+
+# Executed (not sourced): run the given command inside a cluster.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -euo pipefail
+  if [ $# -eq 0 ]; then
+    echo "usage: scripts/cluster.sh COMMAND [ARGS...]   (e.g. scripts/cluster.sh psql)" >&2
+    exit 2
+  fi
+  cluster_start
+  status=0
+  "$@" || status=$?
+  cluster_stop
+  exit "$status"
+fi

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Every test suite of pg_rollout, ending in a pass/fail summary; exits non-zero on any failure.
+#
+#   unit         GoogleTest suites of the core and the migrator (SQLite), plain and under
+#                AddressSanitizer + UndefinedBehaviorSanitizer (CTest, label unit / unit_san)
+#   pg_regress   the extension's regression tests (sql/, expected/) on a throwaway cluster
+#   isolation    concurrent-session tests of the flag cache (tests/isolation/)
+#   migrator_pg  the migrator's integration tests against the same cluster (CTest, label pg)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || exit 1
+
+names=()
+verdicts=()
+seconds=()
+failed=0
+
+run_suite() {
+  local name=$1
+  shift
+  echo
+  echo "=== $name: $*"
+  local start=$SECONDS status=0
+  "$@" || status=$?
+  names+=("$name")
+  seconds+=($((SECONDS - start)))
+  if [ "$status" -eq 0 ]; then
+    verdicts+=(PASS)
+  else
+    verdicts+=("FAIL (exit $status)")
+    failed=1
+  fi
+  return "$status"
+}
+
+summary() {
+  echo
+  echo "=== Summary"
+  local i
+  for i in "${!names[@]}"; do
+    printf '  %-12s %-16s %4ss\n' "${names[$i]}" "${verdicts[$i]}" "${seconds[$i]}"
+  done
+  if [ "$failed" -eq 0 ]; then
+    echo "ALL TEST SUITES PASSED"
+  else
+    echo "SOME TEST SUITES FAILED"
+  fi
+}
+
+show_regression_diffs() {
+  local f
+  for f in regression.diffs output_iso/regression.diffs; do
+    [ -s "$f" ] && { echo "--- $f"; cat "$f"; }
+  done
+  return 0
+}
+
+jobs=$(nproc 2>/dev/null || echo 2)
+if ! run_suite build make -j "$jobs" || ! run_suite install make install; then
+  summary
+  exit 1
+fi
+
+run_suite unit ctest --test-dir build --label-exclude '^pg' --output-on-failure -j "$jobs"
+
+# shellcheck source=scripts/cluster.sh
+source scripts/cluster.sh
+if cluster_start; then
+  rm -f regression.diffs output_iso/regression.diffs
+  run_suite pg_regress make installcheck ISOLATION= || show_regression_diffs
+  run_suite isolation make installcheck REGRESS= || show_regression_diffs
+  run_suite migrator_pg ctest --test-dir build --label-regex '^pg' --output-on-failure -j "$jobs"
+  cluster_stop
+else
+  names+=(cluster)
+  verdicts+=("FAIL (no server)")
+  seconds+=(0)
+  failed=1
+fi
+
+summary
+exit "$failed"
