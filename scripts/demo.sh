@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The end-to-end demo: installs what is missing, builds, installs the extension, starts a
+# throwaway cluster, evaluates a 25% flag, applies and reverts example migrations, and stops
+# the cluster (also on failure or Ctrl-C).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
+make -j "$(nproc 2>/dev/null || echo 2)"
+make install
+
+# shellcheck source=scripts/cluster.sh
+source scripts/cluster.sh
+cluster_start
+echo
+echo "== Throwaway cluster on port $PGPORT (socket in $PGHOST)"
+
+psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+CREATE EXTENSION pg_rollout;
+INSERT INTO rollout.flags (key, description, enabled, rollout_percentage)
+VALUES ('new_checkout', 'The new checkout flow', true, 25);
+
+\echo
+\echo == The flag: new_checkout, enabled, 25% rollout
+SELECT key, enabled, rollout_percentage FROM rollout.flags;
+
+\echo == feature_enabled(user_id, 'new_checkout') for a few users
+SELECT user_id, feature_enabled(user_id, 'new_checkout') AS enabled
+FROM (VALUES (1), (2), (3), (42), (1000), (123456)) AS u(user_id);
+
+\echo == Share of 100,000 users who get the flag
+SELECT count(*) FILTER (WHERE feature_enabled(g, 'new_checkout')) AS users_with_flag,
+       round(100.0 * count(*) FILTER (WHERE feature_enabled(g, 'new_checkout')) / count(*), 2) AS percent
+FROM generate_series(1, 100000) AS g;
+SQL
+
+migrator=(build/bin/migrator --database-url "$DATABASE_URL" --dir migrator/examples/migrations)
+echo "== migrator status (before)"
+"${migrator[@]}" status
+echo
+echo "== migrator up"
+"${migrator[@]}" up
+echo
+echo "== migrator status (after up)"
+"${migrator[@]}" status
+echo
+psql -X -q -c '\d accounts'
+echo "== migrator down"
+"${migrator[@]}" down
+echo
+echo "== migrator status (after down)"
+"${migrator[@]}" status
+
+cluster_stop
+echo
+echo "== Demo done; the throwaway cluster is stopped and removed."
