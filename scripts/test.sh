@@ -6,6 +6,7 @@
 #   pg_regress   the extension's regression tests (sql/, expected/) on a throwaway cluster
 #   isolation    concurrent-session tests of the flag cache (tests/isolation/)
 #   migrator_pg  the migrator's integration tests against the same cluster (CTest, label pg)
+#   no_preload   pg_regress again on a cluster without shared_preload_libraries
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -71,6 +72,21 @@ if cluster_start; then
   run_suite pg_regress make installcheck ISOLATION= || show_regression_diffs
   run_suite isolation make installcheck REGRESS= || show_regression_diffs
   run_suite migrator_pg ctest --test-dir build --label-regex '^pg' --output-on-failure -j "$jobs"
+  cluster_stop
+else
+  names+=(cluster)
+  verdicts+=("FAIL (no server)")
+  seconds+=(0)
+  failed=1
+fi
+
+# The extension must also load on first use, without shared_preload_libraries.
+if CLUSTER_SETTINGS="-c shared_preload_libraries=''" cluster_start; then
+  rm -f regression.diffs
+  run_suite no_preload bash -c '
+    preload=$(psql -XAtc "SHOW shared_preload_libraries") || exit 1
+    [ -z "$preload" ] || { echo "shared_preload_libraries is \"$preload\", expected empty"; exit 1; }
+    make installcheck ISOLATION=' || show_regression_diffs
   cluster_stop
 else
   names+=(cluster)

@@ -1,0 +1,124 @@
+#include "migrator/source.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <limits>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <system_error>
+
+#include "migrator/error.h"
+
+namespace migrator {
+namespace fs = std::filesystem;
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& message) { throw Error(ExitCode::kInvalidMigrations, message); }
+
+struct DirectoryName {
+  uint64_t version;
+  std::string name;
+};
+
+// Splits "<digits>_<name>"; nullopt if the directory name does not have that shape.
+std::optional<DirectoryName> parse_directory_name(const std::string& dirname) {
+  size_t digits = 0;
+  while (digits < dirname.size() && std::isdigit(static_cast<unsigned char>(dirname[digits]))) ++digits;
+  if (digits == 0 || digits + 1 >= dirname.size() || dirname[digits] != '_') return std::nullopt;
+  std::string name = dirname.substr(digits + 1);
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') return std::nullopt;
+  }
+  uint64_t version = 0;
+  constexpr uint64_t kMax = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
+  for (size_t i = 0; i < digits; ++i) {
+    uint64_t digit = static_cast<uint64_t>(dirname[i] - '0');
+    if (version > (kMax - digit) / 10) {
+      invalid("migration directory " + dirname + ": version is larger than " + std::to_string(kMax));
+    }
+    version = version * 10 + digit;
+  }
+  return DirectoryName{version, std::move(name)};
+}
+
+std::string read_file(const fs::path& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) invalid("missing migration file " + path.string());
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream content;
+  content << in.rdbuf();
+  if (!in) invalid("cannot read migration file " + path.string());
+  return content.str();
+}
+
+}  // namespace
+
+std::string checksum(std::string_view up_sql, std::string_view down_sql) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  const char separator = '\0';
+  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+            EVP_DigestUpdate(ctx, up_sql.data(), up_sql.size()) == 1 &&
+            EVP_DigestUpdate(ctx, &separator, 1) == 1 &&
+            EVP_DigestUpdate(ctx, down_sql.data(), down_sql.size()) == 1 &&
+            EVP_DigestFinal_ex(ctx, digest, &length) == 1;
+  EVP_MD_CTX_free(ctx);
+  if (!ok) throw std::runtime_error("SHA-256 computation failed (OpenSSL)");
+  static const char kHex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * length);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0xF]);
+  }
+  return hex;
+}
+
+std::vector<Migration> load_migrations(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) invalid("migrations directory " + dir.string() + " does not exist");
+  fs::directory_iterator entries(dir, ec);
+  if (ec) invalid("cannot read migrations directory " + dir.string() + ": " + ec.message());
+
+  // Directory names sorted first, so errors are reported in a stable order.
+  std::vector<std::string> subdirectories;
+  for (const fs::directory_entry& entry : entries) {
+    if (entry.is_directory(ec)) subdirectories.push_back(entry.path().filename().string());
+  }
+  std::sort(subdirectories.begin(), subdirectories.end());
+
+  std::map<uint64_t, Migration> by_version;
+  for (const std::string& dirname : subdirectories) {
+    std::optional<DirectoryName> parsed = parse_directory_name(dirname);
+    if (!parsed) {
+      invalid("invalid migration directory " + (dir / dirname).string() +
+              ": expected <version>_<name>, e.g. 0001_create_users (name: letters, digits, _ and -)");
+    }
+    auto existing = by_version.find(parsed->version);
+    if (existing != by_version.end()) {
+      invalid("duplicate migration version " + std::to_string(parsed->version) + ": " +
+              existing->second.directory.string() + " and " + (dir / dirname).string());
+    }
+    Migration migration;
+    migration.version = parsed->version;
+    migration.name = std::move(parsed->name);
+    migration.directory = dir / dirname;
+    migration.up_sql = read_file(migration.up_path());
+    migration.down_sql = read_file(migration.down_path());
+    migration.checksum = checksum(migration.up_sql, migration.down_sql);
+    by_version.emplace(migration.version, std::move(migration));
+  }
+
+  std::vector<Migration> migrations;
+  migrations.reserve(by_version.size());
+  for (auto& [version, migration] : by_version) migrations.push_back(std::move(migration));
+  return migrations;
+}
+
+}  // namespace migrator

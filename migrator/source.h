@@ -1,0 +1,43 @@
+// The migration source: a directory of migrations, read and validated in one go.
+//
+// Layout: <dir>/<version>_<name>/up.sql and down.sql, for example
+//   migrations/0001_create_users/{up,down}.sql
+//   migrations/20240101120000_add_email/{up,down}.sql
+// The version is the leading digits, compared numerically (so 0002 and 2 are the same version); it
+// must fit a signed 64-bit integer (the databases store it as bigint). The name is the rest after
+// the first '_': non-empty, letters, digits, '_' and '-'. Plain files in <dir> (a README) are
+// ignored; any other subdirectory is an error, so a typo cannot silently skip a migration.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace migrator {
+
+struct Migration {
+  uint64_t version = 0;
+  std::string name;
+  std::filesystem::path directory;  // as given by the user's --dir, joined with the directory name
+  std::string up_sql;
+  std::string down_sql;
+  std::string checksum;  // checksum(up_sql, down_sql)
+
+  // The directory name, e.g. "0002_add_email": how messages refer to the migration.
+  std::string label() const { return directory.filename().string(); }
+  std::filesystem::path up_path() const { return directory / "up.sql"; }
+  std::filesystem::path down_path() const { return directory / "down.sql"; }
+};
+
+// Lower-case hex SHA-256 of up.sql bytes, one NUL byte, then down.sql bytes.
+std::string checksum(std::string_view up_sql, std::string_view down_sql);
+
+// Reads every migration under `dir`, sorted by version.
+// Throws Error(kInvalidMigrations) if `dir` is not a readable directory, a subdirectory name is not
+// <digits>_<name>, two directories share a version (naming both), or up.sql / down.sql is missing
+// (naming the missing path).
+std::vector<Migration> load_migrations(const std::filesystem::path& dir);
+
+}  // namespace migrator
