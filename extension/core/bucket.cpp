@@ -2,17 +2,6 @@
 
 namespace rollout {
 
-size_t format_decimal(uint32_t value, char* out) noexcept {
-  char reversed[10];
-  size_t n = 0;
-  do {
-    reversed[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value != 0);
-  for (size_t i = 0; i < n; i++) out[i] = reversed[n - 1 - i];
-  return n;
-}
-
 size_t format_decimal(int64_t value, char* out) noexcept {
   // Work on the magnitude as unsigned so INT64_MIN does not overflow.
   uint64_t magnitude = value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
@@ -39,10 +28,15 @@ void format_uuid(const unsigned char (&uuid)[16], char (&out)[kUuidTextLength]) 
 }
 
 uint32_t Bucketer::bucket(std::string_view value) const noexcept {
-  const uint32_t inner = Fnv1a32(salted_).update(value).digest();
-  char digits[kMaxDecimalLength];
-  const size_t len = format_decimal(inner, digits);
-  return fnv1a32(std::string_view(digits, len)) % kBuckets;
+  uint32_t inner = Fnv1a32(salted_).update(value).digest();
+  // decimal(inner), written back to front straight into place, then hashed.
+  char digits[10];
+  size_t start = sizeof digits;
+  do {
+    digits[--start] = static_cast<char>('0' + inner % 10);
+    inner /= 10;
+  } while (inner != 0);
+  return fnv1a32(std::string_view(digits + start, sizeof digits - start)) % kBuckets;
 }
 
 uint32_t growthbook_v1_numerator(std::string_view seed, std::string_view value) noexcept {

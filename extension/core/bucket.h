@@ -23,7 +23,6 @@ inline constexpr size_t kMaxDecimalLength = 21;
 // Writes the decimal text of `value` into `out` (no terminator) and returns its length.
 // REQUIRES: `out` holds at least kMaxDecimalLength bytes.
 size_t format_decimal(int64_t value, char* out) noexcept;
-size_t format_decimal(uint32_t value, char* out) noexcept;
 
 // The canonical text of a UUID (lower-case hex, 8-4-4-4-12, 36 bytes), as PostgreSQL prints it.
 inline constexpr size_t kUuidTextLength = 36;

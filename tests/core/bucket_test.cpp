@@ -24,12 +24,6 @@ TEST(FormatDecimal, PrintsInt64LikePostgres) {
   EXPECT_EQ(decimal(std::numeric_limits<int64_t>::min()), "-9223372036854775808");
 }
 
-TEST(FormatDecimal, PrintsUint32) {
-  char buf[kMaxDecimalLength];
-  EXPECT_EQ(std::string(buf, format_decimal(uint32_t{0}, buf)), "0");
-  EXPECT_EQ(std::string(buf, format_decimal(uint32_t{4294967295u}, buf)), "4294967295");
-}
-
 TEST(FormatUuid, PrintsCanonicalLowerCase) {
   const unsigned char uuid[16] = {0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8,
                                   0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11};
