@@ -64,8 +64,7 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql) {
   unsigned int length = 0;
   const char separator = '\0';
   bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
-            EVP_DigestUpdate(ctx, up_sql.data(), up_sql.size()) == 1 &&
-            EVP_DigestUpdate(ctx, &separator, 1) == 1 &&
+            EVP_DigestUpdate(ctx, up_sql.data(), up_sql.size()) == 1 && EVP_DigestUpdate(ctx, &separator, 1) == 1 &&
             EVP_DigestUpdate(ctx, down_sql.data(), down_sql.size()) == 1 &&
             EVP_DigestFinal_ex(ctx, digest, &length) == 1;
   EVP_MD_CTX_free(ctx);

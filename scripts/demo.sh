@@ -6,8 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-make -j "$(nproc 2>/dev/null || echo 2)"
-make install
+echo "== Building and installing (log: build/demo-build.log)"
+mkdir -p build
+if ! { make -j "$(nproc 2>/dev/null || echo 2)" && make install; } >build/demo-build.log 2>&1; then
+  tail -n 40 build/demo-build.log
+  echo "demo: build failed; full log in build/demo-build.log" >&2
+  exit 1
+fi
 
 # shellcheck source=scripts/cluster.sh
 source scripts/cluster.sh

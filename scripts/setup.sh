@@ -36,6 +36,15 @@ fi
 
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+apt_install=("${sudo[@]}" apt-get install -y -qq --no-install-recommends
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
 "${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+# Tests and the demo start their own throwaway clusters; keep the server package from creating
+# and starting a default cluster on port 5432.
+if ! dpkg-query -W -f='${Status}' postgresql-15 2>/dev/null | grep -q '^install ok installed$'; then
+  "${apt_install[@]}" postgresql-common </dev/null
+  "${sudo[@]}" sed -ri 's/^#?\s*create_main_cluster\s*=.*/create_main_cluster = false/' \
+    /etc/postgresql-common/createcluster.conf
+fi
+"${apt_install[@]}" "${missing[@]}" </dev/null
 echo "setup: done"

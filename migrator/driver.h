@@ -1,0 +1,50 @@
+// The database side of the migrator: where state is kept and how one migration is run atomically.
+// The engine decides what to apply or revert; a driver only executes, one migration at a time.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "migrator/source.h"
+
+namespace migrator {
+
+// One row of the state table.
+struct AppliedMigration {
+  uint64_t version = 0;
+  std::string name;
+  std::string checksum;
+  std::string applied_at;  // ISO-8601 UTC, e.g. 2024-01-01T12:00:00Z
+  std::string applied_by;
+  int64_t execution_ms = 0;
+};
+
+struct DriverOptions {
+  // How long to wait for the migration lock (PostgreSQL advisory lock, SQLite write lock), in
+  // seconds; 0 waits forever.
+  int lock_timeout_seconds = 60;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  // Takes the migration lock for the rest of this driver's life (a no-op where each migration's
+  // own transaction serialises writers) and creates the state table if it does not exist.
+  // Call before apply/revert. Throws Error(kDatabase) if the lock cannot be had in time.
+  virtual void lock() = 0;
+
+  // The state table's rows sorted by version; empty if the state table does not exist yet.
+  virtual std::vector<AppliedMigration> applied() = 0;
+
+  // Runs `migration.up_sql` statement by statement and records the state row, all in one
+  // transaction. Returns the milliseconds the SQL took. On failure nothing of the migration
+  // remains and Error(kMigrationFailed) says "<up.sql path>:<line>: <database error>".
+  virtual int64_t apply(const Migration& migration) = 0;
+
+  // Runs `migration.down_sql` and deletes the state row, in one transaction; failures as apply().
+  virtual int64_t revert(const Migration& migration) = 0;
+};
+
+}  // namespace migrator

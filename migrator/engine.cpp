@@ -1,0 +1,146 @@
+#include "migrator/engine.h"
+
+#include <algorithm>
+#include <iomanip>
+#include <map>
+
+#include "migrator/error.h"
+
+namespace migrator {
+
+std::string describe_state(const MigrationStatus& status) {
+  switch (status.state) {
+    case MigrationState::kApplied:
+      return "applied " + status.applied_at;
+    case MigrationState::kPending:
+      return "pending";
+    case MigrationState::kChanged:
+      return "changed (applied " + status.applied_at + ", files differ since)";
+    case MigrationState::kMissing:
+      return "missing (applied " + status.applied_at + ", no directory on disk)";
+  }
+  return "unknown";
+}
+
+Engine::Engine(Driver& driver, std::vector<Migration> migrations, std::ostream& out)
+    : driver_(driver), migrations_(std::move(migrations)), out_(out) {}
+
+std::vector<MigrationStatus> Engine::status() {
+  std::map<uint64_t, MigrationStatus> by_version;
+  for (const Migration& migration : migrations_) {
+    MigrationStatus& status = by_version[migration.version];
+    status.version = migration.version;
+    std::string label = migration.label();
+    status.version_text = label.substr(0, label.size() - migration.name.size() - 1);
+    status.name = migration.name;
+    status.state = MigrationState::kPending;
+  }
+  for (const AppliedMigration& applied : driver_.applied()) {
+    auto found = by_version.find(applied.version);
+    if (found == by_version.end()) {
+      MigrationStatus status;
+      status.version = applied.version;
+      status.version_text = std::to_string(applied.version);
+      status.name = applied.name;
+      status.state = MigrationState::kMissing;
+      status.applied_at = applied.applied_at;
+      by_version.emplace(applied.version, std::move(status));
+      continue;
+    }
+    const Migration* migration = find(applied.version);
+    found->second.state = migration->checksum == applied.checksum ? MigrationState::kApplied : MigrationState::kChanged;
+    found->second.applied_at = applied.applied_at;
+  }
+  std::vector<MigrationStatus> statuses;
+  for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
+  return statuses;
+}
+
+void Engine::print_status() {
+  std::vector<MigrationStatus> statuses = status();
+  if (statuses.empty()) {
+    out_ << "no migrations\n";
+    return;
+  }
+  size_t version_width = 0;
+  size_t name_width = 0;
+  for (const MigrationStatus& status : statuses) {
+    version_width = std::max(version_width, status.version_text.size());
+    name_width = std::max(name_width, status.name.size());
+  }
+  for (const MigrationStatus& status : statuses) {
+    out_ << std::left << std::setw(static_cast<int>(version_width)) << status.version_text << "  "
+         << std::setw(static_cast<int>(name_width)) << status.name << "  " << describe_state(status) << "\n";
+  }
+}
+
+const Migration* Engine::find(uint64_t version) const {
+  auto it = std::lower_bound(migrations_.begin(), migrations_.end(), version,
+                             [](const Migration& m, uint64_t v) { return m.version < v; });
+  return it != migrations_.end() && it->version == version ? &*it : nullptr;
+}
+
+std::vector<MigrationStatus> Engine::lock_and_check() {
+  driver_.lock();
+  std::vector<MigrationStatus> statuses = status();
+  std::string problems;
+  for (const MigrationStatus& status : statuses) {
+    std::string label = status.version_text + "_" + status.name;
+    if (status.state == MigrationState::kChanged) {
+      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied";
+    } else if (status.state == MigrationState::kMissing) {
+      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory";
+    }
+  }
+  if (!problems.empty()) {
+    throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was changed:" + problems);
+  }
+  return statuses;
+}
+
+int Engine::up(std::optional<uint64_t> to) {
+  std::vector<MigrationStatus> statuses = lock_and_check();
+  int applied = 0;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state != MigrationState::kPending) continue;
+    if (to && status.version > *to) break;
+    const Migration& migration = *find(status.version);
+    int64_t ms = driver_.apply(migration);
+    out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+    ++applied;
+  }
+  if (applied == 0) out_ << "nothing to apply" << std::endl;
+  return applied;
+}
+
+int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
+  int reverted = 0;
+  for (uint64_t version : versions_newest_first) {
+    const Migration& migration = *find(version);
+    int64_t ms = driver_.revert(migration);
+    out_ << "reverted " << migration.label() << " (" << ms << " ms)" << std::endl;
+    ++reverted;
+  }
+  if (reverted == 0) out_ << "nothing to revert" << std::endl;
+  return reverted;
+}
+
+int Engine::down_steps(uint64_t steps) {
+  std::vector<MigrationStatus> statuses = lock_and_check();
+  std::vector<uint64_t> versions;
+  for (auto it = statuses.rbegin(); it != statuses.rend() && versions.size() < steps; ++it) {
+    if (it->state == MigrationState::kApplied) versions.push_back(it->version);
+  }
+  return revert(versions);
+}
+
+int Engine::down_to(uint64_t version) {
+  std::vector<MigrationStatus> statuses = lock_and_check();
+  std::vector<uint64_t> versions;
+  for (auto it = statuses.rbegin(); it != statuses.rend() && it->version > version; ++it) {
+    if (it->state == MigrationState::kApplied) versions.push_back(it->version);
+  }
+  return revert(versions);
+}
+
+}  // namespace migrator

@@ -1,0 +1,68 @@
+// The engine: compares the migrations on disk with the state a driver reports, and decides what to
+// apply or revert, in which order. It never touches SQL itself.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "migrator/driver.h"
+#include "migrator/source.h"
+
+namespace migrator {
+
+enum class MigrationState {
+  kApplied,  // recorded in the database with the checksum of the files on disk
+  kPending,  // on disk, not recorded
+  kChanged,  // recorded, but up.sql/down.sql on disk no longer match the recorded checksum
+  kMissing,  // recorded, but no directory on disk
+};
+
+struct MigrationStatus {
+  uint64_t version = 0;
+  std::string version_text;  // as on disk ("0001"), or the plain number for a missing migration
+  std::string name;
+  MigrationState state = MigrationState::kPending;
+  std::string applied_at;  // empty unless recorded
+};
+
+// "applied 2024-01-01T12:00:00Z", "pending", "changed (applied 2024-...)", "missing (applied 2024-...)".
+std::string describe_state(const MigrationStatus& status);
+
+class Engine {
+ public:
+  // `migrations` as load_migrations() returns them (sorted by version). Progress lines
+  // ("applied 0002_add_email (12 ms)") go to `out` as each migration commits.
+  Engine(Driver& driver, std::vector<Migration> migrations, std::ostream& out);
+
+  // Every migration on disk or in the database, sorted by version. Takes no lock, creates nothing.
+  std::vector<MigrationStatus> status();
+  // Writes status() as aligned lines: version, name, state.
+  void print_status();
+
+  // Applies pending migrations in version order, up to and including `to` if given, each in its
+  // own transaction; prints "nothing to apply" if there are none. Returns how many were applied.
+  // Throws Error(kInvalidMigrations) before applying anything if any applied migration is changed or
+  // missing; Error(kMigrationFailed) if one fails (the ones before it in this run stay applied).
+  int up(std::optional<uint64_t> to = std::nullopt);
+
+  // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
+  // prints "nothing to revert" if none are applied. Refuses like up(). Returns how many were reverted.
+  int down_steps(uint64_t steps);
+  // Reverts every applied migration with a version above `version`, newest first.
+  int down_to(uint64_t version);
+
+ private:
+  // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
+  std::vector<MigrationStatus> lock_and_check();
+  const Migration* find(uint64_t version) const;
+  int revert(const std::vector<uint64_t>& versions_newest_first);
+
+  Driver& driver_;
+  std::vector<Migration> migrations_;
+  std::ostream& out_;
+};
+
+}  // namespace migrator

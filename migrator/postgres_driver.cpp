@@ -1,0 +1,185 @@
+#include "migrator/postgres_driver.h"
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+
+#include "migrator/error.h"
+#include "migrator/sql_script.h"
+
+namespace migrator {
+namespace {
+
+constexpr int64_t fnv1a64(const char* text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (; *text != '\0'; ++text) {
+    hash ^= static_cast<unsigned char>(*text);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(hash);
+}
+
+constexpr const char* kCreateState = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT session_user,
+  execution_ms bigint NOT NULL
+))sql";
+
+// A server error as one line: "ERROR: <message> (SQLSTATE xxxxx)". Sets *statement_line to the
+// "LINE n:" the server reported within the statement, or leaves it alone.
+std::string describe(const pqxx::sql_error& e, int* statement_line) {
+  std::string what = e.what();
+  std::string first = what.substr(0, what.find('\n'));
+  const std::string severity = "ERROR:  ";
+  if (first.compare(0, severity.size(), severity) == 0) first = "ERROR: " + first.substr(severity.size());
+  size_t line = what.find("\nLINE ");
+  if (line != std::string::npos) {
+    int n = std::atoi(what.c_str() + line + 6);
+    if (n > 0) *statement_line = n;
+  }
+  if (!e.sqlstate().empty()) first += " (SQLSTATE " + e.sqlstate() + ")";
+  return first;
+}
+
+}  // namespace
+
+const int64_t PostgresDriver::kLockKey = fnv1a64("migrator");
+
+struct PostgresDriver::Session {
+  explicit Session(const std::string& conninfo) : connection(conninfo) {}
+  pqxx::connection connection;
+};
+
+PostgresDriver::PostgresDriver(const std::string& conninfo, DriverOptions options) : options_(options) {
+  try {
+    session_ = std::make_unique<Session>(conninfo);
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error(ExitCode::kDatabase, "cannot connect to PostgreSQL: " + message);
+  }
+}
+
+PostgresDriver::~PostgresDriver() = default;
+
+void PostgresDriver::lock() {
+  pqxx::connection& connection = session_->connection;
+  try {
+    pqxx::nontransaction tx(connection);
+    tx.exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_seconds * 1000));
+    tx.exec("SELECT pg_advisory_lock(" + std::to_string(kLockKey) + ")");
+    tx.exec("RESET lock_timeout");
+  } catch (const pqxx::sql_error& e) {
+    if (e.sqlstate() == "55P03") {
+      throw Error(ExitCode::kDatabase, "another migrator holds the migration lock; gave up after " +
+                                           std::to_string(options_.lock_timeout_seconds) + " s (see --lock-timeout)");
+    }
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot take the migration lock: " + describe(e, &ignored));
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kDatabase, std::string("cannot take the migration lock: ") + e.what());
+  }
+  try {
+    pqxx::work tx(connection);
+    tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
+    tx.exec(kCreateState);
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot create migrator.schema_migrations: " + describe(e, &ignored));
+  }
+}
+
+std::vector<AppliedMigration> PostgresDriver::applied() {
+  std::vector<AppliedMigration> rows;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
+    pqxx::result result = tx.exec(
+        "SELECT version, name, checksum, "
+        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms "
+        "FROM migrator.schema_migrations ORDER BY version");
+    for (const pqxx::row& row : result) {
+      AppliedMigration applied;
+      applied.version = static_cast<uint64_t>(row[0].as<int64_t>());
+      applied.name = row[1].as<std::string>();
+      applied.checksum = row[2].as<std::string>();
+      applied.applied_at = row[3].as<std::string>();
+      applied.applied_by = row[4].as<std::string>();
+      applied.execution_ms = row[5].as<int64_t>();
+      rows.push_back(std::move(applied));
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read migrator.schema_migrations: " + describe(e, &ignored));
+  }
+  return rows;
+}
+
+namespace {
+
+// Runs `statements` of the script at `path`, then `record(tx, milliseconds the statements took)`, in one
+// transaction.
+int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
+                           const std::string& path, const std::function<void(pqxx::work&, int64_t)>& record) {
+  try {
+    pqxx::work tx(connection);
+    auto start = std::chrono::steady_clock::now();
+    for (const Statement& statement : statements) {
+      try {
+        tx.exec(statement.text);
+      } catch (const pqxx::sql_error& e) {
+        int statement_line = 1;
+        std::string message = describe(e, &statement_line);
+        throw Error(ExitCode::kMigrationFailed,
+                    path + ":" + std::to_string(statement.line + statement_line - 1) + ": " + message);
+      }
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    record(tx, ms);
+    tx.commit();
+    return ms;
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored));
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, path + ": lost the database connection: " + e.what());
+  }
+}
+
+}  // namespace
+
+int64_t PostgresDriver::apply(const Migration& migration) {
+  std::string path = migration.up_path().string();
+  std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
+  return run_in_transaction(session_->connection, statements, path, [&](pqxx::work& tx, int64_t ms) {
+    tx.exec_params(
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms) "
+        "VALUES ($1, $2, $3, $4)",
+        static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms);
+  });
+}
+
+int64_t PostgresDriver::revert(const Migration& migration) {
+  std::string path = migration.down_path().string();
+  std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
+  return run_in_transaction(session_->connection, statements, path, [&](pqxx::work& tx, int64_t) {
+    pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",
+                                          static_cast<int64_t>(migration.version));
+    if (deleted.affected_rows() != 1) {
+      throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
+    }
+  });
+}
+
+}  // namespace migrator

@@ -1,0 +1,39 @@
+// PostgreSQL driver (libpqxx). State lives in migrator.schema_migrations; concurrent migrators on
+// one database are serialised by a session-level advisory lock held from lock() to destruction.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "migrator/driver.h"
+
+namespace migrator {
+
+class PostgresDriver : public Driver {
+ public:
+  // The advisory lock key: 64-bit FNV-1a of the string "migrator", as a signed bigint.
+  static const int64_t kLockKey;
+
+  // Connects with a libpq URI (postgresql://...) or key=value connection string.
+  // Throws Error(kDatabase) if the connection fails.
+  PostgresDriver(const std::string& conninfo, DriverOptions options);
+  ~PostgresDriver() override;
+
+  // Takes pg_advisory_lock(kLockKey) with lock_timeout set to the configured timeout (then reset),
+  // then creates schema migrator and its table if missing.
+  void lock() override;
+  std::vector<AppliedMigration> applied() override;
+  // Splits the script with libpg_query first, so a syntax error is reported before any statement
+  // runs; then executes statement by statement inside one transaction.
+  int64_t apply(const Migration& migration) override;
+  int64_t revert(const Migration& migration) override;
+
+ private:
+  struct Session;
+  std::unique_ptr<Session> session_;
+  DriverOptions options_;
+};
+
+}  // namespace migrator

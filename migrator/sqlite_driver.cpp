@@ -1,0 +1,190 @@
+#include "migrator/sqlite_driver.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+
+#include "migrator/sql_script.h"
+
+namespace migrator {
+namespace {
+
+constexpr const char* kStateTable = "migrator_schema_migrations";
+
+// Finalizes a prepared statement when it goes out of scope.
+class PreparedStatement {
+ public:
+  PreparedStatement() = default;
+  ~PreparedStatement() { sqlite3_finalize(stmt_); }
+  PreparedStatement(const PreparedStatement&) = delete;
+  PreparedStatement& operator=(const PreparedStatement&) = delete;
+  sqlite3_stmt** out() { return &stmt_; }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+std::string column_text(sqlite3_stmt* stmt, int column) {
+  const unsigned char* text = sqlite3_column_text(stmt, column);
+  return text == nullptr ? std::string() : reinterpret_cast<const char*>(text);
+}
+
+std::string current_user() {
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? user : "unknown";
+}
+
+}  // namespace
+
+SqliteDriver::SqliteDriver(const std::string& path, DriverOptions options) {
+  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
+    sqlite3_close(db_);
+    db_ = nullptr;
+    throw Error(ExitCode::kDatabase, "cannot open SQLite database " + path + ": " + message);
+  }
+  int timeout_ms = options.lock_timeout_seconds <= 0 || options.lock_timeout_seconds > INT_MAX / 1000
+                       ? INT_MAX
+                       : options.lock_timeout_seconds * 1000;
+  sqlite3_busy_timeout(db_, timeout_ms);
+}
+
+SqliteDriver::~SqliteDriver() { sqlite3_close(db_); }
+
+void SqliteDriver::execute(const char* sql, ExitCode code, const std::string& context) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string text = message != nullptr ? message : sqlite3_errmsg(db_);
+    sqlite3_free(message);
+    throw Error(code, context + ": " + text);
+  }
+}
+
+void SqliteDriver::lock() {
+  execute(
+      "CREATE TABLE IF NOT EXISTS migrator_schema_migrations ("
+      " version INTEGER PRIMARY KEY,"
+      " name TEXT NOT NULL,"
+      " checksum TEXT NOT NULL,"
+      " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+      " applied_by TEXT NOT NULL,"
+      " execution_ms INTEGER NOT NULL)",
+      ExitCode::kDatabase, std::string("cannot create ") + kStateTable);
+}
+
+std::vector<AppliedMigration> SqliteDriver::applied() {
+  std::vector<AppliedMigration> rows;
+  PreparedStatement exists;
+  sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, exists.out(), nullptr);
+  sqlite3_bind_text(exists.get(), 1, kStateTable, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(exists.get());
+  if (rc == SQLITE_DONE) return rows;
+  if (rc != SQLITE_ROW) throw Error(ExitCode::kDatabase, std::string("cannot read database: ") + sqlite3_errmsg(db_));
+
+  PreparedStatement select;
+  sqlite3_prepare_v2(db_,
+                     "SELECT version, name, checksum, applied_at, applied_by, execution_ms "
+                     "FROM migrator_schema_migrations ORDER BY version",
+                     -1, select.out(), nullptr);
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    AppliedMigration row;
+    row.version = static_cast<uint64_t>(sqlite3_column_int64(select.get(), 0));
+    row.name = column_text(select.get(), 1);
+    row.checksum = column_text(select.get(), 2);
+    row.applied_at = column_text(select.get(), 3);
+    row.applied_by = column_text(select.get(), 4);
+    row.execution_ms = sqlite3_column_int64(select.get(), 5);
+    rows.push_back(std::move(row));
+  }
+  if (rc != SQLITE_DONE) {
+    throw Error(ExitCode::kDatabase, std::string("cannot read ") + kStateTable + ": " + sqlite3_errmsg(db_));
+  }
+  return rows;
+}
+
+int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::string& path,
+                                         const std::function<void(int64_t)>& record) {
+  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
+  auto fail = [&](size_t offset, const std::string& message) {
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw Error(ExitCode::kMigrationFailed,
+                path + ":" + std::to_string(line_at(script, offset)) + ": ERROR: " + message);
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  const char* base = script.c_str();
+  const char* end = base + script.size();
+  const char* tail = base;
+  while (tail < end) {
+    size_t offset = static_cast<size_t>(tail - base);
+    size_t first_token = skip_blank_and_comments(script, offset, /*nested_block_comments=*/false);
+    PreparedStatement stmt;
+    const char* next = nullptr;
+    if (sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), stmt.out(), &next) != SQLITE_OK) {
+      int error_offset = sqlite3_error_offset(db_);
+      fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
+    }
+    if (stmt.get() == nullptr) break;  // only blanks and comments were left
+    int rc;
+    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) fail(first_token, sqlite3_errmsg(db_));
+    if (sqlite3_get_autocommit(db_) != 0) {
+      fail(first_token, "a migration must not end its transaction (it runs inside BEGIN IMMEDIATE ... COMMIT)");
+    }
+    tail = next;
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  try {
+    record(ms);
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    std::string message = sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw Error(ExitCode::kMigrationFailed, path + ": ERROR: " + message);
+  }
+  return ms;
+}
+
+int64_t SqliteDriver::apply(const Migration& migration) {
+  std::string path = migration.up_path().string();
+  return run_in_transaction(migration.up_sql, path, [&](int64_t ms) {
+    PreparedStatement insert;
+    sqlite3_prepare_v2(db_,
+                       "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms) "
+                       "VALUES (?, ?, ?, ?, ?)",
+                       -1, insert.out(), nullptr);
+    std::string user = current_user();
+    sqlite3_bind_int64(insert.get(), 1, static_cast<sqlite3_int64>(migration.version));
+    sqlite3_bind_text(insert.get(), 2, migration.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 3, migration.checksum.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 4, user.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(insert.get(), 5, ms);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+      throw Error(ExitCode::kMigrationFailed,
+                  path + ": cannot record " + migration.label() + " as applied: " + sqlite3_errmsg(db_));
+    }
+  });
+}
+
+int64_t SqliteDriver::revert(const Migration& migration) {
+  std::string path = migration.down_path().string();
+  return run_in_transaction(migration.down_sql, path, [&](int64_t) {
+    PreparedStatement remove;
+    sqlite3_prepare_v2(db_, "DELETE FROM migrator_schema_migrations WHERE version = ?", -1, remove.out(), nullptr);
+    sqlite3_bind_int64(remove.get(), 1, static_cast<sqlite3_int64>(migration.version));
+    if (sqlite3_step(remove.get()) != SQLITE_DONE || sqlite3_changes(db_) != 1) {
+      throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
+    }
+  });
+}
+
+}  // namespace migrator

@@ -1,0 +1,44 @@
+// SQLite driver (sqlite3). State lives in the table migrator_schema_migrations. Each migration runs
+// in its own BEGIN IMMEDIATE transaction, which also serialises concurrent migrators.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "migrator/driver.h"
+#include "migrator/error.h"
+
+struct sqlite3;
+
+namespace migrator {
+
+class SqliteDriver : public Driver {
+ public:
+  // Opens the database file at `path`, creating it if needed; ":memory:" is a private in-memory
+  // database. Throws Error(kDatabase) if it cannot be opened.
+  SqliteDriver(const std::string& path, DriverOptions options);
+  ~SqliteDriver() override;
+  SqliteDriver(const SqliteDriver&) = delete;
+  SqliteDriver& operator=(const SqliteDriver&) = delete;
+
+  // Creates the state table if missing; the lock itself is each migration's BEGIN IMMEDIATE.
+  void lock() override;
+  std::vector<AppliedMigration> applied() override;
+  // Prepares and steps one statement at a time (sqlite3_prepare_v2 with the tail pointer), so the
+  // failing statement's line is known. A script that ends the transaction itself is an error.
+  int64_t apply(const Migration& migration) override;
+  int64_t revert(const Migration& migration) override;
+
+ private:
+  // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
+  int64_t run_in_transaction(const std::string& script, const std::string& path,
+                             const std::function<void(int64_t)>& record);
+  // Executes one statement without parameters; throws Error(code) with `context` on failure.
+  void execute(const char* sql, ExitCode code, const std::string& context);
+
+  sqlite3* db_ = nullptr;
+};
+
+}  // namespace migrator

@@ -1,0 +1,314 @@
+// The driver conformance suite: the behaviour every driver must show through the engine. A backend
+// file instantiates it with a Backend class providing:
+//   static std::unique_ptr<Backend> create(std::string* problem);  // a fresh, empty database
+//   std::string url() const;                                       // its database URL
+//   std::optional<int64_t> count_rows(const std::string& table);   // nullopt: no such table
+//   static constexpr const char* kStateTable;
+// and INSTANTIATE_TYPED_TEST_SUITE_P(<Name>, DriverConformance, Backend).
+#pragma once
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "migrator/database_url.h"
+#include "migrator/engine.h"
+#include "migrator/error.h"
+#include "migrator/source.h"
+#include "migrator/test_support.h"
+
+namespace migrator_test {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+
+// What one migrator run did: its progress output and, if it failed, the exit code and message.
+struct Outcome {
+  std::string out;
+  int exit_code = 0;
+  std::string error;
+};
+
+template <class Backend>
+class DriverConformance : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string problem;
+    backend_ = Backend::create(&problem);
+    ASSERT_TRUE(backend_ != nullptr) << problem;
+  }
+
+  // Each call is a separate run with its own connection, like separate CLI invocations.
+  template <class Action>
+  Outcome run(Action action) {
+    Outcome result;
+    std::ostringstream out;
+    try {
+      std::unique_ptr<migrator::Driver> driver =
+          migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+      migrator::Engine engine(*driver, migrator::load_migrations(migrations_.path()), out);
+      action(engine);
+    } catch (const migrator::Error& e) {
+      result.exit_code = e.exit_code();
+      result.error = e.what();
+    }
+    result.out = out.str();
+    return result;
+  }
+  Outcome up(std::optional<uint64_t> to = std::nullopt) {
+    return run([&](migrator::Engine& engine) { engine.up(to); });
+  }
+  Outcome down_steps(uint64_t steps) {
+    return run([&](migrator::Engine& engine) { engine.down_steps(steps); });
+  }
+  Outcome down_to(uint64_t version) {
+    return run([&](migrator::Engine& engine) { engine.down_to(version); });
+  }
+  std::vector<migrator::MigrationStatus> status() {
+    std::vector<migrator::MigrationStatus> statuses;
+    Outcome result = run([&](migrator::Engine& engine) { statuses = engine.status(); });
+    EXPECT_EQ(result.exit_code, 0) << result.error;
+    return statuses;
+  }
+  // "<version_text>_<name> <state>" per migration, e.g. "0001_first applied".
+  std::vector<std::string> states() {
+    std::vector<std::string> lines;
+    for (const migrator::MigrationStatus& s : status()) {
+      std::string state = describe_state(s);
+      lines.push_back(s.version_text + "_" + s.name + " " + state.substr(0, state.find(' ')));
+    }
+    return lines;
+  }
+  std::vector<migrator::AppliedMigration> applied() {
+    std::unique_ptr<migrator::Driver> driver =
+        migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+    return driver->applied();
+  }
+
+  // Three migrations creating t1, filling it, and creating t2.
+  void add_three() {
+    migrations_.add("0001_first", "CREATE TABLE t1 (id integer PRIMARY KEY);\n", "DROP TABLE t1;\n");
+    migrations_.add("0002_second", "INSERT INTO t1 (id) VALUES (1);\nINSERT INTO t1 (id) VALUES (2);\n",
+                    "DELETE FROM t1;\n");
+    migrations_.add("0003_third", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  }
+
+  std::unique_ptr<Backend> backend_;
+  MigrationsDir migrations_;
+};
+
+TYPED_TEST_SUITE_P(DriverConformance);
+
+TYPED_TEST_P(DriverConformance, FreshDatabaseIsAllPendingAndStatusCreatesNothing) {
+  this->add_three();
+  EXPECT_THAT(this->states(), ElementsAre("0001_first pending", "0002_second pending", "0003_third pending"));
+  EXPECT_EQ(this->backend_->count_rows(TypeParam::kStateTable), std::nullopt);
+}
+
+TYPED_TEST_P(DriverConformance, UpAppliesInNumericVersionOrderAndRecordsState) {
+  this->migrations_.add("10_ten", "INSERT INTO t1 (id) VALUES (10);\n", "DELETE FROM t1 WHERE id = 10;\n");
+  this->migrations_.add("9_nine", "INSERT INTO t1 (id) VALUES (9);\n", "DELETE FROM t1 WHERE id = 9;\n");
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer PRIMARY KEY);\n", "DROP TABLE t1;\n");
+  Outcome result = this->up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"
+                                       "applied 9_nine \\([0-9]+ ms\\)\n"
+                                       "applied 10_ten \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);
+
+  std::vector<migrator::Migration> on_disk = migrator::load_migrations(this->migrations_.path());
+  std::vector<migrator::AppliedMigration> rows = this->applied();
+  ASSERT_EQ(rows.size(), 3u);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].version, on_disk[i].version);
+    EXPECT_EQ(rows[i].name, on_disk[i].name);
+    EXPECT_EQ(rows[i].checksum, on_disk[i].checksum);
+    EXPECT_THAT(rows[i].applied_at, MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+    EXPECT_FALSE(rows[i].applied_by.empty());
+    EXPECT_GE(rows[i].execution_ms, 0);
+  }
+  EXPECT_EQ(rows[1].version, 9u);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "9_nine applied", "10_ten applied"));
+}
+
+TYPED_TEST_P(DriverConformance, UpWithNothingPendingSaysSo) {
+  this->add_three();
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome again = this->up();
+  EXPECT_EQ(again.exit_code, 0) << again.error;
+  EXPECT_EQ(again.out, "nothing to apply\n");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);  // 0002 did not run twice
+}
+
+TYPED_TEST_P(DriverConformance, UpToStopsAtThatVersion) {
+  this->add_three();
+  Outcome result = this->up(2);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second applied", "0003_third pending"));
+  EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);
+  result = this->up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0003_third \\([0-9]+ ms\\)\n"));
+}
+
+TYPED_TEST_P(DriverConformance, DownRevertsTheNewestByDefault) {
+  this->add_three();
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_steps(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0003_third \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second applied", "0003_third pending"));
+}
+
+TYPED_TEST_P(DriverConformance, DownStepsAndDownToRevertNewestFirst) {
+  this->add_three();
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_steps(2);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0003_third \\([0-9]+ ms\\)\nreverted 0002_second \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);
+
+  ASSERT_EQ(this->up().exit_code, 0);
+  result = this->down_to(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0003_third \\([0-9]+ ms\\)\nreverted 0002_second \\([0-9]+ ms\\)\n"));
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second pending", "0003_third pending"));
+
+  result = this->down_to(0);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0001_first \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
+  EXPECT_TRUE(this->applied().empty());
+}
+
+TYPED_TEST_P(DriverConformance, DownWithNothingAppliedSaysSo) {
+  this->add_three();
+  Outcome result = this->down_steps(1);
+  EXPECT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(result.out, "nothing to revert\n");
+}
+
+TYPED_TEST_P(DriverConformance, RevertedMigrationsCanBeReapplied) {
+  this->add_three();
+  ASSERT_EQ(this->up().exit_code, 0);
+  ASSERT_EQ(this->down_to(0).exit_code, 0);
+  Outcome result = this->up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);
+  EXPECT_EQ(this->backend_->count_rows("t2"), 0);
+  EXPECT_EQ(this->applied().size(), 3u);
+}
+
+TYPED_TEST_P(DriverConformance, FailingMigrationIsRolledBackAndNamesFileAndLine) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer PRIMARY KEY);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0002_broken",
+                        "CREATE TABLE t2 (id integer);\n"
+                        "INSERT INTO t2 (id) VALUES (1);\n"
+                        "\n"
+                        "-- the next statement fails\n"
+                        "SELECT nope FROM t2;\n",
+                        "DROP TABLE t2;\n");
+  this->migrations_.add("0003_third", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr((this->migrations_.path() / "0002_broken" / "up.sql").string() + ":5: "));
+  EXPECT_THAT(result.error, HasSubstr("nope"));
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);             // earlier migration stays
+  EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);  // first statement left no trace
+  EXPECT_EQ(this->backend_->count_rows("t3"), std::nullopt);  // later migrations never ran
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_broken pending", "0003_third pending"));
+}
+
+TYPED_TEST_P(DriverConformance, ErrorInsideMultiLineStatementNamesItsLine) {
+  this->migrations_.add("0001_first",
+                        "CREATE TABLE t1 (id integer);\n"
+                        "SELECT\n"
+                        "  id,\n"
+                        "  nope\n"
+                        "FROM t1;\n",
+                        "DROP TABLE t1;\n");
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_first/up.sql:4: "));
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
+}
+
+TYPED_TEST_P(DriverConformance, SyntaxErrorNamesLineAndRunsNothing) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n\nCREAT TABLE t2 (id integer);\n",
+                        "DROP TABLE t1;\n");
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_first/up.sql:3: "));
+  EXPECT_THAT(result.error, HasSubstr("syntax error"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first pending"));
+}
+
+TYPED_TEST_P(DriverConformance, FailingDownKeepsMigrationApplied) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\nSELECT nope FROM t1;\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_steps(1);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_first/down.sql:2: "));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);  // DROP TABLE rolled back
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied"));
+}
+
+TYPED_TEST_P(DriverConformance, ChecksumDriftIsReportedAndRefused) {
+  this->add_three();
+  ASSERT_EQ(this->up(1).exit_code, 0);
+  write_file(this->migrations_.path() / "0001_first" / "up.sql", "CREATE TABLE t1 (id bigint PRIMARY KEY);\n");
+  EXPECT_THAT(this->states(), ElementsAre("0001_first changed", "0002_second pending", "0003_third pending"));
+
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0001_first is changed"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);  // 0002 was not applied
+  EXPECT_EQ(this->down_steps(1).exit_code, 3);
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);  // 0001 was not reverted
+}
+
+TYPED_TEST_P(DriverConformance, MissingMigrationIsReportedAndRefused) {
+  this->add_three();
+  ASSERT_EQ(this->up(2).exit_code, 0);
+  this->migrations_.remove("0002_second");
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "2_second missing", "0003_third pending"));
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("2_second is missing"));
+  EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);
+  EXPECT_EQ(this->down_steps(1).exit_code, 3);
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);
+}
+
+TYPED_TEST_P(DriverConformance, InvalidDirectoryIsRejectedBeforeRunning) {
+  this->add_three();
+  this->migrations_.add("0004_fourth", "CREATE TABLE t4 (id integer);\n", "DROP TABLE t4;\n");
+  std::filesystem::remove(this->migrations_.path() / "0004_fourth" / "down.sql");
+  Outcome result = this->up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr((this->migrations_.path() / "0004_fourth" / "down.sql").string()));
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+                            UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
+                            UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
+                            DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,
+                            FailingMigrationIsRolledBackAndNamesFileAndLine, ErrorInsideMultiLineStatementNamesItsLine,
+                            SyntaxErrorNamesLineAndRunsNothing, FailingDownKeepsMigrationApplied,
+                            ChecksumDriftIsReportedAndRefused, MissingMigrationIsReportedAndRefused,
+                            InvalidDirectoryIsRejectedBeforeRunning);
+
+}  // namespace migrator_test

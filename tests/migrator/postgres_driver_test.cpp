@@ -1,0 +1,207 @@
+// The driver conformance suite on PostgreSQL, and PostgreSQL-specific behaviour. Needs DATABASE_URL
+// (a role allowed to CREATE DATABASE): every test runs in its own database, created from the
+// process id and test name and dropped afterwards, so runs can repeat and overlap.
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <thread>
+#include <cstdlib>
+#include <pqxx/pqxx>
+
+#include "migrator/driver_conformance.h"
+#include "migrator/postgres_driver.h"
+
+namespace migrator_test {
+namespace {
+
+std::string quote_conninfo_value(const std::string& value) {
+  std::string quoted = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') quoted += '\\';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+// `conninfo` (URI or key=value) with dbname replaced, as a key=value string.
+std::string with_dbname(const std::string& conninfo, const std::string& dbname, std::string* problem) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options == nullptr) {
+    *problem = "cannot parse DATABASE_URL: " + std::string(error != nullptr ? error : "out of memory");
+    PQfreemem(error);
+    return "";
+  }
+  std::string result;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr || std::string(option->keyword) == "dbname") continue;
+    result += std::string(option->keyword) + "=" + quote_conninfo_value(option->val) + " ";
+  }
+  PQconninfoFree(options);
+  return result + "dbname=" + quote_conninfo_value(dbname);
+}
+
+class PostgresBackend {
+ public:
+  static constexpr const char* kStateTable = "migrator.schema_migrations";
+
+  static std::unique_ptr<PostgresBackend> create(std::string* problem) {
+    const char* maintenance = std::getenv("DATABASE_URL");
+    if (maintenance == nullptr || *maintenance == '\0') {
+      *problem = "DATABASE_URL is not set: the pg tests need a PostgreSQL server and a role that may CREATE DATABASE";
+      return nullptr;
+    }
+    std::string name = unique_test_name("migrator_test");
+    std::string url = with_dbname(maintenance, name, problem);
+    if (url.empty()) return nullptr;
+    try {
+      pqxx::connection connection(maintenance);
+      pqxx::nontransaction tx(connection);
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name) + " WITH (FORCE)");
+      tx.exec("CREATE DATABASE " + tx.quote_name(name));
+    } catch (const std::exception& e) {
+      *problem = "cannot create test database " + name + ": " + e.what();
+      return nullptr;
+    }
+    return std::unique_ptr<PostgresBackend>(new PostgresBackend(maintenance, name, url));
+  }
+
+  ~PostgresBackend() {
+    try {
+      pqxx::connection connection(maintenance_);
+      pqxx::nontransaction tx(connection);
+      tx.exec("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "cannot drop test database " << name_ << ": " << e.what();
+    }
+  }
+
+  std::string url() const { return url_; }
+
+  std::optional<int64_t> count_rows(const std::string& table) {
+    pqxx::connection connection(url_);
+    pqxx::read_transaction tx(connection);
+    if (tx.exec_params1("SELECT to_regclass($1) IS NULL", table)[0].as<bool>()) return std::nullopt;
+    return tx.exec1("SELECT count(*) FROM " + table)[0].as<int64_t>();
+  }
+
+ private:
+  PostgresBackend(std::string maintenance, std::string name, std::string url)
+      : maintenance_(std::move(maintenance)), name_(std::move(name)), url_(std::move(url)) {}
+
+  std::string maintenance_;
+  std::string name_;
+  std::string url_;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, DriverConformance, PostgresBackend);
+
+using PostgresDriverTest = DriverConformance<PostgresBackend>;
+
+TEST_F(PostgresDriverTest, DollarQuotedFunctionBodiesAreOneStatement) {
+  migrations_.add("0001_function",
+                  "CREATE FUNCTION twice(x integer) RETURNS integer LANGUAGE plpgsql AS $$\n"
+                  "BEGIN\n"
+                  "  RETURN x * 2;  -- a semicolon inside the body\n"
+                  "END;\n"
+                  "$$;\n"
+                  "CREATE TABLE t1 AS SELECT twice(21) AS answer;\n",
+                  "DROP TABLE t1;\nDROP FUNCTION twice(integer);\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  pqxx::connection connection(backend_->url());
+  pqxx::read_transaction tx(connection);
+  EXPECT_EQ(tx.exec1("SELECT answer FROM t1")[0].as<int>(), 42);
+}
+
+TEST_F(PostgresDriverTest, ErrorNamesSqlstate) {
+  migrations_.add("0001_first", "/* leading\n   comment */\nCREATE TABLE t1 (id integer);\nSELECT x FROM t1;\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_first/up.sql:4: ERROR: column \"x\" does not exist (SQLSTATE 42703)"));
+}
+
+TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  pqxx::connection connection(backend_->url());
+  pqxx::read_transaction tx(connection);
+  pqxx::row row = tx.exec1(
+      "SELECT version, name, applied_by = session_user, applied_at <= now(), execution_ms >= 0 "
+      "FROM migrator.schema_migrations");
+  EXPECT_EQ(row[0].as<int64_t>(), 1);
+  EXPECT_EQ(row[1].as<std::string>(), "first");
+  EXPECT_TRUE(row[2].as<bool>());
+  EXPECT_TRUE(row[3].as<bool>());
+  EXPECT_TRUE(row[4].as<bool>());
+}
+
+TEST_F(PostgresDriverTest, LockHeldElsewhereGivesUpAfterLockTimeout) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::nontransaction hold(holder);
+  hold.exec("SELECT pg_advisory_lock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
+
+  migrator::DriverOptions options;
+  options.lock_timeout_seconds = 1;
+  migrator::PostgresDriver driver(backend_->url(), options);
+  std::ostringstream out;
+  migrator::Engine engine(driver, migrator::load_migrations(migrations_.path()), out);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    engine.up();
+    FAIL() << "up() ran while another session held the migration lock";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
+    EXPECT_THAT(e.what(), HasSubstr("another migrator holds the migration lock"));
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+
+  hold.exec("SELECT pg_advisory_unlock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(backend_->count_rows("t1"), 0);
+}
+
+TEST_F(PostgresDriverTest, LockTimeoutDoesNotApplyToMigrations) {
+  // The migration waits ~1.5 s for a table lock held elsewhere; with lock_timeout still at 1 s it would fail.
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_locks", "LOCK TABLE t0;\nCREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE t0");
+  hold.exec("SELECT pg_sleep(0)");
+  migrator::DriverOptions options;
+  options.lock_timeout_seconds = 1;
+  migrator::PostgresDriver driver(backend_->url(), options);
+  std::ostringstream out;
+  migrator::Engine engine(driver, migrator::load_migrations(migrations_.path()), out);
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    hold.commit();
+  });
+  int applied = -1;
+  try {
+    applied = engine.up();
+  } catch (const migrator::Error& e) {
+    ADD_FAILURE() << e.what();
+  }
+  release.join();
+  EXPECT_EQ(applied, 1);
+}
+
+TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
+  try {
+    migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});
+    FAIL() << "connected to port 1";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
+    EXPECT_THAT(e.what(), HasSubstr("cannot connect to PostgreSQL"));
+  }
+}
+
+}  // namespace
+}  // namespace migrator_test

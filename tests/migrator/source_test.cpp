@@ -1,0 +1,113 @@
+// The migrations directory format: parsing, validation errors, checksums.
+#include "migrator/source.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "migrator/error.h"
+#include "migrator/test_support.h"
+
+namespace migrator_test {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The message of the Error(kInvalidMigrations) that loading `dir` throws; fails the test otherwise.
+std::string load_error(const std::filesystem::path& dir) {
+  try {
+    migrator::load_migrations(dir);
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    return e.what();
+  }
+  ADD_FAILURE() << "load_migrations(" << dir << ") succeeded";
+  return "";
+}
+
+TEST(Checksum, IsSha256OfUpThenNulThenDown) {
+  // Expected values from `printf 'a\0b' | sha256sum` and `printf '\0' | sha256sum`.
+  EXPECT_EQ(migrator::checksum("a", "b"), "59b271ae1bbcb1d31d41929817f4b16fb439eb4f31520b5ad1d5ce98920a7138");
+  EXPECT_EQ(migrator::checksum("", ""), "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+  EXPECT_NE(migrator::checksum("ab", ""), migrator::checksum("a", "b"));
+}
+
+TEST(LoadMigrations, ReadsDirectoriesSortedNumericallyAndIgnoresPlainFiles) {
+  MigrationsDir dir;
+  dir.add("20240101120000_add_email", "ALTER TABLE users ADD email text;", "ALTER TABLE users DROP email;");
+  dir.add("0001_create_users", "CREATE TABLE users ();", "DROP TABLE users;");
+  dir.add("2_second-step", "SELECT 2;", "SELECT -2;");
+  write_file(dir.path() / "README.md", "not a migration\n");
+
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 3u);
+  EXPECT_EQ(migrations[0].version, 1u);
+  EXPECT_EQ(migrations[0].name, "create_users");
+  EXPECT_EQ(migrations[0].label(), "0001_create_users");
+  EXPECT_EQ(migrations[0].up_sql, "CREATE TABLE users ();");
+  EXPECT_EQ(migrations[0].down_sql, "DROP TABLE users;");
+  EXPECT_EQ(migrations[0].checksum, migrator::checksum("CREATE TABLE users ();", "DROP TABLE users;"));
+  EXPECT_EQ(migrations[0].up_path(), dir.path() / "0001_create_users" / "up.sql");
+  EXPECT_EQ(migrations[1].version, 2u);
+  EXPECT_EQ(migrations[1].name, "second-step");
+  EXPECT_EQ(migrations[2].version, 20240101120000u);
+  EXPECT_EQ(migrations[2].name, "add_email");
+}
+
+TEST(LoadMigrations, EmptyDirectoryHasNoMigrations) {
+  MigrationsDir dir;
+  EXPECT_TRUE(migrator::load_migrations(dir.path()).empty());
+}
+
+TEST(LoadMigrations, NonexistentDirectoryIsAnError) {
+  MigrationsDir dir;
+  EXPECT_THAT(load_error(dir.path() / "nope"), HasSubstr("nope does not exist"));
+}
+
+TEST(LoadMigrations, BadDirectoryNamesAreErrors) {
+  for (const char* bad : {"create_users", "0001", "0001_", "0001-create", "0001_create users", "v1_x", "0001_a.b"}) {
+    MigrationsDir dir;
+    dir.add("0001_fine", "SELECT 1;", "SELECT 1;");
+    std::filesystem::create_directories(dir.path() / bad);
+    std::string message = load_error(dir.path());
+    EXPECT_THAT(message, HasSubstr((dir.path() / bad).string())) << bad;
+    EXPECT_THAT(message, HasSubstr("<version>_<name>")) << bad;
+  }
+}
+
+TEST(LoadMigrations, VersionBeyondBigintIsAnError) {
+  MigrationsDir dir;
+  dir.add("9223372036854775807_max", "SELECT 1;", "SELECT 1;");
+  EXPECT_EQ(migrator::load_migrations(dir.path()).at(0).version, 9223372036854775807u);
+  dir.add("9223372036854775808_too_big", "SELECT 1;", "SELECT 1;");
+  EXPECT_THAT(load_error(dir.path()), HasSubstr("9223372036854775808_too_big: version is larger than"));
+}
+
+TEST(LoadMigrations, DuplicateVersionNamesBothDirectories) {
+  MigrationsDir dir;
+  dir.add("0002_one", "SELECT 1;", "SELECT 1;");
+  dir.add("2_other", "SELECT 1;", "SELECT 1;");
+  std::string message = load_error(dir.path());
+  EXPECT_THAT(message, HasSubstr("duplicate migration version 2"));
+  EXPECT_THAT(message, HasSubstr((dir.path() / "0002_one").string()));
+  EXPECT_THAT(message, HasSubstr((dir.path() / "2_other").string()));
+}
+
+TEST(LoadMigrations, MissingUpOrDownNamesTheMissingPath) {
+  for (const char* missing : {"up.sql", "down.sql"}) {
+    MigrationsDir dir;
+    dir.add("0001_first", "SELECT 1;", "SELECT 1;");
+    std::filesystem::remove(dir.path() / "0001_first" / missing);
+    EXPECT_THAT(load_error(dir.path()),
+                HasSubstr("missing migration file " + (dir.path() / "0001_first" / missing).string()));
+  }
+}
+
+TEST(LoadMigrations, ExampleMigrationsAreValid) {
+  std::vector<migrator::Migration> examples = migrator::load_migrations(MIGRATOR_EXAMPLES_DIR);
+  ASSERT_EQ(examples.size(), 2u);
+  EXPECT_EQ(examples[0].label(), "0001_create_accounts");
+  EXPECT_EQ(examples[1].label(), "0002_add_accounts_plan");
+}
+
+}  // namespace
+}  // namespace migrator_test

@@ -1,0 +1,92 @@
+// The driver conformance suite on SQLite (a database file in a temporary directory per test), and
+// SQLite-specific behaviour.
+#include <sqlite3.h>
+
+#include "migrator/driver_conformance.h"
+#include "migrator/sqlite_driver.h"
+
+namespace migrator_test {
+namespace {
+
+class SqliteBackend {
+ public:
+  static constexpr const char* kStateTable = "migrator_schema_migrations";
+
+  static std::unique_ptr<SqliteBackend> create(std::string* /*problem*/) { return std::make_unique<SqliteBackend>(); }
+  std::string url() const { return "sqlite://" + path().string(); }
+  std::filesystem::path path() const { return dir_.path() / "test.db"; }
+
+  std::optional<int64_t> count_rows(const std::string& table) {
+    sqlite3* db = nullptr;
+    std::optional<int64_t> count;
+    if (sqlite3_open_v2(path().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
+      sqlite3_stmt* stmt = nullptr;
+      std::string sql = "SELECT count(*) FROM \"" + table + "\"";
+      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+        count = sqlite3_column_int64(stmt, 0);
+      }
+      sqlite3_finalize(stmt);
+    }
+    sqlite3_close(db);
+    return count;
+  }
+
+ private:
+  TempDir dir_;
+};
+
+INSTANTIATE_TYPED_TEST_SUITE_P(Sqlite, DriverConformance, SqliteBackend);
+
+using SqliteDriverTest = DriverConformance<SqliteBackend>;
+
+TEST_F(SqliteDriverTest, TriggerBodiesWithSemicolonsRunAsOneStatement) {
+  migrations_.add("0001_audit",
+                  "CREATE TABLE t1 (id integer);\n"
+                  "CREATE TABLE audit (id integer);\n"
+                  "CREATE TRIGGER t1_audit AFTER INSERT ON t1 BEGIN\n"
+                  "  INSERT INTO audit (id) VALUES (new.id);\n"
+                  "  INSERT INTO audit (id) VALUES (new.id + 100);\n"
+                  "END;\n"
+                  "INSERT INTO t1 (id) VALUES (1);\n",
+                  "DROP TABLE audit;\nDROP TABLE t1;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(backend_->count_rows("audit"), 2);
+}
+
+TEST_F(SqliteDriverTest, ScriptThatCommitsItselfIsRejectedAndRolledBack) {
+  migrations_.add("0001_commits", "CREATE TABLE t1 (id integer);\nCOMMIT;\nCREATE TABLE t2 (id integer);\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_commits/up.sql:2: "));
+  EXPECT_THAT(result.error, HasSubstr("must not end its transaction"));
+  EXPECT_TRUE(applied().empty());
+}
+
+TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
+  TempDir dir;
+  try {
+    migrator::SqliteDriver driver((dir.path() / "no" / "such" / "dir.db").string(), migrator::DriverOptions{});
+    FAIL() << "opened a database in a directory that does not exist";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
+    EXPECT_THAT(e.what(), HasSubstr("cannot open SQLite database"));
+  }
+}
+
+TEST(SqliteDriver, InMemoryDatabaseKeepsStateForTheDriversLifetime) {
+  MigrationsDir migrations;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::unique_ptr<migrator::Driver> driver =
+      migrator::open_driver(migrator::parse_database_url("sqlite::memory:"), migrator::DriverOptions{});
+  std::ostringstream out;
+  migrator::Engine engine(*driver, migrator::load_migrations(migrations.path()), out);
+  EXPECT_EQ(engine.up(), 1);
+  ASSERT_EQ(driver->applied().size(), 1u);
+  EXPECT_EQ(engine.down_steps(5), 1);
+  EXPECT_TRUE(driver->applied().empty());
+}
+
+}  // namespace
+}  // namespace migrator_test
