@@ -44,9 +44,12 @@ $(shlib): $(CORE_LIB)
 $(OBJS): $(wildcard extension/core/*.h extension/pg/*.h)
 $(CORE_LIB): cmake-build ;
 
+# Under `make -jN` the CMake build shares this make's job slots ('+'); otherwise it gets -j JOBS.
+CMAKE_BUILD_JOBS = $(if $(findstring jobserver,$(MAKEFLAGS)),,-j $(JOBS))
+
 cmake-build:
 	@test -f $(BUILD_DIR)/CMakeCache.txt || cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(BUILD_DIR) -j $(JOBS)
+	+cmake --build $(BUILD_DIR) $(CMAKE_BUILD_JOBS)
 
 test:
 	bash scripts/test.sh

@@ -17,6 +17,13 @@ verdicts=()
 seconds=()
 failed=0
 
+record() {  # NAME VERDICT SECONDS
+  names+=("$1")
+  verdicts+=("$2")
+  seconds+=("$3")
+  [ "$2" = PASS ] || failed=1
+}
+
 run_suite() {
   local name=$1
   shift
@@ -24,13 +31,10 @@ run_suite() {
   echo "=== $name: $*"
   local start=$SECONDS status=0
   "$@" || status=$?
-  names+=("$name")
-  seconds+=($((SECONDS - start)))
   if [ "$status" -eq 0 ]; then
-    verdicts+=(PASS)
+    record "$name" PASS $((SECONDS - start))
   else
-    verdicts+=("FAIL (exit $status)")
-    failed=1
+    record "$name" "FAIL (exit $status)" $((SECONDS - start))
   fi
   return "$status"
 }
@@ -74,10 +78,7 @@ if cluster_start; then
   run_suite migrator_pg ctest --test-dir build --label-regex "^pg" --no-tests=error --output-on-failure -j "$jobs"
   cluster_stop
 else
-  names+=(cluster)
-  verdicts+=("FAIL (no server)")
-  seconds+=(0)
-  failed=1
+  record cluster "FAIL (no server)" 0
 fi
 
 # The extension must also load on first use, without shared_preload_libraries.
@@ -89,10 +90,7 @@ if CLUSTER_SETTINGS="-c shared_preload_libraries=''" cluster_start; then
     make installcheck ISOLATION=' || show_regression_diffs
   cluster_stop
 else
-  names+=(cluster)
-  verdicts+=("FAIL (no server)")
-  seconds+=(0)
-  failed=1
+  record cluster "FAIL (no server)" 0
 fi
 
 summary

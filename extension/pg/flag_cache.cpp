@@ -162,7 +162,8 @@ void load_flags(void) {
       rollout::FlagDefinition d;
       d.key = rows[i].key;
       d.enabled = rows[i].enabled;
-      d.rollout_basis_points = rows[i].rollout_basis_points < 0 ? 0 : static_cast<uint32_t>(rows[i].rollout_basis_points);
+      d.rollout_basis_points =
+          rows[i].rollout_basis_points < 0 ? 0 : static_cast<uint32_t>(rows[i].rollout_basis_points);
       if (rows[i].salt != nullptr) d.salt = rows[i].salt;
       definitions.push_back(std::move(d));
     }

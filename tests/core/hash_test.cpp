@@ -60,9 +60,7 @@ TEST(Murmur3x86_32, MatchesReferenceVectors) {
   EXPECT_EQ(murmur3_x86_32("The quick brown fox jumps over the lazy dog", 0x9747b28cu), 0x2fa826cdu);
 }
 
-TEST(Murmur3x86_32, NullPointerWithZeroLengthIsTheEmptyInput) {
-  EXPECT_EQ(murmur3_x86_32(nullptr, 0, 1), 0x514e28b7u);
-}
+TEST(Murmur3x86_32, NullPointerWithZeroLengthIsTheEmptyInput) { EXPECT_EQ(murmur3_x86_32(nullptr, 0, 1), 0x514e28b7u); }
 
 }  // namespace
 }  // namespace rollout
