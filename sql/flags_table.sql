@@ -53,6 +53,19 @@ DROP ROLE rollout_test_app;
 SELECT rollout.flags_changed();
 \echo :LAST_ERROR_SQLSTATE
 
+-- A damaged installation is reported, not misread.
+BEGIN;
+ALTER TABLE rollout.flags RENAME COLUMN salt TO seed;
+SELECT feature_enabled(1, 'fine');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+BEGIN;
+ALTER TABLE rollout.flags RENAME TO flags_moved;
+SELECT feature_enabled(1, 'fine');
+\echo :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT count(*) FILTER (WHERE feature_enabled(g, 'fine')) AS fine_users_of_1000 FROM generate_series(1, 1000) AS g;
+
 -- Flag rows are dumped with the extension.
 SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'pg_rollout';
 

@@ -79,7 +79,7 @@ AttrNumber find_column(TupleDesc desc, const char* name, Oid type) {
   }
   ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                   errmsg("rollout.flags has no column \"%s\" of the expected type", name),
-                  errhint("Reinstall the extension: DROP EXTENSION pg_rollout; CREATE EXTENSION pg_rollout;")));
+                  errhint("rollout.flags must keep the columns CREATE EXTENSION pg_rollout gave it; undo the ALTER TABLE.")));
   return InvalidAttrNumber;
 }
 
