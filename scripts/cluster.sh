@@ -50,6 +50,7 @@ cluster_stop() {
 }
 
 _cluster_on_signal() {
+  [ -n "${CLUSTER_CHILD:-}" ] && kill -TERM "$CLUSTER_CHILD" 2>/dev/null
   cluster_stop
   trap - EXIT
   exit 130
@@ -119,8 +120,13 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     exit 2
   fi
   cluster_start
+  # In the background with `wait`, so a signal to this script stops the cluster at once
+  # (a foreground child would defer the trap until it exits); stdin stays the terminal's.
+  "$@" <&0 &
+  CLUSTER_CHILD=$!
   status=0
-  "$@" || status=$?
+  wait "$CLUSTER_CHILD" || status=$?
+  CLUSTER_CHILD=""
   cluster_stop
   exit "$status"
 fi

@@ -30,7 +30,11 @@ run_suite() {
   echo
   echo "=== $name: $*"
   local start=$SECONDS status=0
-  "$@" || status=$?
+  # Background + wait: a TERM to this script runs the cluster's trap at once (see cluster.sh).
+  "$@" <&0 &
+  CLUSTER_CHILD=$!
+  wait "$CLUSTER_CHILD" || status=$?
+  CLUSTER_CHILD=""
   if [ "$status" -eq 0 ]; then
     record "$name" PASS $((SECONDS - start))
   else
