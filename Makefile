@@ -27,7 +27,7 @@ CORE_LIB = $(BUILD_DIR)/lib/librollout_core.a
 # Server headers as system headers: our -Wall -Wextra -Werror applies to our code only.
 PG_CPPFLAGS = -I$(CURDIR)/extension -isystem $(includedir_server)
 PG_CXXFLAGS = -std=c++17 -Wall -Wextra -Werror -Wno-register
-SHLIB_LINK = $(CORE_LIB) -lstdc++
+SHLIB_LINK = $(CORE_LIB) -lre2 -licuuc -lstdc++
 EXTRA_CLEAN = output_iso
 
 # No LLVM bitcode for JIT inlining: the hot path calls into the C++ core library, which

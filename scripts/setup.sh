@@ -11,7 +11,7 @@ packages=(
   postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15
   # libraries
   libpqxx-dev libpq-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
-  libbenchmark-dev nlohmann-json3-dev libpg-query-dev libssl-dev
+  libbenchmark-dev nlohmann-json3-dev libpg-query-dev libssl-dev libre2-dev libicu-dev
 )
 
 missing=()
