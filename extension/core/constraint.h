@@ -28,9 +28,14 @@ class Constraint {
 
   // Validates and compiles one constraint object. On error `*out` is unchanged and the status
   // names the offending part (the operator, the attribute, the value) with a hint.
+  // Errors: ErrorCode::kInvalidRegex for a pattern RE2 rejects (with RE2's message);
+  // ErrorCode::kInvalidParameter for everything else (not an object, unknown key, missing or empty
+  // attribute, unknown operator, missing/empty/ill-typed value(s), bad semver or timestamp).
+  // Throws nothing but std::bad_alloc.
   static Status Parse(const nlohmann::json& object, Constraint* out);
 
-  // The attribute the constraint tests, as written ("tier").
+  // The attribute the constraint tests, as written ("tier"); empty for a default-constructed
+  // Constraint, which matches nothing.
   const std::string& attribute() const noexcept;
 
   // Whether `value` satisfies the constraint (after negation). An absent attribute fails every
