@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,8 +18,23 @@ namespace {
 
 using rollout::Bucketer;
 using rollout::CompiledFlag;
-using rollout::FlagDefinition;
 using rollout::FlagSet;
+
+// A set of flags compiled from an environment document; `extra` is JSON members added to each.
+FlagSet* compile(const std::vector<std::string>& keys, int rollout_bp, const std::string& extra = "") {
+  std::string doc = "{\"environment\":\"bench\",\"flags\":[";
+  for (size_t i = 0; i < keys.size(); i++) {
+    if (i > 0) doc += ",";
+    doc += "{\"key\":\"" + keys[i] + "\",\"enabled\":true,\"rollout_bp\":" + std::to_string(rollout_bp) + extra + "}";
+  }
+  doc += "]}";
+  auto* set = new FlagSet();
+  if (!FlagSet::Compile(doc, set).ok) {
+    std::fprintf(stderr, "compile failed\n");
+    std::abort();
+  }
+  return set;
+}
 
 void BM_Floor_FormatDecimal(benchmark::State& state) {
   int64_t id = 1;
@@ -43,32 +59,26 @@ void BM_Bucket(benchmark::State& state) {
 BENCHMARK(BM_Bucket);
 
 void BM_EnabledFor(benchmark::State& state) {
-  FlagDefinition d;
-  d.key = "new_checkout";
-  d.enabled = true;
-  d.rollout_basis_points = 2500;
-  CompiledFlag flag(d);
+  static FlagSet* set = compile({"new_checkout"}, 2500);
+  const CompiledFlag& flag = *set->find("new_checkout");
   int64_t id = 1;
   char buf[rollout::kMaxDecimalLength];
+  rollout::Subject subject;
   for (auto _ : state) {
     size_t n = rollout::format_decimal(id++, buf);
-    benchmark::DoNotOptimize(flag.enabled_for(std::string_view(buf, n)));
+    subject.user_id = std::string_view(buf, n);
+    benchmark::DoNotOptimize(flag.enabled_for(subject, 0));
   }
 }
 BENCHMARK(BM_EnabledFor);
 
 void BM_FindAmong1000Flags(benchmark::State& state) {
-  std::vector<FlagDefinition> defs(1000);
   std::vector<std::string> keys;
-  for (int i = 0; i < 1000; i++) {
-    defs[i].key = "feature_flag_" + std::to_string(i);
-    keys.push_back(defs[i].key);
-  }
-  FlagSet set;
-  if (!FlagSet::Compile(defs, &set).ok) state.SkipWithError("compile failed");
+  for (int i = 0; i < 1000; i++) keys.push_back("feature_flag_" + std::to_string(i));
+  static FlagSet* set = compile(keys, 0);
   size_t i = 0;
   for (auto _ : state) {
-    benchmark::DoNotOptimize(set.find(keys[i++ % keys.size()]));
+    benchmark::DoNotOptimize(set->find(keys[i++ % keys.size()]));
   }
 }
 BENCHMARK(BM_FindAmong1000Flags);

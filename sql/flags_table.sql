@@ -1,72 +1,60 @@
--- rollout.flags: validation, permissions, triggers and dump configuration.
+-- The configuration tables: triggers, comments, dump configuration, damaged installations.
 CREATE EXTENSION pg_rollout;
 \set SHOW_CONTEXT never
+\set VERBOSITY terse
 
-INSERT INTO rollout.flags (key, enabled, rollout_percentage) VALUES ('checkout', true, 25);
-
--- Bad input gets an SQLSTATE and a hint, and changes nothing.
-INSERT INTO rollout.flags (key, rollout_percentage) VALUES ('too_much', 101);
-\echo :LAST_ERROR_SQLSTATE
-UPDATE rollout.flags SET rollout_percentage = -1 WHERE key = 'checkout';
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO rollout.flags (key) VALUES ('');
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO rollout.flags (key) VALUES (E'tab\there');
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO rollout.flags (key, salt) VALUES ('salty', '');
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO rollout.flags (key, rollout_percentage) VALUES ('huge', 1000);
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO rollout.flags (key) VALUES ('checkout');
-\echo :LAST_ERROR_SQLSTATE
-SELECT key, enabled, rollout_percentage FROM rollout.flags ORDER BY key;
-
--- Percentages keep 1/100 of a percent (1/10000 of users).
-INSERT INTO rollout.flags (key, enabled, rollout_percentage) VALUES ('fine', true, 12.345);
-SELECT rollout_percentage FROM rollout.flags WHERE key = 'fine';
-
--- updated_at moves on update.
-UPDATE rollout.flags SET updated_at = '2000-01-01', created_at = '2000-01-01' WHERE key = 'checkout';
-SELECT updated_at > '2000-01-01' AS updated_at_moved, created_at = '2000-01-01' AS created_at_kept
-FROM rollout.flags WHERE key = 'checkout';
-
--- The cache triggers fire for every writer, replication apply workers included.
-SELECT tgname, tgenabled FROM pg_trigger
-WHERE tgrelid = 'rollout.flags'::regclass AND NOT tgisinternal ORDER BY tgname;
-UPDATE rollout.flags SET rollout_percentage = 100 WHERE key = 'checkout';
+-- Every write path fires the triggers, replication apply workers included (ENABLE ALWAYS).
+SELECT c.relname, t.tgname, t.tgenabled
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'rollout' AND NOT t.tgisinternal ORDER BY 1, 2;
+SELECT rollout.create_flag('checkout'), rollout.deploy('checkout', 'general');
 SELECT feature_enabled(1, 'checkout') AS on_before_replica_update;
 SET session_replication_role = replica;
-UPDATE rollout.flags SET enabled = false WHERE key = 'checkout';
+UPDATE rollout.flag_configs SET enabled = false WHERE flag = 'checkout';
 SELECT feature_enabled(1, 'checkout') AS on_after_replica_update;
 RESET session_replication_role;
 
--- An application role evaluates flags but cannot edit them.
-CREATE ROLE rollout_test_app;
-SET ROLE rollout_test_app;
-SELECT feature_enabled(1, 'fine') IS NOT NULL AS app_can_evaluate;
-UPDATE rollout.flags SET enabled = true WHERE key = 'checkout';
-\echo :LAST_ERROR_SQLSTATE
-RESET ROLE;
-DROP ROLE rollout_test_app;
+-- updated_at moves on update; created_at stays.
+UPDATE rollout.flags SET updated_at = '2000-01-01', created_at = '2000-01-01' WHERE key = 'checkout';
+UPDATE rollout.flags SET description = 'The new checkout' WHERE key = 'checkout';
+SELECT updated_at > '2000-01-01' AS updated_at_moved, created_at = '2000-01-01' AS created_at_kept
+FROM rollout.flags WHERE key = 'checkout';
 
--- The trigger function refuses to be called directly.
-SELECT rollout.flags_changed();
+-- Renaming a flag carries its configuration; keep the salt to keep its users.
+UPDATE rollout.flags SET salt = key, key = 'checkout_v2' WHERE key = 'checkout';
+SELECT flag, environment FROM rollout.flag_configs;
+
+-- Tables, columns and functions are documented; the extension's comment promises what exists.
+SELECT c.relname, a.attname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
+WHERE n.nspname = 'rollout' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+  AND col_description(c.oid, a.attnum) IS NULL AND c.relname IN ('flags', 'flag_configs')
+ORDER BY 1, 2;
+SELECT c.relname AS undocumented_table FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'rollout' AND c.relkind = 'r' AND obj_description(c.oid, 'pg_class') IS NULL;
+SELECT obj_description(oid, 'pg_extension') AS extension_comment FROM pg_extension WHERE extname = 'pg_rollout';
+
+-- The trigger functions refuse to be called directly.
+SELECT rollout.flags_validate();
 \echo :LAST_ERROR_SQLSTATE
 
 -- A damaged installation is reported, not misread.
+SELECT rollout.set_enabled('checkout_v2', true);
 BEGIN;
-ALTER TABLE rollout.flags RENAME COLUMN salt TO seed;
-SELECT feature_enabled(1, 'fine');
+ALTER TABLE rollout.config_version RENAME COLUMN version TO v;
+SELECT feature_enabled(1, 'checkout_v2');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
 BEGIN;
-ALTER TABLE rollout.flags RENAME TO flags_moved;
-SELECT feature_enabled(1, 'fine');
+DELETE FROM rollout.config_version;
+SELECT feature_enabled(1, 'checkout_v2');
 \echo :LAST_ERROR_SQLSTATE
 ROLLBACK;
-SELECT count(*) FILTER (WHERE feature_enabled(g, 'fine')) AS fine_users_of_1000 FROM generate_series(1, 1000) AS g;
+SELECT feature_enabled(1, 'checkout_v2') AS still_works;
 
--- Flag rows are dumped with the extension.
+-- Configuration rows are dumped with the extension.
 SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'pg_rollout';
 
 DROP EXTENSION pg_rollout;
+SELECT feature_enabled(1, 'checkout_v2');
+\echo :LAST_ERROR_SQLSTATE

@@ -1,10 +1,28 @@
-// The per-backend cache of compiled flags.
+// The per-backend cache of compiled flag configurations, and its consistency contract.
 //
-// Mirrors Citus' metadata cache: built lazily on first use, and cleared by a relcache
-// invalidation callback when any transaction writing rollout.flags commits (the statement
-// trigger rollout.flags_changed() queues the invalidation). A committed change is seen by every
-// later transaction of every backend, the writing transaction sees its own change after the
-// statement, and a rolled-back change is seen by nobody.
+// CONTRACT. Evaluation uses exactly the configuration that a SELECT of the rollout tables would
+// return at the same point of the same transaction, because it is keyed by what the calling
+// statement's snapshot sees:
+//   - rollout.config_version holds one row; a statement trigger on every configuration table
+//     updates it in the writing transaction, so the row version a snapshot sees (its number and
+//     raw xmin) names the configuration that snapshot sees. The writer's row lock orders writers.
+//   - Per statement (more exactly: whenever the active snapshot differs from the one last checked)
+//     the row is read with the active snapshot (a one-page heap scan). The same key as a cached
+//     configuration means that configuration; another key means loading the configuration with the
+//     same snapshot (SPI, one query, as the extension's owner). READ COMMITTED therefore sees the
+//     version committed before each statement's snapshot for the whole statement; REPEATABLE READ
+//     and SERIALIZABLE the transaction snapshot's; the writing transaction its own change from its
+//     next command; parallel workers, which run with the leader's snapshot, the leader's; a hot
+//     standby the replayed version its snapshot sees. No invalidation message is involved, so
+//     there is no window between a commit becoming visible and its invalidation arriving.
+//   - Shortcut: a snapshot whose snapXactCompletionCount, xmin, xmax and curcid equal those of the
+//     snapshot last checked sees the same committed transactions and the same own commands
+//     (PostgreSQL reuses snapshots on the same condition), so it sees the same row: no read.
+//     That makes the per-statement cost a few memory reads while no transaction with an xid ends.
+//   - A configuration is freed only at transaction end, and only if it is not the latest: a
+//     statement that resolved a flag keeps using it even if a nested statement loads another.
+//     An old version loaded for an old REPEATABLE READ snapshot is dropped at transaction end.
+// Works with and without shared_preload_libraries (nothing lives in shared memory).
 #pragma once
 
 #include <cstdint>
@@ -13,13 +31,20 @@ namespace rollout {
 class FlagSet;
 }
 
-// Moves whenever cached flags may be stale. Callers that keep a pointer into the flag set
-// (fn_extra) store the generation they resolved it under and re-resolve when it has moved.
-extern uint64_t rollout_cache_generation;
+// The configuration the active snapshot sees, for the current rollout.environment.
+// Valid until the end of the current transaction. May raise an ERROR.
+const rollout::FlagSet* rollout_current_flags(void);
 
-// Registers the invalidation and transaction callbacks. Called once from _PG_init.
+// Registers the callbacks. Called once from _PG_init.
 void rollout_cache_init(void);
 
-// The current flag set, compiled from rollout.flags if the cache is stale. May raise an ERROR.
-// The pointer stays valid until rollout_cache_generation moves.
-const rollout::FlagSet* rollout_flag_set(void);
+// Moved by the rollout.environment assign hook: a different environment is another cache key.
+extern uint64_t rollout_environment_generation;
+
+struct RolloutCacheStats {
+  uint64_t hits;     // snapshot unchanged since the last check: no read at all
+  uint64_t checks;   // config_version reads
+  uint64_t reloads;  // configurations loaded
+};
+extern RolloutCacheStats rollout_cache_counters;
+uint64_t rollout_cache_version(void);  // the version of the configuration last returned (0: none)

@@ -1,97 +1,456 @@
-// SQL-callable flag evaluation: feature_enabled(user_id, flag) for bigint, text and uuid ids.
+// SQL-callable evaluation: feature_enabled, feature_enabled_row, feature_value, feature_explain
+// and features_for, each for bigint, text and uuid user ids.
 //
-// The hot path does no catalog access, no SPI and no allocation: the flag argument is resolved
-// to a compiled flag once per query (it is almost always a constant) and kept in fn_extra with
-// the cache generation it was resolved under; it is resolved again only when the flag text
-// changes from one row to the next or an invalidation has moved the generation.
+// The hot path does no catalog access, no SPI and no allocation: the configuration the
+// statement's snapshot sees comes from the cache (a few memory reads while the snapshot is
+// unchanged), and the flag argument, almost always a constant, is resolved once per call site
+// into fn_extra together with the configuration it was resolved in. Attributes are read only for
+// the slots the flag's rules use: from a jsonb argument by key, or from a row's columns through a
+// column map built once per query (the row form builds no jsonb at all).
 #include <cstring>
 #include <string_view>
 
 #include "core/bucket.h"
 #include "core/flag.h"
 #include "pg/flag_cache.h"
+#include "pg/guc.h"
 
 extern "C" {
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_type_d.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/typcache.h"
 #include "utils/uuid.h"
 }
 
 namespace {
 
-// Per-call-site memo of the last flag key resolved, kept in fn_extra (fn_mcxt).
-struct FlagLookup {
-  uint64_t generation;
-  const rollout::CompiledFlag* flag;  // nullptr: no such flag
+enum class IdKind { kBigint, kText, kUuid };
+
+// How one attribute slot is read from a row: which column, and how its type becomes text.
+struct RowColumn {
+  AttrNumber attnum;  // InvalidAttrNumber: the row has no such column (attribute absent)
+  Oid type;
+  Oid output_function;
+  char text[64];  // decimal text of integer columns, canonical text of uuid columns
+};
+
+// Per-call-site state, in fn_extra (fn_mcxt). Plain data only.
+struct CallSite {
+  const rollout::FlagSet* set;  // the configuration `flag` was resolved in
+  const rollout::CompiledFlag* flag;
+  bool warned;  // rollout.missing_flag = warning: warned once for this key
   int key_length;
   int key_capacity;
   char* key;
+  rollout::AttributeValue* attributes;  // one per attribute slot of `set`
+  int attribute_capacity;
+  // The row form's column map, for rows of `row_type` under `row_set`'s slots.
+  const rollout::FlagSet* row_set;
+  Oid row_type;
+  int32 row_typmod;
+  TupleDesc row_desc;
+  RowColumn* columns;  // one per attribute slot
+  // feature_value: the jsonb of the value served last.
+  const rollout::ServedValue* last_value;
+  Datum last_jsonb;
 };
 
-const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, const char* key, int length) {
+CallSite* call_site(FunctionCallInfo fcinfo) {
   FmgrInfo* flinfo = fcinfo->flinfo;
-  auto* lookup = static_cast<FlagLookup*>(flinfo->fn_extra);
-  if (lookup == nullptr) {
-    lookup = static_cast<FlagLookup*>(MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(FlagLookup)));
-    flinfo->fn_extra = lookup;
+  if (flinfo->fn_extra == nullptr) {
+    flinfo->fn_extra = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(CallSite));
   }
-  if (lookup->key_capacity < length) {
-    char* grown = static_cast<char*>(MemoryContextAlloc(flinfo->fn_mcxt, length));
-    if (lookup->key != nullptr) pfree(lookup->key);
-    lookup->key = grown;
-    lookup->key_capacity = length;
-  }
-  const rollout::FlagSet* flags = rollout_flag_set();  // may load; may raise an ERROR
-  lookup->flag = flags->find(std::string_view(key, length));
-  if (length > 0) memcpy(lookup->key, key, length);
-  lookup->key_length = length;
-  lookup->generation = rollout_cache_generation;
-  return lookup->flag;
+  return static_cast<CallSite*>(flinfo->fn_extra);
 }
 
-inline const rollout::CompiledFlag* lookup_flag(FunctionCallInfo fcinfo, const text* flag) {
+// Resolves the flag argument in the configuration the statement sees; nullptr: not found
+// (rollout.missing_flag applied).
+const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* site, int arg,
+                                          const rollout::FlagSet** set_out) {
+  const rollout::FlagSet* set = rollout_current_flags();
+  *set_out = set;
+  if (PG_ARGISNULL(arg)) return nullptr;
+  const text* flag = PG_GETARG_TEXT_PP(arg);
   const char* key = VARDATA_ANY(flag);
   const int length = static_cast<int>(VARSIZE_ANY_EXHDR(flag));
-  const auto* lookup = static_cast<const FlagLookup*>(fcinfo->flinfo->fn_extra);
-  if (likely(lookup != nullptr && lookup->generation == rollout_cache_generation && lookup->key_length == length &&
-             memcmp(lookup->key, key, length) == 0)) {
-    return lookup->flag;
+  if (likely(site->set == set && site->key_length == length && memcmp(site->key, key, length) == 0)) {
+    return site->flag;
   }
-  return resolve_flag(fcinfo, key, length);
+  if (site->key_capacity < length) {
+    char* grown = static_cast<char*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, length));
+    if (site->key != nullptr) pfree(site->key);
+    site->key = grown;
+    site->key_capacity = length;
+  }
+  if (length > 0) memcpy(site->key, key, length);
+  site->key_length = length;
+  site->flag = set->find(std::string_view(key, length));
+  site->set = set;
+  site->warned = false;
+  if (site->flag == nullptr) {
+    const int mode = rollout_missing_flag_mode();
+    if (mode == ROLLOUT_MISSING_ERROR) {
+      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                      errmsg("flag \"%.*s\" does not exist in environment \"%s\"", length, key, set->environment().c_str()),
+                      errhint("Create it with rollout.create_flag(), or SET rollout.missing_flag = off to evaluate unknown flags as off.")));
+    }
+    if (mode == ROLLOUT_MISSING_WARNING) {
+      site->warned = true;
+      ereport(WARNING, (errcode(ERRCODE_UNDEFINED_OBJECT),
+                        errmsg("flag \"%.*s\" does not exist in environment \"%s\"; evaluating it as off", length, key,
+                               set->environment().c_str()),
+                        errhint("Create it with rollout.create_flag(), or check the key's spelling.")));
+    }
+  }
+  return site->flag;
+}
+
+// Room for the user id's text form when it is not a text argument.
+struct IdBuffer {
+  char bytes[rollout::kMaxDecimalLength + rollout::kUuidTextLength];
+};
+
+std::string_view user_id_arg(FunctionCallInfo fcinfo, IdKind kind, IdBuffer* buffer) {
+  if (PG_ARGISNULL(0)) return {};
+  switch (kind) {
+    case IdKind::kBigint: {
+      const size_t n = rollout::format_decimal(static_cast<int64_t>(PG_GETARG_INT64(0)), buffer->bytes);
+      return std::string_view(buffer->bytes, n);
+    }
+    case IdKind::kText: {
+      const text* id = PG_GETARG_TEXT_PP(0);
+      return std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
+    }
+    case IdKind::kUuid: {
+      const pg_uuid_t* id = PG_GETARG_UUID_P(0);
+      char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(buffer->bytes);
+      rollout::format_uuid(id->data, out);
+      return std::string_view(buffer->bytes, rollout::kUuidTextLength);
+    }
+  }
+  return {};
+}
+
+void ensure_attribute_room(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set) {
+  const int needed = static_cast<int>(set->attribute_names().size());
+  if (site->attribute_capacity < needed) {
+    auto* grown = static_cast<rollout::AttributeValue*>(
+        MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(rollout::AttributeValue) * needed));
+    if (site->attributes != nullptr) pfree(site->attributes);
+    site->attributes = grown;
+    site->attribute_capacity = needed;
+  }
+}
+
+rollout::AttributeValue number_attribute(Numeric number) {
+  const double value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(number)));
+  const char* text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(number)));
+  return rollout::AttributeValue::Number(value, text);
+}
+
+// Fills the flag's attribute slots from a jsonb object (absent when not a key of it).
+rollout::Subject subject_from_jsonb(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set,
+                                    const rollout::CompiledFlag* flag, std::string_view user_id, int arg) {
+  rollout::Subject subject;
+  subject.user_id = user_id;
+  const auto& slots = flag->attribute_slots();
+  if (slots.empty()) return subject;
+  ensure_attribute_room(fcinfo, site, set);
+  subject.attributes = site->attributes;
+  subject.attribute_count = set->attribute_names().size();
+  Jsonb* attributes = PG_ARGISNULL(arg) ? nullptr : PG_GETARG_JSONB_P(arg);
+  const bool object = attributes != nullptr && JB_ROOT_IS_OBJECT(attributes);
+  for (int slot : slots) {
+    rollout::AttributeValue& out = site->attributes[slot];
+    out = rollout::AttributeValue::Absent();
+    if (!object) continue;
+    const std::string& name = set->attribute_names()[slot];
+    JsonbValue key;
+    key.type = jbvString;
+    key.val.string.val = const_cast<char*>(name.data());
+    key.val.string.len = static_cast<int>(name.size());
+    JsonbValue* value = findJsonbValueFromContainer(&attributes->root, JB_FOBJECT, &key);
+    if (value == nullptr) continue;
+    switch (value->type) {
+      case jbvString: out = rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len)); break;
+      case jbvNumeric: out = number_attribute(value->val.numeric); break;
+      case jbvBool: out = rollout::AttributeValue::Bool(value->val.boolean); break;
+      default: break;  // null, arrays and objects: absent
+    }
+  }
+  return subject;
+}
+
+// The row form: maps attribute slots to the row type's columns once per query (and again only
+// when the configuration or the row type changes), then reads just those columns per row.
+rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set,
+                                  const rollout::CompiledFlag* flag, std::string_view user_id, int arg) {
+  rollout::Subject subject;
+  subject.user_id = user_id;
+  const auto& slots = flag->attribute_slots();
+  if (slots.empty() || PG_ARGISNULL(arg)) return subject;
+  HeapTupleHeader row = PG_GETARG_HEAPTUPLEHEADER(arg);
+  const Oid type = HeapTupleHeaderGetTypeId(row);
+  const int32 typmod = HeapTupleHeaderGetTypMod(row);
+  ensure_attribute_room(fcinfo, site, set);
+  if (site->row_set != set || site->row_type != type || site->row_typmod != typmod || site->columns == nullptr) {
+    MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+    TupleDesc desc = lookup_rowtype_tupdesc(type, typmod);
+    TupleDesc copy = CreateTupleDescCopy(desc);
+    ReleaseTupleDesc(desc);
+    const size_t count = set->attribute_names().size();
+    auto* columns = static_cast<RowColumn*>(palloc0(sizeof(RowColumn) * (count == 0 ? 1 : count)));
+    for (size_t slot = 0; slot < count; slot++) {
+      const std::string& name = set->attribute_names()[slot];
+      for (int i = 0; i < copy->natts; i++) {
+        Form_pg_attribute att = TupleDescAttr(copy, i);
+        if (!att->attisdropped && name == NameStr(att->attname)) {
+          columns[slot].attnum = att->attnum;
+          columns[slot].type = att->atttypid;
+          bool varlena;
+          getTypeOutputInfo(att->atttypid, &columns[slot].output_function, &varlena);
+          break;
+        }
+      }
+    }
+    MemoryContextSwitchTo(old);
+    if (site->columns != nullptr) pfree(site->columns);
+    if (site->row_desc != nullptr) FreeTupleDesc(site->row_desc);
+    site->columns = columns;
+    site->row_desc = copy;
+    site->row_set = set;
+    site->row_type = type;
+    site->row_typmod = typmod;
+  }
+  HeapTupleData tuple;
+  tuple.t_len = HeapTupleHeaderGetDatumLength(row);
+  ItemPointerSetInvalid(&tuple.t_self);
+  tuple.t_tableOid = InvalidOid;
+  tuple.t_data = row;
+  subject.attributes = site->attributes;
+  subject.attribute_count = set->attribute_names().size();
+  for (int slot : slots) {
+    rollout::AttributeValue& out = site->attributes[slot];
+    RowColumn& column = site->columns[slot];
+    out = rollout::AttributeValue::Absent();
+    if (column.attnum == InvalidAttrNumber) continue;
+    bool isnull;
+    Datum value = heap_getattr(&tuple, column.attnum, site->row_desc, &isnull);
+    if (isnull) continue;
+    switch (column.type) {
+      case TEXTOID:
+      case VARCHAROID:
+      case BPCHAROID: {
+        const text* t = DatumGetTextPP(value);
+        out = rollout::AttributeValue::String(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+        break;
+      }
+      case INT2OID:
+      case INT4OID:
+      case INT8OID: {
+        const int64 v = column.type == INT8OID ? DatumGetInt64(value)
+                        : column.type == INT4OID ? DatumGetInt32(value)
+                                                 : DatumGetInt16(value);
+        const size_t n = rollout::format_decimal(v, column.text);
+        out = rollout::AttributeValue::Number(static_cast<double>(v), std::string_view(column.text, n));
+        break;
+      }
+      case NUMERICOID: out = number_attribute(DatumGetNumeric(value)); break;
+      case BOOLOID: out = rollout::AttributeValue::Bool(DatumGetBool(value)); break;
+      case UUIDOID: {
+        char(&text)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(column.text);
+        rollout::format_uuid(DatumGetUUIDP(value)->data, text);
+        out = rollout::AttributeValue::String(std::string_view(column.text, rollout::kUuidTextLength));
+        break;
+      }
+      default: {
+        const char* text = OidOutputFunctionCall(column.output_function, value);
+        if (column.type == FLOAT4OID || column.type == FLOAT8OID) {
+          const double v = column.type == FLOAT8OID ? DatumGetFloat8(value) : DatumGetFloat4(value);
+          out = rollout::AttributeValue::Number(v, text);
+        } else {
+          out = rollout::AttributeValue::String(text);
+        }
+        break;
+      }
+    }
+  }
+  return subject;
+}
+
+Datum served_jsonb(CallSite* site, FunctionCallInfo fcinfo, const rollout::ServedValue* value) {
+  if (site->last_value != value) {
+    Datum parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(value->json.c_str()));
+    Jsonb* copy = static_cast<Jsonb*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(DatumGetPointer(parsed))));
+    memcpy(copy, DatumGetPointer(parsed), VARSIZE(DatumGetPointer(parsed)));
+    if (site->last_value != nullptr) pfree(DatumGetPointer(site->last_jsonb));
+    site->last_jsonb = PointerGetDatum(copy);
+    site->last_value = value;
+  }
+  // A copy in the caller's context: the executor may free what it is given.
+  const Size size = VARSIZE(DatumGetPointer(site->last_jsonb));
+  void* result = palloc(size);
+  memcpy(result, DatumGetPointer(site->last_jsonb), size);
+  return PointerGetDatum(result);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+inline Datum enabled(FunctionCallInfo fcinfo, IdKind kind) {
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  if (flag == nullptr) PG_RETURN_BOOL(false);
+  IdBuffer buffer;
+  rollout::Subject subject;
+  subject.user_id = user_id_arg(fcinfo, kind, &buffer);
+  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
+}
+
+inline Datum enabled_jsonb(FunctionCallInfo fcinfo, IdKind kind) {
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  if (flag == nullptr) PG_RETURN_BOOL(false);
+  IdBuffer buffer;
+  const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
+  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
+}
+
+inline Datum enabled_row(FunctionCallInfo fcinfo, IdKind kind) {
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  if (flag == nullptr) PG_RETURN_BOOL(false);
+  IdBuffer buffer;
+  const rollout::Subject subject = subject_from_row(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
+  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
+}
+
+inline Datum value(FunctionCallInfo fcinfo, IdKind kind) {
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  if (flag == nullptr) PG_RETURN_NULL();
+  IdBuffer buffer;
+  const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
+  const rollout::Evaluation e = flag->evaluate(subject, rollout_evaluation_time_us());
+  return served_jsonb(site, fcinfo, e.value);
+}
+
+Datum text_or_null(const char* s, bool* isnull) {
+  *isnull = s == nullptr;
+  return s == nullptr ? (Datum)0 : CStringGetTextDatum(s);
+}
+
+inline Datum explain(FunctionCallInfo fcinfo, IdKind kind) {
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) {
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("feature_explain must be called in a context that accepts a row")));
+  }
+  desc = BlessTupleDesc(desc);
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  Datum values[7];
+  bool nulls[7] = {false, false, false, false, false, false, false};
+  if (flag == nullptr) {
+    nulls[0] = nulls[2] = nulls[3] = nulls[4] = true;
+    values[1] = CStringGetTextDatum(rollout::reason_name(rollout::Reason::kFlagNotFound));
+    values[5] = CStringGetTextDatum(rollout::openfeature_reason(rollout::Reason::kFlagNotFound, false));
+  } else {
+    IdBuffer buffer;
+    const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
+    const rollout::Evaluation e = flag->evaluate(subject, rollout_evaluation_time_us());
+    values[0] = served_jsonb(site, fcinfo, e.value);
+    values[1] = CStringGetTextDatum(rollout::reason_name(e.reason));
+    values[2] = Int32GetDatum(e.rule);
+    nulls[2] = e.rule == 0;
+    if (e.bucket >= 0) {
+      char text[16];
+      snprintf(text, sizeof text, "%d.%04d", e.bucket / 10000, e.bucket % 10000);
+      values[3] = DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+    } else {
+      nulls[3] = true;
+    }
+    values[4] = text_or_null(flag->variant_key(*e.value), &nulls[4]);
+    values[5] = CStringGetTextDatum(rollout::openfeature_reason(e.reason, e.split));
+  }
+  values[6] = CStringGetTextDatum(set->environment().c_str());
+  HeapTuple tuple = heap_form_tuple(desc, values, nulls);
+  PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
+}
+
+inline Datum features(FunctionCallInfo fcinfo, IdKind kind) {
+  InitMaterializedSRF(fcinfo, 0);
+  auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
+  const rollout::FlagSet* set = rollout_current_flags();
+  CallSite* site = call_site(fcinfo);
+  IdBuffer buffer;
+  const std::string_view user_id = user_id_arg(fcinfo, kind, &buffer);
+  const int64_t now = rollout_evaluation_time_us();
+  for (size_t i = 0; i < set->size(); i++) {
+    const rollout::CompiledFlag& flag = set->at(i);
+    const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, &flag, user_id, 1);
+    const rollout::Evaluation e = flag.evaluate(subject, now);
+    Datum values[2] = {CStringGetTextDatum(flag.key().c_str()),
+                       DirectFunctionCall1(jsonb_in, CStringGetDatum(e.value->json.c_str()))};
+    bool nulls[2] = {false, false};
+    tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+  }
+  return (Datum)0;
 }
 
 }  // namespace
 
 extern "C" {
 
-PG_FUNCTION_INFO_V1(feature_enabled_bigint);
-PG_FUNCTION_INFO_V1(feature_enabled_text);
-PG_FUNCTION_INFO_V1(feature_enabled_uuid);
+#define ROLLOUT_ENTRY(name, body, kind) \
+  PG_FUNCTION_INFO_V1(name);            \
+  Datum name(PG_FUNCTION_ARGS) { return body(fcinfo, kind); }
 
-Datum feature_enabled_bigint(PG_FUNCTION_ARGS) {
-  const int64 user_id = PG_GETARG_INT64(0);
-  const rollout::CompiledFlag* flag = lookup_flag(fcinfo, PG_GETARG_TEXT_PP(1));
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  char digits[rollout::kMaxDecimalLength];
-  const size_t length = rollout::format_decimal(static_cast<int64_t>(user_id), digits);
-  PG_RETURN_BOOL(flag->enabled_for(std::string_view(digits, length)));
-}
+ROLLOUT_ENTRY(feature_enabled_bigint, enabled, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text, enabled, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid, enabled, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_jsonb, enabled_jsonb, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_jsonb, enabled_jsonb, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_jsonb, enabled_jsonb, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_row, enabled_row, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_row, enabled_row, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_row, enabled_row, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_value_bigint, value, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_value_text, value, IdKind::kText)
+ROLLOUT_ENTRY(feature_value_uuid, value, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_explain_bigint, explain, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_explain_text, explain, IdKind::kText)
+ROLLOUT_ENTRY(feature_explain_uuid, explain, IdKind::kUuid)
+ROLLOUT_ENTRY(features_for_bigint, features, IdKind::kBigint)
+ROLLOUT_ENTRY(features_for_text, features, IdKind::kText)
+ROLLOUT_ENTRY(features_for_uuid, features, IdKind::kUuid)
 
-Datum feature_enabled_text(PG_FUNCTION_ARGS) {
-  const text* user_id = PG_GETARG_TEXT_PP(0);
-  const rollout::CompiledFlag* flag = lookup_flag(fcinfo, PG_GETARG_TEXT_PP(1));
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  PG_RETURN_BOOL(flag->enabled_for(std::string_view(VARDATA_ANY(user_id), VARSIZE_ANY_EXHDR(user_id))));
-}
-
-Datum feature_enabled_uuid(PG_FUNCTION_ARGS) {
-  const pg_uuid_t* user_id = PG_GETARG_UUID_P(0);
-  const rollout::CompiledFlag* flag = lookup_flag(fcinfo, PG_GETARG_TEXT_PP(1));
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  char canonical[rollout::kUuidTextLength];
-  rollout::format_uuid(user_id->data, canonical);
-  PG_RETURN_BOOL(flag->enabled_for(std::string_view(canonical, sizeof canonical)));
+PG_FUNCTION_INFO_V1(rollout_cache_stats);
+Datum rollout_cache_stats(PG_FUNCTION_ARGS) {
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+  desc = BlessTupleDesc(desc);
+  const rollout::FlagSet* set = rollout_current_flags();
+  Datum values[6] = {CStringGetTextDatum(set->environment().c_str()),
+                     Int32GetDatum(static_cast<int32>(set->size())),
+                     Int64GetDatum(static_cast<int64>(rollout_cache_version())),
+                     Int64GetDatum(static_cast<int64>(rollout_cache_counters.hits)),
+                     Int64GetDatum(static_cast<int64>(rollout_cache_counters.checks)),
+                     Int64GetDatum(static_cast<int64>(rollout_cache_counters.reloads))};
+  bool nulls[6] = {false, false, false, false, false, false};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 }  // extern "C"

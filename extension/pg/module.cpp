@@ -1,12 +1,12 @@
-// Module entry: PG_MODULE_MAGIC, _PG_init, and the trigger that invalidates flag caches.
+// Module entry: PG_MODULE_MAGIC, _PG_init, and the 1.0 cache trigger kept for 1.0 schemas.
 #include "pg/flag_cache.h"
+#include "pg/guc.h"
 
 extern "C" {
 #include "postgres.h"
 
 #include "commands/trigger.h"
 #include "fmgr.h"
-#include "utils/inval.h"
 
 PG_MODULE_MAGIC;
 
@@ -16,17 +16,18 @@ PG_FUNCTION_INFO_V1(rollout_flags_changed);
 
 // Works both from shared_preload_libraries (callbacks registered in the postmaster are
 // inherited by every backend) and when loaded on first use by a backend.
-void _PG_init(void) { rollout_cache_init(); }
+void _PG_init(void) {
+  rollout_define_gucs();
+  rollout_cache_init();
+}
 
-// Statement trigger on rollout.flags: queue a relcache invalidation of the table. It is
-// processed locally at the end of the statement (the writer sees its change) and sent to every
-// other backend at commit; an aborted transaction sends nothing.
+// The 1.0 schema's statement trigger on rollout.flags (1.1 drops it). A database still on 1.0
+// evaluates with this library by reloading its flags for every new snapshot, so the trigger has
+// nothing left to do.
 Datum rollout_flags_changed(PG_FUNCTION_ARGS) {
   if (!CALLED_AS_TRIGGER(fcinfo)) {
     ereport(ERROR, (errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
                     errmsg("rollout.flags_changed() must be called as a trigger")));
   }
-  auto* trigger = reinterpret_cast<TriggerData*>(fcinfo->context);
-  CacheInvalidateRelcache(trigger->tg_relation);
   return PointerGetDatum(nullptr);
 }
