@@ -13,6 +13,11 @@ packages=(
   libpqxx-dev libpq-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libbenchmark-dev nlohmann-json3-dev libpg-query-dev libssl-dev
 )
+# Node.js runs GrowthBook's JavaScript SDK for the comparison tests (tests/growthbook); any
+# installed node will do, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

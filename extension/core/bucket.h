@@ -45,6 +45,13 @@ class Bucketer {
   Fnv1a32 salted_;
 };
 
+// GrowthBook's rollout test for a bucket and a coverage of `basis_points` / 10000 (the SDK's
+// `isIncludedInRollout`): coverage 0 includes nobody, otherwise bucket / 10000 <= coverage.
+// Raising the coverage only adds buckets.
+constexpr bool rollout_includes(uint32_t bucket, uint32_t basis_points) noexcept {
+  return basis_points != 0 && bucket <= basis_points;
+}
+
 // GrowthBook hash v1, (fnv1a32(value + seed) % 1000) / 1000 over UTF-16 code units, kept for
 // experiment compatibility; returned as the integer numerator in [0, 1000).
 uint32_t growthbook_v1_numerator(std::string_view seed, std::string_view value) noexcept;
