@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config clang-format git ca-certificates procps
+  # a terminal for the Ctrl-C test of scripts/cluster.sh psql
+  tmux
   # PostgreSQL 15 server, client, contrib (pgbench) and the PGXS headers
   postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15
   # libraries

@@ -9,6 +9,8 @@
 #   isolation    concurrent-session tests of the flag cache (tests/isolation/)
 #   migrator_pg  the migrator's integration tests against the same cluster (CTest, label pg)
 #   no_preload   pg_regress again on a cluster without shared_preload_libraries
+#   scripts      scripts/cluster.sh psql under Ctrl-C in a real terminal (tmux), and the demo's
+#                output (tests/scripts/)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,6 +101,8 @@ if CLUSTER_SETTINGS="-c shared_preload_libraries=''" cluster_start; then
 else
   record cluster "FAIL (no server)" 0
 fi
+
+run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh'
 
 summary
 exit "$failed"
