@@ -14,8 +14,8 @@
 # Then a pgbench point test (-M prepared, 2 clients, PGBENCH_ROUNDS interleaved runs of
 # PGBENCH_SECONDS each, medians): SELECT feature_enabled(:uid, 'f') against SELECT hashint8(:uid) > 0.
 #
-# Figures that need pg_rollout 1.1 (rules, allow lists, the row form) print "needs pg_rollout
-# 1.1" while the installed version is older.
+# Figures that need pg_rollout 1.1 (rules, allow lists, the row form feature_enabled_row(id, flag,
+# users)) print "needs pg_rollout 1.1" while the installed version is older.
 set -euo pipefail
 ROWS=${ROWS:-3000000}
 RUNS=${RUNS:-5}
@@ -35,6 +35,9 @@ sql -c "CREATE EXTENSION pg_rollout" -c "CREATE EXTENSION rollout_floor"
 version=$(value "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")
 if [ "$(printf '%s\n' 1.1 "$version" | sort -V | head -n 1)" = 1.1 ]; then has_1_1=1; else has_1_1=0; fi
 needs_1_1="needs pg_rollout 1.1 (installed: $version)"
+# The row form: feature_enabled_row(id, flag, row), or an overload of feature_enabled.
+row_function=$(value "SELECT CASE WHEN to_regprocedure('feature_enabled_row(bigint, text, record)') IS NOT NULL
+                                  THEN 'feature_enabled_row' ELSE 'feature_enabled' END")
 
 echo "== Setting up: $ROWS users, flags, the hand-written PL/pgSQL seed model"
 sql <<SQL
@@ -124,7 +127,7 @@ queries=(
   "floor|0|SELECT count(*) FROM users WHERE rollout_floor(id, 'f')"
   "plain 30% flag|0|SELECT count(*) FROM users WHERE feature_enabled(id, 'f')"
   "3 rules + allow list + 30%|1|SELECT count(*) FROM users WHERE feature_enabled(id, 'f_full')"
-  "row attributes, same flag|1|SELECT count(*) FROM users WHERE feature_enabled(id, 'f_full', users)"
+  "row attributes, same flag|1|SELECT count(*) FROM users WHERE $row_function(id, 'f_full', users)"
   "count(*) sample|0|SELECT count(*) FROM users_sample"
   "PL/pgSQL seed logic|0|SELECT count(*) FROM users_sample WHERE is_feature_enabled(id, tier, 'f')"
 )
