@@ -97,7 +97,7 @@ SQL
 
 # The plain flag: 30%, salt = key 'f', so it must select exactly the floor's ids.
 if [ "$has_1_1" = 1 ]; then
-  sql <<'SQL'
+  sql -o /dev/null <<'SQL'
 SELECT rollout.create_flag('f');
 SELECT rollout.set_enabled('f', true);
 SELECT rollout.set_rollout('f', 30);
@@ -119,6 +119,10 @@ size=$(value "SELECT pg_size_pretty(pg_relation_size('users'))")
 buffers=$(value "SHOW shared_buffers")
 sql -c "CREATE EXTENSION pg_prewarm" -c "SELECT pg_prewarm('users'), pg_prewarm('users_sample')" >/dev/null
 echo "   users: $size in shared_buffers of $buffers (pg_prewarm); pg_rollout $version"
+if [ "$(value "SELECT pg_relation_size('users') + pg_relation_size('users_sample')
+                      > (SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers')")" = t ]; then
+  echo "   WARNING: the tables do not fit in shared_buffers; figures include reads (scripts/bench.sh sets 1GB)"
+fi
 
 # name|needs 1.1|query
 queries=(
