@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster for tests, the demo and the benchmarks.
 #
-#   scripts/cluster.sh COMMAND [ARGS...]   start a cluster, run COMMAND in it, stop it
+#   scripts/cluster.sh COMMAND [ARGS...]   start a cluster, run COMMAND in it, stop it when
+#                                          COMMAND exits (Ctrl-C goes to COMMAND, e.g. psql)
 #   source scripts/cluster.sh; cluster_start; ...; (stopped on exit)
 #
 # The cluster lives in a fresh `mktemp -d`, runs as an unprivileged OS user (`postgres` when
@@ -9,7 +10,8 @@
 # a unix socket in that directory and on 127.0.0.1 at a free port that is never 5432, and loads
 # pg_rollout through shared_preload_libraries. cluster_start waits until it accepts
 # connections and exports PGHOST, PGPORT, PGUSER, PGDATABASE and DATABASE_URL. An EXIT/INT/TERM
-# trap stops the server and removes the directory, also when a test fails or is interrupted.
+# trap stops the server and removes the directory, also when a test fails or is interrupted
+# (when executed with a COMMAND, INT is the command's instead: see the end of this file).
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), CLUSTER_SETTINGS (extra
 # `-c name=value` options for the server).
