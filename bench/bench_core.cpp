@@ -1,8 +1,9 @@
 // Core evaluation cost per user, as ratios against a floor measured in the same run.
 //
 // Floor: formatting the user id as decimal text, which any text-keyed evaluation must do.
-// Then: the salted bucket (two FNV-1a passes), a full flag evaluation, and a flag lookup by
-// key in a set of 1,000 flags (the per-row cost when the flag argument varies by row).
+// Then: the salted bucket (two FNV-1a passes) of an ASCII id and of a non-ASCII one (hashed as
+// UTF-16 code units, like GrowthBook's SDK), a full flag evaluation, and a flag lookup by key in
+// a set of 1,000 flags (the per-row cost when the flag argument varies by row).
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -57,6 +58,19 @@ void BM_Bucket(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_Bucket);
+
+// The same decimal id behind a non-ASCII prefix ("josé-"), so the whole value goes through the
+// UTF-8 decoding loop.
+void BM_BucketNonAscii(benchmark::State& state) {
+  Bucketer bucketer("new_checkout");
+  int64_t id = 1;
+  char buf[6 + rollout::kMaxDecimalLength] = "jos\xc3\xa9-";
+  for (auto _ : state) {
+    size_t n = rollout::format_decimal(id++, buf + 6);
+    benchmark::DoNotOptimize(bucketer.bucket(std::string_view(buf, 6 + n)));
+  }
+}
+BENCHMARK(BM_BucketNonAscii);
 
 void BM_EnabledFor(benchmark::State& state) {
   static FlagSet* set = compile({"new_checkout"}, 2500);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL 15 cluster for tests, the demo and the benchmarks.
 #
-#   scripts/cluster.sh COMMAND [ARGS...]   start a cluster, run COMMAND in it, stop it
+#   scripts/cluster.sh COMMAND [ARGS...]   start a cluster, run COMMAND in it, stop it when
+#                                          COMMAND exits (Ctrl-C goes to COMMAND, e.g. psql)
 #   source scripts/cluster.sh; cluster_start; ...; (stopped on exit)
 #
 # The cluster lives in a fresh `mktemp -d`, runs as an unprivileged OS user (`postgres` when
@@ -9,7 +10,8 @@
 # a unix socket in that directory and on 127.0.0.1 at a free port that is never 5432, and loads
 # pg_rollout through shared_preload_libraries. cluster_start waits until it accepts
 # connections and exports PGHOST, PGPORT, PGUSER, PGDATABASE and DATABASE_URL. An EXIT/INT/TERM
-# trap stops the server and removes the directory, also when a test fails or is interrupted.
+# trap stops the server and removes the directory, also when a test fails or is interrupted
+# (when executed with a COMMAND, INT is the command's instead: see the end of this file).
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), CLUSTER_SETTINGS (extra
 # `-c name=value` options for the server).
@@ -113,6 +115,17 @@ cluster_start() {
 }
 
 # Executed (not sourced): run the given command inside a cluster.
+#
+# The command owns Ctrl-C: SIGINT from the terminal reaches it directly (it shares the
+# terminal's process group), and one sent to this script is passed on to it, so in
+# `scripts/cluster.sh psql` Ctrl-C cancels the running query or clears the input line as psql
+# users expect, and the cluster stays up. The cluster goes away when the command exits, whatever
+# its status; TERM and HUP to this script stop both at once.
+_cluster_forward_int() {
+  [ -n "${CLUSTER_CHILD:-}" ] && kill -INT "$CLUSTER_CHILD" 2>/dev/null
+  return 0
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   set -euo pipefail
   if [ $# -eq 0 ]; then
@@ -120,13 +133,21 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     exit 2
   fi
   cluster_start
-  # In the background with `wait`, so a signal to this script stops the cluster at once
-  # (a foreground child would defer the trap until it exits); stdin stays the terminal's.
-  "$@" <&0 &
+  trap _cluster_forward_int INT
+  # In the background with `wait`, so TERM to this script stops the cluster at once (a
+  # foreground child would defer the trap until it exits); stdin stays the terminal's. A
+  # background command of a script starts with SIGINT and SIGQUIT ignored: give them back.
+  ( trap - INT QUIT; exec "$@" ) <&0 &
   CLUSTER_CHILD=$!
+  # `wait` returns early whenever a trapped signal arrives: wait again until the command is
+  # gone, then once more for its exit status (bash keeps it for a reaped background job).
+  while kill -0 "$CLUSTER_CHILD" 2>/dev/null; do
+    wait "$CLUSTER_CHILD" || true
+  done
   status=0
   wait "$CLUSTER_CHILD" || status=$?
   CLUSTER_CHILD=""
+  trap - INT
   cluster_stop
   exit "$status"
 fi

@@ -6,13 +6,33 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
-echo "== Building and installing (log: build/demo-build.log)"
+
+# The build, one line per phase as it goes (the whole of it takes a minute or more).
+jobs=$(nproc 2>/dev/null || echo 2)
+log=build/demo-build.log
 mkdir -p build
-if ! { make -j "$(nproc 2>/dev/null || echo 2)" && make install; } >build/demo-build.log 2>&1; then
-  tail -n 40 build/demo-build.log
-  echo "demo: build failed; full log in build/demo-build.log" >&2
-  exit 1
+: >"$log"
+build_phase() {  # DESCRIPTION COMMAND...
+  local what=$1 start=$SECONDS
+  shift
+  printf '   %-58s ' "$what ..."
+  if ! "$@" >>"$log" 2>&1; then
+    echo "failed"
+    tail -n 40 "$log"
+    echo "demo: build failed; full log in $log" >&2
+    exit 1
+  fi
+  echo "done ($((SECONDS - start))s)"
+}
+echo "== Building and installing (log: $log)"
+if [ ! -f build/CMakeCache.txt ]; then
+  build_phase "configure (CMake)" cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
+build_phase "core library" cmake --build build --target rollout_core -j "$jobs"
+build_phase "migrator" cmake --build build --target migrator -j "$jobs"
+build_phase "unit tests and benchmarks (for make test, make bench)" cmake --build build -j "$jobs"
+build_phase "extension (PGXS)" make -j "$jobs"
+build_phase "install the extension" make install
 
 # shellcheck source=scripts/cluster.sh
 source scripts/cluster.sh
@@ -29,7 +49,7 @@ VALUES ('new_checkout', 'The new checkout flow', true, 25);
 \echo == The flag: new_checkout, enabled, 25% rollout
 SELECT key, enabled, rollout_percentage FROM rollout.flags;
 
-\echo == feature_enabled(user_id, 'new_checkout') for a few users
+\echo '== feature_enabled(user_id, ''new_checkout'') for a few users'
 SELECT user_id, feature_enabled(user_id, 'new_checkout') AS enabled
 FROM (VALUES (1), (2), (3), (42), (1000), (123456)) AS u(user_id);
 

@@ -7,12 +7,19 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake pkg-config clang-format git ca-certificates procps
+  # a terminal for the Ctrl-C test of scripts/cluster.sh psql
+  tmux
   # PostgreSQL 15 server, client, contrib (pgbench) and the PGXS headers
   postgresql-15 postgresql-client-15 postgresql-contrib postgresql-server-dev-15
   # libraries
   libpqxx-dev libpq-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libbenchmark-dev nlohmann-json3-dev libpg-query-dev libssl-dev libre2-dev libicu-dev
 )
+# Node.js runs GrowthBook's JavaScript SDK for the comparison tests (tests/growthbook); any
+# installed node will do, else Debian's.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

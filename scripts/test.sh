@@ -4,9 +4,13 @@
 #   unit         GoogleTest suites of the core and the migrator (SQLite), plain and under
 #                AddressSanitizer + UndefinedBehaviorSanitizer (CTest, label unit / unit_san)
 #   pg_regress   the extension's regression tests (sql/, expected/) on a throwaway cluster
+#   growthbook   >= 10,000 cases answered by GrowthBook's JavaScript SDK (npm, pinned by
+#                tests/growthbook/package-lock.json) against the core and feature_enabled()
 #   isolation    concurrent-session tests of the flag cache (tests/isolation/)
 #   migrator_pg  the migrator's integration tests against the same cluster (CTest, label pg)
 #   no_preload   pg_regress again on a cluster without shared_preload_libraries
+#   scripts      scripts/cluster.sh psql under Ctrl-C in a real terminal (tmux), and the demo's
+#                output (tests/scripts/)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -78,6 +82,7 @@ source scripts/cluster.sh
 if cluster_start; then
   rm -f regression.diffs output_iso/regression.diffs
   run_suite pg_regress make installcheck ISOLATION= || show_regression_diffs
+  run_suite growthbook bash tests/growthbook/run.sh
   run_suite isolation make installcheck REGRESS= || show_regression_diffs
   run_suite migrator_pg ctest --test-dir build --label-regex "^pg" --no-tests=error --output-on-failure -j "$jobs"
   cluster_stop
@@ -96,6 +101,8 @@ if CLUSTER_SETTINGS="-c shared_preload_libraries=''" cluster_start; then
 else
   record cluster "FAIL (no server)" 0
 fi
+
+run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh'
 
 summary
 exit "$failed"

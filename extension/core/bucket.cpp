@@ -28,8 +28,9 @@ void format_uuid(const unsigned char (&uuid)[16], char (&out)[kUuidTextLength]) 
 }
 
 uint32_t Bucketer::bucket(std::string_view value) const noexcept {
-  uint32_t inner = Fnv1a32(salted_).update(value).digest();
-  // decimal(inner), written back to front straight into place, then hashed.
+  uint32_t inner = Fnv1a32(salted_).update_utf16(value).digest();
+  // decimal(inner), written back to front straight into place, then hashed (ASCII: bytes are
+  // its code units).
   char digits[10];
   size_t start = sizeof digits;
   do {
@@ -40,7 +41,7 @@ uint32_t Bucketer::bucket(std::string_view value) const noexcept {
 }
 
 uint32_t growthbook_v1_numerator(std::string_view seed, std::string_view value) noexcept {
-  return Fnv1a32().update(value).update(seed).digest() % 1000;
+  return Fnv1a32().update_utf16(value).update_utf16(seed).digest() % 1000;
 }
 
 }  // namespace rollout

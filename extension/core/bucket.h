@@ -2,6 +2,9 @@
 //
 // Follows GrowthBook's hash version 2 exactly (sdk-js `hash(seed, value, 2)`):
 //   bucket = fnv1a32(decimal(fnv1a32(salt + value))) % 10000
+// where, as in the SDK's `hashFnv32a`, FNV-1a runs over the UTF-16 code units of the strings
+// (Fnv1a32::update_utf16): salt and value are UTF-8 here, and hash as the SDK hashes the same
+// JavaScript string, non-ASCII and characters above U+FFFF (surrogate pairs) included.
 // so a flag rolled out in SQL includes the same users as the equivalent GrowthBook rollout rule
 // (seed = salt, hashVersion = 2). The value is the bucketing attribute as text: a bigint user id
 // is bucketed as its decimal text, so 42::bigint and '42' land in the same bucket.
@@ -32,7 +35,8 @@ void format_uuid(const unsigned char (&uuid)[16], char (&out)[kUuidTextLength]) 
 // bucketing a value costs one pass over the value and one over at most 10 decimal digits.
 class Bucketer {
  public:
-  explicit Bucketer(std::string_view salt) noexcept : salted_(Fnv1a32().update(salt)) {}
+  // REQUIRES (here and in bucket()): valid UTF-8; see Fnv1a32::update_utf16.
+  explicit Bucketer(std::string_view salt) noexcept : salted_(Fnv1a32().update_utf16(salt)) {}
 
   // A bucket in [0, kBuckets).
   uint32_t bucket(std::string_view value) const noexcept;
@@ -41,8 +45,15 @@ class Bucketer {
   Fnv1a32 salted_;
 };
 
-// GrowthBook hash v1, (fnv1a32(value + seed) % 1000) / 1000, kept for experiment compatibility;
-// returned as the integer numerator in [0, 1000).
+// GrowthBook's rollout test for a bucket and a coverage of `basis_points` / 10000 (the SDK's
+// `isIncludedInRollout`): coverage 0 includes nobody, otherwise bucket / 10000 <= coverage.
+// Raising the coverage only adds buckets.
+constexpr bool rollout_includes(uint32_t bucket, uint32_t basis_points) noexcept {
+  return basis_points != 0 && bucket <= basis_points;
+}
+
+// GrowthBook hash v1, (fnv1a32(value + seed) % 1000) / 1000 over UTF-16 code units, kept for
+// experiment compatibility; returned as the integer numerator in [0, 1000).
 uint32_t growthbook_v1_numerator(std::string_view seed, std::string_view value) noexcept;
 
 }  // namespace rollout

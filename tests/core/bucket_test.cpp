@@ -43,6 +43,32 @@ TEST(Bucketer, MatchesGrowthBookHashV2Vectors) {
   EXPECT_EQ(Bucketer("()**(%$##$%#$#").bucket("___)((*\":&"), 128u);
 }
 
+// Non-ASCII salts and values, computed with GrowthBook's JavaScript SDK, @growthbook/growthbook
+// 1.8.0 (the version tests/growthbook/package-lock.json pins): `Math.round(hash(seed, value, 2)
+// * 10000)` and `Math.round(hash(seed, value, 1) * 1000)` with `hash` from the package's
+// dist/cjs/util.js, run under Node.js 20. The SDK hashes UTF-16 code units (`charCodeAt`).
+TEST(Bucketer, MatchesGrowthBookSdkOnNonAsciiText) {
+  EXPECT_EQ(Bucketer("seed").bucket(u8"josé"), 5199u);
+  EXPECT_EQ(Bucketer(u8"josé").bucket("42"), 7847u);
+  EXPECT_EQ(Bucketer("new_checkout").bucket(u8"Zoë"), 5464u);
+  EXPECT_EQ(Bucketer("flag").bucket(u8"用户"), 9254u);
+  EXPECT_EQ(Bucketer("flag").bucket(u8"😀"), 6896u);
+  EXPECT_EQ(Bucketer(u8"😀").bucket("user-1"), 8470u);
+  EXPECT_EQ(Bucketer("s").bucket(u8"𝔘ser\u00e9😀中"), 2590u);
+  EXPECT_EQ(Bucketer("salt").bucket(u8"\uffff"), 8289u);
+  EXPECT_EQ(Bucketer("salt").bucket(u8"\U00010000"), 6809u);
+  EXPECT_EQ(Bucketer("salt").bucket(u8"\U0010ffff"), 719u);
+  EXPECT_EQ(Bucketer(u8"ключ").bucket(u8"пользователь"), 5581u);
+  EXPECT_EQ(Bucketer(u8"e\u0301").bucket(u8"cafe\u0301"), 570u);  // combining accent, not normalized
+}
+
+TEST(GrowthBookV1, MatchesGrowthBookSdkOnNonAsciiText) {
+  EXPECT_EQ(growthbook_v1_numerator("", u8"josé"), 586u);
+  EXPECT_EQ(growthbook_v1_numerator("seed", u8"😀"), 429u);
+  EXPECT_EQ(growthbook_v1_numerator(u8"用户", "abc"), 162u);
+  EXPECT_EQ(growthbook_v1_numerator("x", u8"ñandú"), 895u);
+}
+
 // cases.json "hash" entries with version 1: [seed, value, 1, expected n]; numerator = n * 1000.
 TEST(GrowthBookV1, MatchesGrowthBookHashV1Vectors) {
   EXPECT_EQ(growthbook_v1_numerator("", "a"), 220u);

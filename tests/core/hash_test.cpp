@@ -28,6 +28,57 @@ TEST(Fnv1a32, StreamingEqualsOneShot) {
   EXPECT_EQ(prefix.update("b").digest(), fnv1a32("foob"));
 }
 
+// The definition update_utf16 must meet: one FNV-1a step per UTF-16 code unit, computed here
+// from the compiler's own UTF-16 encoding of the same literal (u"...").
+uint32_t fnv1a32_of_code_units(std::u16string_view units) {
+  uint32_t h = Fnv1a32::kOffsetBasis;
+  for (char16_t unit : units) h = (h ^ unit) * Fnv1a32::kPrime;
+  return h;
+}
+
+TEST(Fnv1a32Utf16, AsciiEqualsTheByteHash) {
+  for (const char* s : {"", "a", "foobar", "42", "new_checkout", "user-1@example.com"}) {
+    EXPECT_EQ(fnv1a32_utf16(s), fnv1a32(s)) << s;
+  }
+}
+
+TEST(Fnv1a32Utf16, HashesEachCodeUnitOfTwoAndThreeByteCharacters) {
+  EXPECT_EQ(fnv1a32_utf16(u8"é"), (Fnv1a32::kOffsetBasis ^ 0xe9u) * Fnv1a32::kPrime);
+  EXPECT_EQ(fnv1a32_utf16(u8"josé"), fnv1a32_of_code_units(u"josé"));
+  EXPECT_EQ(fnv1a32_utf16(u8"用户"), fnv1a32_of_code_units(u"用户"));
+  EXPECT_EQ(fnv1a32_utf16(u8"пользователь"), fnv1a32_of_code_units(u"пользователь"));
+  EXPECT_EQ(fnv1a32_utf16(u8"\u0080\u07ff\u0800\uffff"), fnv1a32_of_code_units(u"\u0080\u07ff\u0800\uffff"));
+  EXPECT_NE(fnv1a32_utf16(u8"josé"), fnv1a32(u8"josé"));  // the bytes differ from the code units
+}
+
+TEST(Fnv1a32Utf16, HashesAstralCharactersAsSurrogatePairs) {
+  EXPECT_EQ(fnv1a32_utf16(u8"😀"), fnv1a32_of_code_units(u"\xd83d\xde00"));
+  EXPECT_EQ(fnv1a32_utf16(u8"\U00010000\U0010ffff"), fnv1a32_of_code_units(u"\xd800\xdc00\xdbff\xdfff"));
+  EXPECT_EQ(fnv1a32_utf16(u8"id-😀-用户-é-x"), fnv1a32_of_code_units(u"id-😀-用户-é-x"));
+}
+
+TEST(Fnv1a32Utf16, StreamingEqualsOneShotAcrossNonAscii) {
+  Fnv1a32 prefix;
+  prefix.update_utf16(u8"sé");
+  EXPECT_EQ(prefix.update_utf16(u8"😀x").digest(), fnv1a32_utf16(u8"sé😀x"));
+}
+
+// Not reachable from PostgreSQL (its text is valid UTF-8), but the core must not read past the
+// end or hash garbage differently from run to run: each offending byte counts as U+FFFD.
+TEST(Fnv1a32Utf16, HashesInvalidBytesAsReplacementCharacters) {
+  // A truncated 2-byte sequence, a stray continuation byte.
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\xc3", 2)), fnv1a32_of_code_units(u"a\xfffd"));
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\x80", 2)), fnv1a32_of_code_units(u"a\xfffd"));
+  // A truncated 4-byte sequence: three offending bytes.
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\xf0\x9f\x98", 4)), fnv1a32_of_code_units(u"a\xfffd\xfffd\xfffd"));
+  // An overlong '/', an encoded surrogate, a code point above U+10FFFF.
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\xc0\xaf", 3)), fnv1a32_of_code_units(u"a\xfffd\xfffd"));
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\xed\xa0\x80", 4)), fnv1a32_of_code_units(u"a\xfffd\xfffd\xfffd"));
+  EXPECT_EQ(fnv1a32_utf16(std::string("a\xf4\x90\x80\x80", 5)), fnv1a32_of_code_units(u"a\xfffd\xfffd\xfffd\xfffd"));
+  // Decoding resumes at the next well-formed sequence.
+  EXPECT_EQ(fnv1a32_utf16(std::string("\xff\xc3\xa9z", 4)), fnv1a32_of_code_units(u"\xfffd\x00e9z"));
+}
+
 // MurmurHash3 x86 32: the widely cross-checked vectors for the smhasher reference
 // implementation (empty input with several seeds, every tail length, UTF-8, long input).
 TEST(Murmur3x86_32, MatchesReferenceVectors) {
