@@ -42,16 +42,23 @@ echo "== Throwaway cluster on port $PGPORT (socket in $PGHOST)"
 
 psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
 CREATE EXTENSION pg_rollout;
-INSERT INTO rollout.flags (key, description, enabled, rollout_percentage)
-VALUES ('new_checkout', 'The new checkout flow', true, 25);
+SELECT rollout.create_flag('new_checkout', 'The new checkout flow') \gset
+SELECT rollout.set_enabled('new_checkout', true), rollout.set_rollout('new_checkout', 25) \gset
+SELECT rollout.add_rule('new_checkout', '[{"attribute":"tier","op":"in","values":["enterprise"]}]') AS rule \gset
 
 \echo
-\echo == The flag: new_checkout, enabled, 25% rollout
-SELECT key, enabled, rollout_percentage FROM rollout.flags;
+\echo == The flag: new_checkout, enabled, 25% rollout, and every enterprise user (rule 1)
+SELECT c.flag, c.enabled, c.rollout_percentage, r.constraints
+FROM rollout.flag_configs c LEFT JOIN rollout.rules r USING (flag, environment);
 
 \echo '== feature_enabled(user_id, ''new_checkout'') for a few users'
 SELECT user_id, feature_enabled(user_id, 'new_checkout') AS enabled
 FROM (VALUES (1), (2), (3), (42), (1000), (123456)) AS u(user_id);
+
+\echo '== feature_explain(42, ''new_checkout'', attributes): why'
+SELECT a.attributes, e.value, e.reason, e.rule_index, e.bucket
+FROM (VALUES ('{}'::jsonb), ('{"tier":"enterprise"}')) AS a(attributes),
+     LATERAL feature_explain(42, 'new_checkout', a.attributes) AS e;
 
 \echo == Share of 100,000 users who get the flag
 SELECT count(*) FILTER (WHERE feature_enabled(g, 'new_checkout')) AS users_with_flag,

@@ -90,8 +90,8 @@ class FlagSet {
   FlagSet(const FlagSet&) = delete;
   FlagSet& operator=(const FlagSet&) = delete;
 
-  // Validates and compiles an environment document (the format is in docs/flags.md; SQL's
-  // rollout._environment_document() builds it). On error `*set` is unchanged.
+  // Validates and compiles an environment document (its format is what SQL's
+  // rollout._environment_document() builds). On error `*set` is unchanged.
   static Status Compile(std::string_view json, FlagSet* set);
 
   // The flag named `key`, or nullptr. No allocation.

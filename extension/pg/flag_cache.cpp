@@ -50,6 +50,7 @@ struct Entry {
   rollout::FlagSet* set;       // owned (new/delete)
   uint64 last_used;            // check count of its last use
   uint64 last_xact;            // transaction (xact_counter) of its last use
+  uint64 serial;               // unique per load
 };
 
 // Configurations kept: the latest, plus any this transaction used (freed at its end). Grows when
@@ -59,6 +60,7 @@ int entry_count = 0;
 int entry_capacity = 0;
 uint64 use_clock = 0;
 uint64 xact_counter = 1;  // moves at every transaction end
+uint64 next_serial = 1;
 Entry* latest = nullptr;  // the entry last returned
 
 // The snapshot last checked and what it saw.
@@ -285,6 +287,7 @@ Entry* load_entry(int64 version, TransactionId xmin, const char* environment) {
   e->xmin = xmin;
   strlcpy(e->environment, environment, sizeof e->environment);
   e->set = set;
+  e->serial = next_serial++;
   rollout_cache_counters.reloads++;
   return e;
 }
@@ -298,11 +301,12 @@ void rollout_cache_init(void) {
 
 uint64_t rollout_cache_version(void) { return latest != nullptr ? static_cast<uint64_t>(latest->version) : 0; }
 
-const rollout::FlagSet* rollout_current_flags(void) {
+const rollout::FlagSet* rollout_current_flags(uint64_t* serial) {
   Snapshot snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
   if (latest != nullptr && latest->set != nullptr && snapshot_matches_memo(snapshot)) {
     rollout_cache_counters.hits++;
     latest->last_xact = xact_counter;  // held by this transaction's statements from now on
+    if (serial != nullptr) *serial = latest->serial;
     return latest->set;
   }
   const char* environment = rollout_environment_name();
@@ -328,5 +332,6 @@ const rollout::FlagSet* rollout_current_flags(void) {
   e->last_xact = xact_counter;
   latest = e;
   remember_snapshot(snapshot);
+  if (serial != nullptr) *serial = e->serial;
   return e->set;
 }

@@ -32,8 +32,10 @@ class FlagSet;
 }
 
 // The configuration the active snapshot sees, for the current rollout.environment.
-// Valid until the end of the current transaction. May raise an ERROR.
-const rollout::FlagSet* rollout_current_flags(void);
+// Valid until the end of the current transaction. May raise an ERROR. `*serial` (if not null)
+// receives a number unique to this loaded configuration in the backend's life: callers that keep
+// pointers into it compare serials, since a later configuration may reuse a freed address.
+const rollout::FlagSet* rollout_current_flags(uint64_t* serial);
 
 // Registers the callbacks. Called once from _PG_init.
 void rollout_cache_init(void);

@@ -46,6 +46,7 @@ struct RowColumn {
 // Per-call-site state, in fn_extra (fn_mcxt). Plain data only.
 struct CallSite {
   const rollout::FlagSet* set;  // the configuration `flag` was resolved in
+  uint64 serial;                // ... and its serial (addresses of freed configurations are reused)
   const rollout::CompiledFlag* flag;
   bool warned;  // rollout.missing_flag = warning: warned once for this key
   int key_length;
@@ -53,13 +54,14 @@ struct CallSite {
   char* key;
   rollout::AttributeValue* attributes;  // one per attribute slot of `set`
   int attribute_capacity;
-  // The row form's column map, for rows of `row_type` under `row_set`'s slots.
-  const rollout::FlagSet* row_set;
+  // The row form's column map, for rows of `row_type` under the slots of configuration `row_serial`.
+  uint64 row_serial;
   Oid row_type;
   int32 row_typmod;
   TupleDesc row_desc;
   RowColumn* columns;  // one per attribute slot
-  // feature_value: the jsonb of the value served last.
+  // feature_value: the jsonb of the value served last (in configuration `value_serial`).
+  uint64 value_serial;
   const rollout::ServedValue* last_value;
   Datum last_jsonb;
 };
@@ -76,13 +78,14 @@ CallSite* call_site(FunctionCallInfo fcinfo) {
 // (rollout.missing_flag applied).
 const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* site, int arg,
                                           const rollout::FlagSet** set_out) {
-  const rollout::FlagSet* set = rollout_current_flags();
+  uint64_t serial;
+  const rollout::FlagSet* set = rollout_current_flags(&serial);
   *set_out = set;
   if (PG_ARGISNULL(arg)) return nullptr;
   const text* flag = PG_GETARG_TEXT_PP(arg);
   const char* key = VARDATA_ANY(flag);
   const int length = static_cast<int>(VARSIZE_ANY_EXHDR(flag));
-  if (likely(site->set == set && site->key_length == length && memcmp(site->key, key, length) == 0)) {
+  if (likely(site->serial == serial && site->key_length == length && memcmp(site->key, key, length) == 0)) {
     return site->flag;
   }
   if (site->key_capacity < length) {
@@ -95,6 +98,7 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   site->key_length = length;
   site->flag = set->find(std::string_view(key, length));
   site->set = set;
+  site->serial = serial;
   site->warned = false;
   if (site->flag == nullptr) {
     const int mode = rollout_missing_flag_mode();
@@ -202,7 +206,7 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
   const Oid type = HeapTupleHeaderGetTypeId(row);
   const int32 typmod = HeapTupleHeaderGetTypMod(row);
   ensure_attribute_room(fcinfo, site, set);
-  if (site->row_set != set || site->row_type != type || site->row_typmod != typmod || site->columns == nullptr) {
+  if (site->row_serial != site->serial || site->row_type != type || site->row_typmod != typmod || site->columns == nullptr) {
     MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
     TupleDesc desc = lookup_rowtype_tupdesc(type, typmod);
     TupleDesc copy = CreateTupleDescCopy(desc);
@@ -227,7 +231,7 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
     if (site->row_desc != nullptr) FreeTupleDesc(site->row_desc);
     site->columns = columns;
     site->row_desc = copy;
-    site->row_set = set;
+    site->row_serial = site->serial;
     site->row_type = type;
     site->row_typmod = typmod;
   }
@@ -288,13 +292,14 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
 }
 
 Datum served_jsonb(CallSite* site, FunctionCallInfo fcinfo, const rollout::ServedValue* value) {
-  if (site->last_value != value) {
+  if (site->last_value != value || site->value_serial != site->serial) {
     Datum parsed = DirectFunctionCall1(jsonb_in, CStringGetDatum(value->json.c_str()));
     Jsonb* copy = static_cast<Jsonb*>(MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, VARSIZE(DatumGetPointer(parsed))));
     memcpy(copy, DatumGetPointer(parsed), VARSIZE(DatumGetPointer(parsed)));
     if (site->last_value != nullptr) pfree(DatumGetPointer(site->last_jsonb));
     site->last_jsonb = PointerGetDatum(copy);
     site->last_value = value;
+    site->value_serial = site->serial;
   }
   // A copy in the caller's context: the executor may free what it is given.
   const Size size = VARSIZE(DatumGetPointer(site->last_jsonb));
@@ -393,7 +398,7 @@ inline Datum explain(FunctionCallInfo fcinfo, IdKind kind) {
 inline Datum features(FunctionCallInfo fcinfo, IdKind kind) {
   InitMaterializedSRF(fcinfo, 0);
   auto* rsinfo = reinterpret_cast<ReturnSetInfo*>(fcinfo->resultinfo);
-  const rollout::FlagSet* set = rollout_current_flags();
+  const rollout::FlagSet* set = rollout_current_flags(nullptr);
   CallSite* site = call_site(fcinfo);
   IdBuffer buffer;
   const std::string_view user_id = user_id_arg(fcinfo, kind, &buffer);
@@ -442,7 +447,7 @@ Datum rollout_cache_stats(PG_FUNCTION_ARGS) {
   TupleDesc desc;
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
   desc = BlessTupleDesc(desc);
-  const rollout::FlagSet* set = rollout_current_flags();
+  const rollout::FlagSet* set = rollout_current_flags(nullptr);
   Datum values[6] = {CStringGetTextDatum(set->environment().c_str()),
                      Int32GetDatum(static_cast<int32>(set->size())),
                      Int64GetDatum(static_cast<int64>(rollout_cache_version())),

@@ -24,7 +24,7 @@ for phase in "core library" "migrator" "unit tests and benchmarks \(for make tes
   expect_regex "^ +$phase \.\.\. +done \([0-9]+s\)$"
 done
 expect "== feature_enabled(user_id, 'new_checkout') for a few users"
-expect "== The flag: new_checkout, enabled, 25% rollout"
+expect "== The flag: new_checkout, enabled, 25% rollout, and every enterprise user (rule 1)"
 expect_regex "^ +2[45][0-9]{3} \| +2[45]\.[0-9]{2}$"
 expect "== Demo done; the throwaway cluster is stopped and removed."
 if [ "$failed" -ne 0 ]; then
