@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <new>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -673,6 +676,46 @@ TEST(Constraint, MovesKeepTheCompiledConstraint) {
   c = std::move(b);
   EXPECT_TRUE(c.matches(str("1.0.0")));
   EXPECT_FALSE(c.matches(str("1.0.0-beta")));
+}
+
+// ---- the reference stays true ----
+
+TEST(ConstraintDocs, EveryExampleInTheReferenceParses) {
+  std::ifstream file(std::string(ROLLOUT_SOURCE_DIR) + "/docs/constraints.md");
+  ASSERT_TRUE(file) << "docs/constraints.md not found";
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  std::string doc = buffer.str();
+
+  // The opening example: a whole constraints array.
+  size_t block = doc.find("```json\n");
+  ASSERT_NE(block, std::string::npos);
+  size_t block_end = doc.find("```", block + 8);
+  json array = json::parse(doc.substr(block + 8, block_end - block - 8));
+  ASSERT_TRUE(array.is_array());
+  for (const json& c : array) {
+    Constraint parsed;
+    EXPECT_TRUE(Constraint::Parse(c, &parsed).ok) << c.dump();
+  }
+
+  // The operator table: one example per operator, in a `{"attribute": ...}` code span.
+  std::set<std::string> ops;
+  std::istringstream lines(doc);
+  for (std::string line; std::getline(lines, line);) {
+    for (size_t at = line.find("`{\"attribute\""); at != std::string::npos; at = line.find("`{\"attribute\"", at + 1)) {
+      size_t end = line.find("}`", at);
+      ASSERT_NE(end, std::string::npos) << line;
+      std::string text = line.substr(at + 1, end - at);
+      for (size_t bar; (bar = text.find("\\|")) != std::string::npos;) text.erase(bar, 1);  // markdown's \|
+      Constraint parsed;
+      Status s = Constraint::Parse(json::parse(text), &parsed);
+      EXPECT_TRUE(s.ok) << text << ": " << s.message;
+      ops.insert(json::parse(text)["op"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(ops, (std::set<std::string>{"in", "not_in", "eq", "neq", "lt", "lte", "gt", "gte", "before", "after",
+                                        "semver_eq", "semver_lt", "semver_gt", "contains", "starts_with", "ends_with",
+                                        "regex", "exists"}));
 }
 
 }  // namespace
