@@ -215,8 +215,8 @@ struct Compiled {
   TextSet texts;                              // kSet: strings and booleans' text (folded when case-insensitive)
   std::vector<double> numbers;                // kSet: number values, sorted; kNumber: the one value
   int64_t micros = 0;                         // kTime
-  std::string version_text;                   // kSemver: the value, which `version` views
-  SemVer version;                             //
+  std::string version_text;                   // kSemver: the text `version` points into
+  SemVer version;                             // kSemver: the parsed value
   std::vector<std::string> needles;           // kText (folded when case-insensitive)
   std::vector<std::unique_ptr<RE2>> regexes;  // kRegex
 
@@ -599,9 +599,8 @@ class Parser {
                    "Write the values as an array, e.g. \"values\": [\"pro\", \"enterprise\"].");
     }
     if (values_->empty()) {
-      return Error(where_ + ": \"values\" is empty", "List at least one value: operator " + quote(info.name) +
-                                                         " with no values is almost surely a "
-                                                         "mistake.");
+      return Error(where_ + ": \"values\" is empty", "List at least one value for operator " + quote(info.name) +
+                                                         "; an empty list is almost surely a mistake.");
     }
     for (const json& item : *values_) items->push_back(&item);
     return Status::Ok();
