@@ -215,8 +215,8 @@ struct Compiled {
   TextSet texts;                              // kSet: strings and booleans' text (folded when case-insensitive)
   std::vector<double> numbers;                // kSet: number values, sorted; kNumber: the one value
   int64_t micros = 0;                         // kTime
-  std::string version_text;                   // kSemver: the value, which `version` views
-  SemVer version;                             //
+  std::string version_text;                   // kSemver: the text `version` points into
+  SemVer version;                             // kSemver: the parsed value
   std::vector<std::string> needles;           // kText (folded when case-insensitive)
   std::vector<std::unique_ptr<RE2>> regexes;  // kRegex
 
@@ -393,6 +393,14 @@ class Parser {
     return it == object_.end() ? nullptr : &*it;
   }
 
+  // E.g. `operator "gt" needs a number as "value", got string "18"`.
+  Status WrongType(const OpInfo& info, const char* wanted, const std::string& name, const json& got,
+                   std::string hint) const {
+    return Error(
+        where_ + ": operator " + quote(info.name) + " needs " + wanted + " as " + name + ", got " + describe(got),
+        std::move(hint));
+  }
+
   Status ReadOp(const OpInfo** info) const {
     const json* op = Find("op");
     if (!op) return Error(where_ + ": missing \"op\"", std::string("Use one of: ") + kOpList + ".");
@@ -494,8 +502,8 @@ class Parser {
     const json* value = nullptr;
     if (Status s = Single(info, "\"value\": 18", &value); !s.ok) return s;
     if (!value->is_number()) {
-      return Error(where_ + ": operator " + quote(info.name) + " needs a number as \"value\", got " + describe(*value),
-                   "Write the number as JSON, without quotes, e.g. \"value\": 18.");
+      return WrongType(info, "a number", "\"value\"", *value,
+                       "Write the number as JSON, without quotes, e.g. \"value\": 18.");
     }
     impl_->numbers.push_back(value->get<double>());
     return Status::Ok();
@@ -517,9 +525,7 @@ class Parser {
                      hint);
       }
     } else {
-      return Error(where_ + ": operator " + quote(info.name) + " needs a timestamp string or epoch seconds as " +
-                       "\"value\", got " + describe(*value),
-                   hint);
+      return WrongType(info, "a timestamp string or epoch seconds", "\"value\"", *value, hint);
     }
     return Status::Ok();
   }
@@ -531,9 +537,7 @@ class Parser {
     const json* value = nullptr;
     if (Status s = Single(info, "\"value\": \"2.1.0\"", &value); !s.ok) return s;
     if (!value->is_string()) {
-      return Error(
-          where_ + ": operator " + quote(info.name) + " needs a version string as \"value\", got " + describe(*value),
-          hint);
+      return WrongType(info, "a version string", "\"value\"", *value, hint);
     }
     impl_->version_text = value->get<std::string>();
     if (!parse_semver(impl_->version_text, &impl_->version)) {
@@ -559,9 +563,8 @@ class Parser {
     for (size_t i = 0; i < items.size(); i++) {
       const json& item = *items[i];
       if (!item.is_string()) {
-        return Error(
-            where_ + ": operator " + quote(info.name) + " needs a string as " + Name(i) + ", got " + describe(item),
-            std::string("Write the ") + (regex ? "pattern" : "text") + " as a JSON string, in quotes.");
+        return WrongType(info, "a string", Name(i), item,
+                         std::string("Write the ") + (regex ? "pattern" : "text") + " as a JSON string, in quotes.");
       }
       if (regex) {
         if (Status s = Compile(item.get_ref<const std::string&>()); !s.ok) return s;
@@ -596,9 +599,8 @@ class Parser {
                    "Write the values as an array, e.g. \"values\": [\"pro\", \"enterprise\"].");
     }
     if (values_->empty()) {
-      return Error(where_ + ": \"values\" is empty", "List at least one value: operator " + quote(info.name) +
-                                                         " with no values is almost surely a "
-                                                         "mistake.");
+      return Error(where_ + ": \"values\" is empty", "List at least one value for operator " + quote(info.name) +
+                                                         "; an empty list is almost surely a mistake.");
     }
     for (const json& item : *values_) items->push_back(&item);
     return Status::Ok();

@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <limits>
 #include <new>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -645,6 +648,65 @@ TEST(ConstraintError, InvalidRegexCarriesRe2sMessage) {
   EXPECT_EQ(s.code, ErrorCode::kInvalidRegex);
 }
 
+TEST(ConstraintError, EveryShapeOfInputGetsAnAnswerWithAHint) {
+  // Every operator with every kind of value(s) and option: Parse either accepts, and matching any
+  // attribute is then safe, or refuses with a message naming the attribute and a hint.
+  const std::vector<std::string> ops = {"in",        "not_in",    "eq",        "neq",      "lt",
+                                        "lte",       "gt",        "gte",       "before",   "after",
+                                        "semver_eq", "semver_lt", "semver_gt", "contains", "starts_with",
+                                        "ends_with", "regex",     "exists",    "EQ",       ""};
+  const std::vector<json> samples = {"pro",
+                                     "",
+                                     "2.1.0",
+                                     "2024-06-01",
+                                     "(",
+                                     42,
+                                     -1.5,
+                                     1e300,
+                                     true,
+                                     nullptr,
+                                     json::array(),
+                                     json::array({"a", 1, false}),
+                                     json::array({nullptr}),
+                                     json::object({{"a", 1}})};
+  const std::vector<AttributeValue> attributes = {
+      str("pro"), str(""), str("2.1.0"), str("2024-06-01"), num(42, "42"), AttributeValue::Bool(true), kAbsent};
+  int accepted = 0, refused = 0;
+  for (const std::string& op : ops) {
+    for (int shape = 0; shape < 3 * static_cast<int>(samples.size()) + 1; shape++) {
+      for (int options = 0; options < 4; options++) {
+        json c = {{"attribute", "attr"}, {"op", op}};
+        if (shape > 0) {
+          const json& sample = samples[(shape - 1) % samples.size()];
+          int where = (shape - 1) / static_cast<int>(samples.size());
+          if (where == 0) c["value"] = sample;
+          if (where == 1) c["values"] = sample;
+          if (where == 2) c["values"] = json::array({sample});
+        }
+        if (options & 1) c["negate"] = true;
+        if (options & 2) c["case_insensitive"] = true;
+        Constraint parsed;
+        Status s = Constraint::Parse(c, &parsed);
+        if (s.ok) {
+          accepted++;
+          for (const AttributeValue& a : attributes) (void)parsed.matches(a);
+          EXPECT_EQ(parsed.matches(kAbsent), (options & 1) != 0) << c.dump();
+        } else {
+          refused++;
+          EXPECT_EQ(s.message.rfind("constraint on \"attr\": ", 0), 0u) << c.dump() << ": " << s.message;
+          EXPECT_FALSE(s.hint.empty()) << c.dump();
+          EXPECT_EQ(s.code, op == "regex" && s.message.find("regular expression") != std::string::npos
+                                ? ErrorCode::kInvalidRegex
+                                : ErrorCode::kInvalidParameter)
+              << c.dump();
+        }
+      }
+    }
+  }
+  EXPECT_GT(accepted, 100);
+  EXPECT_GT(refused, 1000);
+}
+
 TEST(ConstraintError, FailedParseLeavesTheConstraintUnchanged) {
   Constraint c = parse(R"({"attribute": "tier", "op": "eq", "value": "pro"})");
   Status s = Constraint::Parse(json::parse(R"({"attribute": "other", "op": "nope"})"), &c);
@@ -673,6 +735,46 @@ TEST(Constraint, MovesKeepTheCompiledConstraint) {
   c = std::move(b);
   EXPECT_TRUE(c.matches(str("1.0.0")));
   EXPECT_FALSE(c.matches(str("1.0.0-beta")));
+}
+
+// ---- the reference stays true ----
+
+TEST(ConstraintDocs, EveryExampleInTheReferenceParses) {
+  std::ifstream file(std::string(ROLLOUT_SOURCE_DIR) + "/docs/constraints.md");
+  ASSERT_TRUE(file) << "docs/constraints.md not found";
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  std::string doc = buffer.str();
+
+  // The opening example: a whole constraints array.
+  size_t block = doc.find("```json\n");
+  ASSERT_NE(block, std::string::npos);
+  size_t block_end = doc.find("```", block + 8);
+  json array = json::parse(doc.substr(block + 8, block_end - block - 8));
+  ASSERT_TRUE(array.is_array());
+  for (const json& c : array) {
+    Constraint parsed;
+    EXPECT_TRUE(Constraint::Parse(c, &parsed).ok) << c.dump();
+  }
+
+  // The operator table: one example per operator, in a `{"attribute": ...}` code span.
+  std::set<std::string> ops;
+  std::istringstream lines(doc);
+  for (std::string line; std::getline(lines, line);) {
+    for (size_t at = line.find("`{\"attribute\""); at != std::string::npos; at = line.find("`{\"attribute\"", at + 1)) {
+      size_t end = line.find("}`", at);
+      ASSERT_NE(end, std::string::npos) << line;
+      std::string text = line.substr(at + 1, end - at);
+      for (size_t bar; (bar = text.find("\\|")) != std::string::npos;) text.erase(bar, 1);  // markdown's \|
+      Constraint parsed;
+      Status s = Constraint::Parse(json::parse(text), &parsed);
+      EXPECT_TRUE(s.ok) << text << ": " << s.message;
+      ops.insert(json::parse(text)["op"].get<std::string>());
+    }
+  }
+  EXPECT_EQ(ops, (std::set<std::string>{"in", "not_in", "eq", "neq", "lt", "lte", "gt", "gte", "before", "after",
+                                        "semver_eq", "semver_lt", "semver_gt", "contains", "starts_with", "ends_with",
+                                        "regex", "exists"}));
 }
 
 }  // namespace
