@@ -11,6 +11,8 @@
 #   no_preload   pg_regress again on a cluster without shared_preload_libraries
 #   scripts      scripts/cluster.sh psql under Ctrl-C in a real terminal (tmux), and the demo's
 #                output (tests/scripts/)
+#   upgrade      1.0 -> 1.1: same answers and flags after ALTER EXTENSION UPDATE, same catalog
+#                as a fresh 1.1 (tests/upgrade/run.sh, its own cluster)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -103,6 +105,7 @@ else
 fi
 
 run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh'
+run_suite upgrade bash tests/upgrade/run.sh
 
 summary
 exit "$failed"
