@@ -13,6 +13,8 @@
 #                output (tests/scripts/)
 #   upgrade      1.0 -> 1.1: same answers and flags after ALTER EXTENSION UPDATE, same catalog
 #                as a fresh 1.1 (tests/upgrade/run.sh, its own cluster)
+#   standby      a primary and a streaming hot standby: evaluation on the standby follows replay
+#                (tests/standby/run.sh, its own two servers)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +108,7 @@ fi
 
 run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh'
 run_suite upgrade bash tests/upgrade/run.sh
+run_suite standby bash tests/standby/run.sh
 
 summary
 exit "$failed"
