@@ -7,7 +7,9 @@
 #   growthbook   >= 10,000 cases answered by GrowthBook's JavaScript SDK (npm, pinned by
 #                tests/growthbook/package-lock.json) against the core and feature_enabled()
 #   isolation    concurrent-session tests of the flag cache (tests/isolation/)
-#   migrator_pg  the migrator's integration tests against the same cluster (CTest, label pg)
+#   migrator_pg  the CTest suites that need a server (label pg), on the same cluster: the
+#                migrator's integration tests and the randomized multi-session consistency test
+#                of flag evaluation (tests/consistency/)
 #   no_preload   pg_regress again on a cluster without shared_preload_libraries
 #   scripts      scripts/cluster.sh psql under Ctrl-C in a real terminal (tmux), and the demo's
 #                output (tests/scripts/)
