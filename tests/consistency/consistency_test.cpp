@@ -1,14 +1,17 @@
 // Randomized multi-session consistency test of pg_rollout's flag evaluation (issue 15).
 //
 // Two or three sessions run a few thousand steps chosen by a seeded PRNG: BEGIN at READ
-// COMMITTED, REPEATABLE READ or SERIALIZABLE, COMMIT, ROLLBACK, flag changes of every kind
+// COMMITTED, REPEATABLE READ or SERIALIZABLE, COMMIT, ROLLBACK, SAVEPOINT, ROLLBACK TO SAVEPOINT,
+// RELEASE SAVEPOINT, flag changes of every kind
 // (rollout.set_enabled, set_rollout with tiers, allow_users, deny_users, remove_users, override,
 // clear_override, add_rule, remove_rule, direct UPDATEs of rollout.flag_configs and
 // rollout.flags, direct DELETE of rollout.overrides), and evaluations. Each evaluation is ONE
 // statement computing, for every test user, feature_enabled(id, flag, attributes) and the answer
 // model.sql derives from the rollout tables; both read with that statement's snapshot, so they
 // must agree whatever the isolation level, whoever committed what, and whatever this session
-// changed itself. Any disagreement fails the run.
+// changed itself. Any disagreement fails the run. After the random steps two fixed phases run:
+// one READ COMMITTED transaction evaluating after each of 40 changes committed by another session,
+// then one evaluating after each of 40 changes of its own (every statement sees a new version).
 //
 // Writers never wait for each other: a session starts a change only while no other session has
 // an open transaction that changed the configuration (every change takes the row lock of
@@ -18,6 +21,8 @@
 //
 //   rollout_consistency [--seed N] [--steps N] [--sessions 2|3] [--model FILE]
 //
+// --model loads another SQL file instead of model.sql (run once at setup): e.g. a copy with `<=`
+// turned into `<` in model_in_rollout, to see the test fail.
 // Connects with DATABASE_URL if set, else with the PG* environment, creates a scratch database,
 // and drops it at the end. Prints the seed and step count; rerun with the same --seed and
 // --steps to replay a failure (the step log of the failing step is printed).
@@ -132,7 +137,8 @@ struct Session {
   Connection conn;
   bool in_transaction = false;
   int level = 0;
-  bool wrote = false;  // changed the configuration in its open transaction
+  bool wrote = false;  // changed the configuration in its open transaction (kept after ROLLBACK TO)
+  bool savepoint = false;
 };
 
 struct Counters {
@@ -146,6 +152,9 @@ struct Counters {
   long serialization_failures = 0;
   long unexpected_errors = 0;
   long changes_in_transaction = 0;
+  long savepoints = 0;
+  long rollbacks_to_savepoint = 0;
+  long long_transaction_statements = 0;
   std::map<std::string, long> changes;
   std::set<std::string> versions;  // config_version values evaluations saw
 };
@@ -156,6 +165,10 @@ class Test {
       : options_(options), sessions_(*sessions), random_(options.seed) {}
 
   void step(long number);
+  // Deterministic phases after the random steps: one READ COMMITTED transaction evaluating after
+  // each of `changes` commits of another session, then one transaction evaluating after each of
+  // `changes` changes of its own. Every statement must agree with the tables.
+  void long_transactions(int changes, long number);
   const Counters& counters() const { return counters_; }
 
  private:
@@ -340,6 +353,7 @@ void Test::end_transaction(Session& s, bool commit, long number) {
   const Result r = run(s.conn.get(), commit ? "COMMIT" : "ROLLBACK");
   s.in_transaction = false;
   s.wrote = false;
+  s.savepoint = false;
   if (!r.ok) {
     failed(s, number, commit ? "COMMIT" : "ROLLBACK", r);
     return;
@@ -359,6 +373,7 @@ void Test::step(long number) {
       if (!r.ok) return failed(s, number, "BEGIN", r);
       s.in_transaction = true;
       s.wrote = false;
+      s.savepoint = false;
       counters_.begins[s.level]++;
     } else if (action < 70 || other_writer(s)) {
       evaluate(s, number);
@@ -369,16 +384,54 @@ void Test::step(long number) {
   }
   if (action < 45) {
     evaluate(s, number);
-  } else if (action < 75) {
+  } else if (action < 68) {
     if (other_writer(s)) {
       evaluate(s, number);
     } else {
       execute_change(s, number);
     }
+  } else if (action < 78) {
+    // Savepoints: changes rolled back to one must vanish from the next statement on.
+    const char* sql = !s.savepoint ? "SAVEPOINT sp" : chance(0.6) ? "ROLLBACK TO SAVEPOINT sp" : "RELEASE SAVEPOINT sp";
+    const Result r = run(s.conn.get(), sql);
+    if (!r.ok) return failed(s, number, sql, r);
+    const bool rolled_back_to = std::strcmp(sql, "ROLLBACK TO SAVEPOINT sp") == 0;
+    if (!s.savepoint) counters_.savepoints++;
+    if (rolled_back_to) counters_.rollbacks_to_savepoint++;
+    s.savepoint = !s.savepoint || rolled_back_to;  // SAVEPOINT sets it, ROLLBACK TO keeps it, RELEASE ends it
   } else if (action < 90) {
     end_transaction(s, /*commit=*/true, number);
   } else {
     end_transaction(s, /*commit=*/false, number);
+  }
+}
+
+void Test::long_transactions(int changes, long number) {
+  for (Session& s : sessions_) {
+    if (s.in_transaction) end_transaction(s, /*commit=*/false, number);
+  }
+  Session& reader = sessions_[0];
+  Session& writer = sessions_[1];
+  for (int own = 0; own < 2; own++) {
+    Session& changer = own ? reader : writer;
+    Result r = run(reader.conn.get(), "BEGIN ISOLATION LEVEL READ COMMITTED");
+    if (!r.ok) return failed(reader, number, "BEGIN", r);
+    reader.in_transaction = true;
+    reader.level = 0;
+    for (int i = 1; i <= changes; i++) {
+      const std::string sql = "SELECT rollout.set_rollout('f', " + std::to_string(i * 2) + ")";
+      r = run(changer.conn.get(), sql);
+      if (!r.ok) return failed(changer, number, sql, r);
+      counters_.changes["set_rollout"]++;
+      evaluate(reader, number);
+      counters_.long_transaction_statements++;
+      if (!reader.in_transaction) {
+        std::printf("  (in one READ COMMITTED transaction, evaluating after %s change %d of %d)\n",
+                    own ? "its own" : "another session's committed", i, changes);
+        break;
+      }
+    }
+    if (reader.in_transaction) end_transaction(reader, /*commit=*/true, number);
   }
 }
 
@@ -481,6 +534,7 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         Test test(options, &sessions);
         for (long n = 1; n <= options.steps; n++) test.step(n);
+        test.long_transactions(40, options.steps + 1);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const Counters& c = test.counters();
         std::printf(
@@ -490,6 +544,8 @@ int main(int argc, char** argv) {
             "transactions: %ld READ COMMITTED, %ld REPEATABLE READ, %ld SERIALIZABLE begun; %ld committed, "
             "%ld rolled back; %ld serialization failures (40001/40P01, rolled back, not counted as answers)\n",
             c.begins[0], c.begins[1], c.begins[2], c.commits, c.rollbacks, c.serialization_failures);
+        std::printf("savepoints: %ld set, %ld rolled back to; long transactions: %ld evaluations after a change\n",
+                    c.savepoints, c.rollbacks_to_savepoint, c.long_transaction_statements);
         std::printf("changes (%ld inside explicit transactions):", c.changes_in_transaction);
         for (const auto& [kind, n] : c.changes) std::printf(" %s %ld", kind.c_str(), n);
         std::printf("\n%ld disagreements, %ld unexpected errors, %.1f s\n", c.disagreements, c.unexpected_errors,
