@@ -6,7 +6,8 @@
 // (rollout.set_enabled, set_rollout with tiers, allow_users, deny_users, remove_users, override,
 // clear_override, add_rule, remove_rule, direct UPDATEs of rollout.flag_configs and
 // rollout.flags, direct DELETE of rollout.overrides), and evaluations. Each evaluation is ONE
-// statement computing, for every test user, feature_enabled(id, flag, attributes) and the answer
+// statement computing, for every test user, feature_enabled(id, flag, attributes) (id as bigint,
+// text or uuid; or the two-argument form; or feature_enabled_row over the user's row) and the answer
 // model.sql derives from the rollout tables; both read with that statement's snapshot, so they
 // must agree whatever the isolation level, whoever committed what, and whatever this session
 // changed itself. Any disagreement fails the run. After the random steps two fixed phases run:
@@ -286,19 +287,23 @@ std::string Test::change(std::string* kind) {
 
 // One statement: the extension's answers and the model's, for every test user, and the
 // configuration version that statement's snapshot sees.
-std::string Test::evaluation(const std::string& flag, int id_form) {
-  static const char* const kGot[] = {"feature_enabled(u.id, %F, u.attributes)",
-                                     "feature_enabled(u.id::text, %F, u.attributes)",
-                                     "feature_enabled(u.uuid_id, %F, u.attributes)"};
-  static const char* const kId[] = {"u.id::text", "u.id::text", "u.uuid_id::text"};
-  std::string got = kGot[id_form];
+std::string Test::evaluation(const std::string& flag, int form) {
+  // Every entry point: bigint, text and uuid ids with jsonb attributes, the two-argument form
+  // (no attributes), and the row form (attributes from the row's columns: tier).
+  static const char* const kGot[] = {
+      "feature_enabled(u.id, %F, u.attributes)", "feature_enabled(u.id::text, %F, u.attributes)",
+      "feature_enabled(u.uuid_id, %F, u.attributes)", "feature_enabled(u.id, %F)", "feature_enabled_row(u.id, %F, u)"};
+  static const char* const kId[] = {"u.id::text", "u.id::text", "u.uuid_id::text", "u.id::text", "u.id::text"};
+  static const char* const kAttributes[] = {"u.attributes", "u.attributes", "u.attributes", "'{}'::jsonb",
+                                            "u.attributes"};
+  std::string got = kGot[form];
   got.replace(got.find("%F"), 2, quote(flag));
   return "SELECT count(*), count(*) FILTER (WHERE got), count(*) FILTER (WHERE got IS DISTINCT FROM want), "
          "coalesce(string_agg(format('%s: feature_enabled %s, tables say %s', id, got, want), '; ') "
          "FILTER (WHERE got IS DISTINCT FROM want), ''), (SELECT version FROM rollout.config_version) "
          "FROM (SELECT " +
-         std::string(kId[id_form]) + " AS id, " + got + " AS got, model_enabled(" + kId[id_form] + ", " + quote(flag) +
-         ", u.attributes) AS want FROM consistency_users u) s";
+         std::string(kId[form]) + " AS id, " + got + " AS got, model_enabled(" + kId[form] + ", " + quote(flag) + ", " +
+         kAttributes[form] + ") AS want FROM consistency_users u) s";
 }
 
 void Test::failed(Session& s, long number, const std::string& sql, const Result& r) {
@@ -314,7 +319,7 @@ void Test::failed(Session& s, long number, const std::string& sql, const Result&
 
 void Test::evaluate(Session& s, long number) {
   const std::string f = flag();
-  const std::string sql = evaluation(f, pick(3));
+  const std::string sql = evaluation(f, pick(5));
   const Result r = run(s.conn.get(), sql);
   counters_.evaluations++;
   if (!r.ok) {
@@ -513,7 +518,8 @@ int main(int argc, char** argv) {
         "       rollout.set_rollout('g', 30, '{pro,enterprise}');"
         "CREATE TABLE consistency_users AS SELECT i::bigint AS id, md5('user ' || i)::uuid AS uuid_id,"
         "  CASE WHEN i % 4 = 0 THEN '{}'::jsonb"
-        "       ELSE jsonb_build_object('tier', (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3]) END AS attributes"
+        "       ELSE jsonb_build_object('tier', (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3]) END AS attributes,"
+        "  CASE WHEN i % 4 <> 0 THEN (ARRAY['free', 'pro', 'enterprise'])[1 + i % 3] END AS tier"
         "  FROM generate_series(1, " +
         std::to_string(kUsers) + ") AS i;";
     if (setup && (r = run(setup.get(), schema)).ok && (r = run(setup.get(), model)).ok) {
