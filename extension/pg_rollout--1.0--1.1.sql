@@ -622,45 +622,39 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION rollout.allow_users(key text, user_ids text[], environment text DEFAULT rollout._current_environment())
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+-- The allow and deny lists of a flag configuration: adds `allow` to the allow list and `deny` to
+-- the deny list, and removes every id of the three arrays from the other list (so a user is on at
+-- most one), or, for remove_users, from both.
+CREATE FUNCTION rollout._edit_lists(key text, environment text, action text, user_ids text[],
+                                    to_allow boolean, to_deny boolean) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    PERFORM rollout._target(key, environment, 'allow_users');
+    PERFORM rollout._target(key, environment, action);
     PERFORM rollout._check_user_ids(user_ids);
     UPDATE rollout.flag_configs c
-    SET allow_users = ARRAY(SELECT DISTINCT u FROM unnest(c.allow_users || user_ids) u ORDER BY u),
-        deny_users = ARRAY(SELECT u FROM unnest(c.deny_users) u WHERE u <> ALL (user_ids) ORDER BY u)
-    WHERE c.flag = key AND c.environment = allow_users.environment;
+    SET allow_users = ARRAY(SELECT DISTINCT u FROM unnest(c.allow_users || CASE WHEN to_allow THEN user_ids END) u
+                            WHERE to_allow OR u <> ALL (user_ids) ORDER BY u),
+        deny_users = ARRAY(SELECT DISTINCT u FROM unnest(c.deny_users || CASE WHEN to_deny THEN user_ids END) u
+                           WHERE to_deny OR u <> ALL (user_ids) ORDER BY u)
+    WHERE c.flag = key AND c.environment = _edit_lists.environment;
 END
 $$;
+
+CREATE FUNCTION rollout.allow_users(key text, user_ids text[], environment text DEFAULT rollout._current_environment())
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollout._edit_lists(key, environment, 'allow_users', user_ids, true, false) $$;
 COMMENT ON FUNCTION rollout.allow_users(text, text[], text) IS
     'Adds users to the allow list (they get the flag whatever the rules), removing them from the deny list';
 
 CREATE FUNCTION rollout.deny_users(key text, user_ids text[], environment text DEFAULT rollout._current_environment())
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM rollout._target(key, environment, 'deny_users');
-    PERFORM rollout._check_user_ids(user_ids);
-    UPDATE rollout.flag_configs c
-    SET deny_users = ARRAY(SELECT DISTINCT u FROM unnest(c.deny_users || user_ids) u ORDER BY u),
-        allow_users = ARRAY(SELECT u FROM unnest(c.allow_users) u WHERE u <> ALL (user_ids) ORDER BY u)
-    WHERE c.flag = key AND c.environment = deny_users.environment;
-END
-$$;
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollout._edit_lists(key, environment, 'deny_users', user_ids, false, true) $$;
 COMMENT ON FUNCTION rollout.deny_users(text, text[], text) IS
     'Adds users to the deny list (they never get the flag, except by an override), removing them from the allow list';
 
 CREATE FUNCTION rollout.remove_users(key text, user_ids text[], environment text DEFAULT rollout._current_environment())
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM rollout._target(key, environment, 'remove_users');
-    PERFORM rollout._check_user_ids(user_ids);
-    UPDATE rollout.flag_configs c
-    SET allow_users = ARRAY(SELECT u FROM unnest(c.allow_users) u WHERE u <> ALL (user_ids) ORDER BY u),
-        deny_users = ARRAY(SELECT u FROM unnest(c.deny_users) u WHERE u <> ALL (user_ids) ORDER BY u)
-    WHERE c.flag = key AND c.environment = remove_users.environment;
-END
-$$;
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rollout._edit_lists(key, environment, 'remove_users', user_ids, false, false) $$;
 COMMENT ON FUNCTION rollout.remove_users(text, text[], text) IS 'Removes users from both the allow and the deny list';
 
 CREATE FUNCTION rollout.override(key text, user_id text, value jsonb, reason text DEFAULT NULL,
