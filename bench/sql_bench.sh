@@ -10,6 +10,8 @@
 # into shared buffers; every query runs on one core (max_parallel_workers_per_gather = 0, JIT
 # off), RUNS times (default 5) in interleaved rounds, and the median counts. The floor is
 # rollout_floor(id, 'f'): the GrowthBook-v2 bucket of the id for a 30% rollout and nothing else.
+# The hand-written PL/pgSQL seed logic runs on the first PLPGSQL_ROWS rows (default 100,000), with
+# its own bare count(*): at some 40 us a row, the whole table would take minutes per run.
 #
 # Then a pgbench point test (-M prepared, 2 clients, PGBENCH_ROUNDS interleaved runs of
 # PGBENCH_SECONDS each, medians): SELECT feature_enabled(:uid, 'f') against SELECT hashint8(:uid) > 0.

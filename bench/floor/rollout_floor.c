@@ -15,7 +15,7 @@ PG_MODULE_MAGIC;
 #define FNV_PRIME 0x01000193u
 #define ROLLOUT_BASIS_POINTS 3000
 
-/* "00" "01" ... "99": two digits per division. */
+/* "00" "01" ... "99" */
 static const char digit_pairs[201] =
 	"0001020304050607080910111213141516171819"
 	"2021222324252627282930313233343536373839"
@@ -23,15 +23,35 @@ static const char digit_pairs[201] =
 	"6061626364656667686970717273747576777879"
 	"8081828384858687888990919293949596979899";
 
-/* Writes the decimal digits of v so that they end at `end`; returns where they start. */
+/*
+ * Writes the decimal digits of the id so that they end at `end`; returns where they start. For
+ * ids of a few digits a plain loop measured as fast as a two-digit table.
+ */
 static inline char *
-digits_backwards(uint64 v, char *end)
+id_digits_backwards(uint64 v, char *end)
+{
+	char	   *p = end;
+
+	do
+	{
+		*--p = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return p;
+}
+
+/*
+ * The same for the inner 32-bit digest, two digits per 32-bit division: on the two serial FNV
+ * passes' critical path, this measured fastest (a 64-bit pair loop was slower than both).
+ */
+static inline char *
+digest_digits_backwards(uint32 v, char *end)
 {
 	char	   *p = end;
 
 	while (v >= 100)
 	{
-		const unsigned pair = (unsigned) (v % 100) * 2;
+		const uint32 pair = (v % 100) * 2;
 
 		v /= 100;
 		*--p = digit_pairs[pair + 1];
@@ -76,11 +96,11 @@ rollout_floor(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = salted;
 	}
 
-	start = digits_backwards(id < 0 ? (uint64) 0 - (uint64) id : (uint64) id, end);
+	start = id_digits_backwards(id < 0 ? (uint64) 0 - (uint64) id : (uint64) id, end);
 	if (id < 0)
 		*--start = '-';
 	h = fnv_bytes(*salted, start, end);
-	start = digits_backwards(h, end);
+	start = digest_digits_backwards(h, end);
 	h = fnv_bytes(FNV_OFFSET_BASIS, start, end);
 	PG_RETURN_BOOL(h % 10000 <= ROLLOUT_BASIS_POINTS);
 }

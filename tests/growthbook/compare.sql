@@ -4,6 +4,7 @@
 \set ON_ERROR_STOP 1
 \set QUIET 1
 SET client_min_messages = warning;
+\set home_database :DBNAME
 DROP DATABASE IF EXISTS rollout_growthbook;
 CREATE DATABASE rollout_growthbook;
 \c rollout_growthbook
@@ -52,5 +53,5 @@ BEGIN
 END
 $$;
 
-\c postgres
+\c :home_database
 DROP DATABASE rollout_growthbook;
