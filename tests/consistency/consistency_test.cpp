@@ -6,8 +6,8 @@
 // (rollout.set_enabled, set_rollout with tiers, allow_users, deny_users, remove_users, override,
 // clear_override, add_rule, remove_rule, direct UPDATEs of rollout.flag_configs and
 // rollout.flags, direct DELETE of rollout.overrides), and evaluations. Each evaluation is ONE
-// statement computing, for every test user, feature_enabled(id, flag, attributes) (id as bigint,
-// text or uuid; or the two-argument form; or feature_enabled_row over the user's row) and the answer
+// statement (now and then in a parallel worker) computing, for every test user, feature_enabled(id, flag, attributes)
+// (id as bigint, text or uuid; or the two-argument form; or feature_enabled_row over the user's row) and the answer
 // model.sql derives from the rollout tables; both read with that statement's snapshot, so they
 // must agree whatever the isolation level, whoever committed what, and whatever this session
 // changed itself. Any disagreement fails the run. After the random steps two fixed phases run:
@@ -144,6 +144,9 @@ struct Session {
 
 struct Counters {
   long evaluations = 0;
+  long parallel_evaluations = 0;
+  double parallel_seconds = 0;
+  double serial_seconds = 0;
   long answers = 0;
   long answers_on = 0;
   long disagreements = 0;
@@ -166,6 +169,8 @@ class Test {
       : options_(options), sessions_(*sessions), random_(options.seed) {}
 
   void step(long number);
+  // Whether an evaluation statement under force_parallel_mode really runs in a parallel worker.
+  bool parallel_worker_used();
   // Deterministic phases after the random steps: one READ COMMITTED transaction evaluating after
   // each of `changes` commits of another session, then one transaction evaluating after each of
   // `changes` changes of its own. Every statement must agree with the tables.
@@ -212,7 +217,7 @@ class Test {
            (chance(0.25) ? ",\"negate\":true" : "") + "}]'";
   }
   std::string change(std::string* kind);
-  std::string evaluation(const std::string& flag, int id_form);
+  std::string evaluation(const std::string& flag, int form, bool parallel);
   void evaluate(Session& s, long number);
   void execute_change(Session& s, long number);
   void end_transaction(Session& s, bool commit, long number);
@@ -287,7 +292,7 @@ std::string Test::change(std::string* kind) {
 
 // One statement: the extension's answers and the model's, for every test user, and the
 // configuration version that statement's snapshot sees.
-std::string Test::evaluation(const std::string& flag, int form) {
+std::string Test::evaluation(const std::string& flag, int form, bool parallel) {
   // Every entry point: bigint, text and uuid ids with jsonb attributes, the two-argument form
   // (no attributes), and the row form (attributes from the row's columns: tier).
   static const char* const kGot[] = {
@@ -300,9 +305,10 @@ std::string Test::evaluation(const std::string& flag, int form) {
   got.replace(got.find("%F"), 2, quote(flag));
   return "SELECT count(*), count(*) FILTER (WHERE got), count(*) FILTER (WHERE got IS DISTINCT FROM want), "
          "coalesce(string_agg(format('%s: feature_enabled %s, tables say %s', id, got, want), '; ') "
-         "FILTER (WHERE got IS DISTINCT FROM want), ''), (SELECT version FROM rollout.config_version) "
-         "FROM (SELECT " +
-         std::string(kId[form]) + " AS id, " + got + " AS got, model_enabled(" + kId[form] + ", " + quote(flag) + ", " +
+         "FILTER (WHERE got IS DISTINCT FROM want), ''), " +
+         // A plan with an initPlan does not go to a parallel worker: no version read there.
+         std::string(parallel ? "NULL" : "(SELECT version FROM rollout.config_version)") + " FROM (SELECT " +
+         kId[form] + " AS id, " + got + " AS got, model_enabled(" + kId[form] + ", " + quote(flag) + ", " +
          kAttributes[form] + ") AS want FROM consistency_users u) s";
 }
 
@@ -319,9 +325,20 @@ void Test::failed(Session& s, long number, const std::string& sql, const Result&
 
 void Test::evaluate(Session& s, long number) {
   const std::string f = flag();
-  const std::string sql = evaluation(f, pick(5));
+  const int form = pick(5);
+  // Now and then in a parallel worker, which must use the leader's snapshot and so its version.
+  const bool parallel = chance(0.05);
+  const std::string sql = evaluation(f, form, parallel);
+  if (parallel) run(s.conn.get(), "SET force_parallel_mode = on");
+  const auto start = std::chrono::steady_clock::now();
   const Result r = run(s.conn.get(), sql);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (parallel) run(s.conn.get(), "RESET force_parallel_mode");
+  (parallel ? counters_.parallel_seconds : counters_.serial_seconds) += seconds;
+  if (seconds > 1.0)
+    std::printf("step %ld: a %s evaluation took %.1f s\n", number, parallel ? "parallel" : "serial", seconds);
   counters_.evaluations++;
+  counters_.parallel_evaluations += parallel;
   if (!r.ok) {
     failed(s, number, sql, r);
     return;
@@ -329,7 +346,7 @@ void Test::evaluate(Session& s, long number) {
   const auto& row = r.rows.at(0);
   counters_.answers += std::stol(row[0]);
   counters_.answers_on += std::stol(row[1]);
-  counters_.versions.insert(row[4]);
+  if (!parallel) counters_.versions.insert(row[4]);
   const long bad = std::stol(row[2]);
   if (bad > 0) {
     counters_.disagreements += bad;
@@ -409,6 +426,19 @@ void Test::step(long number) {
   } else {
     end_transaction(s, /*commit=*/false, number);
   }
+}
+
+bool Test::parallel_worker_used() {
+  PGconn* conn = sessions_[0].conn.get();
+  run(conn, "SET force_parallel_mode = on");
+  const Result r = run(conn, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + evaluation("f", 0, /*parallel=*/true));
+  run(conn, "RESET force_parallel_mode");
+  for (const auto& row : r.rows) {
+    if (row.at(0).find("Workers Launched: 1") != std::string::npos) return true;
+  }
+  std::printf("an evaluation under force_parallel_mode did not run in a parallel worker: %s\n", r.message.c_str());
+  for (const auto& row : r.rows) std::printf("  %s\n", row.at(0).c_str());
+  return false;
 }
 
 void Test::long_transactions(int changes, long number) {
@@ -539,6 +569,7 @@ int main(int argc, char** argv) {
       if (connected) {
         const auto start = std::chrono::steady_clock::now();
         Test test(options, &sessions);
+        const bool parallel_ok = test.parallel_worker_used();
         for (long n = 1; n <= options.steps; n++) test.step(n);
         test.long_transactions(40, options.steps + 1);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -550,8 +581,11 @@ int main(int argc, char** argv) {
             "transactions: %ld READ COMMITTED, %ld REPEATABLE READ, %ld SERIALIZABLE begun; %ld committed, "
             "%ld rolled back; %ld serialization failures (40001/40P01, rolled back, not counted as answers)\n",
             c.begins[0], c.begins[1], c.begins[2], c.commits, c.rollbacks, c.serialization_failures);
-        std::printf("savepoints: %ld set, %ld rolled back to; long transactions: %ld evaluations after a change\n",
-                    c.savepoints, c.rollbacks_to_savepoint, c.long_transaction_statements);
+        std::printf(
+            "savepoints: %ld set, %ld rolled back to; evaluations: %ld in a parallel worker (%.1f s), %ld in the "
+            "backend (%.1f s); long transactions: %ld evaluations after a change\n",
+            c.savepoints, c.rollbacks_to_savepoint, c.parallel_evaluations, c.parallel_seconds,
+            c.evaluations - c.parallel_evaluations, c.serial_seconds, c.long_transaction_statements);
         std::printf("changes (%ld inside explicit transactions):", c.changes_in_transaction);
         for (const auto& [kind, n] : c.changes) std::printf(" %s %ld", kind.c_str(), n);
         std::printf("\n%ld disagreements, %ld unexpected errors, %.1f s\n", c.disagreements, c.unexpected_errors,
@@ -559,7 +593,7 @@ int main(int argc, char** argv) {
         // A run that never saw both answers, or too few versions, proves nothing.
         const bool meaningful = c.answers_on > 0 && c.answers_on < c.answers && c.versions.size() >= 10;
         if (!meaningful) std::printf("the run did not exercise enough configurations to mean anything\n");
-        status = c.disagreements == 0 && c.unexpected_errors == 0 && meaningful ? 0 : 1;
+        status = c.disagreements == 0 && c.unexpected_errors == 0 && meaningful && parallel_ok ? 0 : 1;
         std::printf("%s (seed %llu, %ld steps)\n", status == 0 ? "PASS" : "FAIL",
                     static_cast<unsigned long long>(options.seed), options.steps);
       }

@@ -1,7 +1,7 @@
 -- The consistency test's model of flag evaluation: what feature_enabled() must answer, derived in
 -- plain SQL from the rollout tables as the calling statement's snapshot sees them. The functions
 -- are STABLE, so they read with the snapshot of the statement that calls them: the same one
--- feature_enabled() must use.
+-- feature_enabled() must use; PARALLEL SAFE, so a statement can run whole in a parallel worker.
 --
 -- Covered: archived/missing flag, kill switch, unexpired overrides (boolean values), deny list,
 -- allow list, rules with `in` constraints on attributes (optionally negated), ordered by number,
@@ -11,7 +11,7 @@
 
 -- FNV-1a 32 over bytes, continuing from state h: h = ((h XOR byte) * 16777619) mod 2^32.
 CREATE FUNCTION model_fnv1a32(h bigint, data bytea) RETURNS bigint
-LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 BEGIN
     FOR i IN 0 .. length(data) - 1 LOOP
         h := ((h # get_byte(data, i)::bigint) * 16777619) % 4294967296;
@@ -22,7 +22,7 @@ $$;
 
 -- GrowthBook hash version 2: fnv1a32(decimal(fnv1a32(salt || id))) mod 10000 (ASCII ids).
 CREATE FUNCTION model_bucket(salt text, id text) RETURNS integer
-LANGUAGE sql IMMUTABLE STRICT AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT (model_fnv1a32(2166136261,
                           convert_to(model_fnv1a32(2166136261, convert_to(salt || id, 'UTF8'))::text, 'UTF8'))
             % 10000)::integer
@@ -30,14 +30,14 @@ $$;
 
 -- In a rollout of `percentage` when the percentage is positive and bucket <= percentage * 100.
 CREATE FUNCTION model_in_rollout(percentage numeric, salt text, id text) RETURNS boolean
-LANGUAGE sql IMMUTABLE STRICT AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT percentage > 0 AND model_bucket(salt, id) <= percentage * 100
 $$;
 
 -- Whether every constraint of a rule matches: each is {"attribute", "op": "in", "values", "negate"?};
 -- an absent attribute fails `in` (and so passes a negated one).
 CREATE FUNCTION model_rule_matches(constraints jsonb, attributes jsonb) RETURNS boolean
-LANGUAGE sql IMMUTABLE STRICT AS $$
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     SELECT coalesce(bool_and(
                ((attributes ->> (c ->> 'attribute')) IS NOT NULL
                 AND (attributes ->> (c ->> 'attribute')) IN (SELECT jsonb_array_elements_text(c -> 'values')))
@@ -46,7 +46,7 @@ LANGUAGE sql IMMUTABLE STRICT AS $$
 $$;
 
 CREATE FUNCTION model_enabled(user_id text, flag_key text, attributes jsonb) RETURNS boolean
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     f rollout.flags;
     c rollout.flag_configs;
