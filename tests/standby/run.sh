@@ -21,16 +21,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
-if [ "$(id -u)" -eq 0 ]; then OWNER=postgres; else OWNER=$(id -un); fi
+# Only cluster.sh's helpers (PG_BINDIR, running as the cluster owner, a free port): the two
+# servers here are made by hand, not by cluster_start.
+# shellcheck source=scripts/cluster.sh
+source scripts/cluster.sh
+if [ "$(id -u)" -eq 0 ]; then CLUSTER_OWNER=postgres; else CLUSTER_OWNER=$(id -un); fi
 
 DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rollout_standby.XXXXXX")
 chmod 755 "$DIR"
-[ "$(id -u)" -eq 0 ] && chown "$OWNER" "$DIR"
+[ "$(id -u)" -eq 0 ] && chown "$CLUSTER_OWNER" "$DIR"
 
-as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u "$OWNER" -- "$@"); else "$@"; fi
-}
+as_owner() { _cluster_as_owner "$@"; }
 
 SESSION_PID=""
 cleanup() {
@@ -47,17 +48,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 trap '' PIPE  # a closed session pipe is then an error, not a silent death that skips cleanup
 
-free_port() {
-  local port
-  for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return 0
-    fi
-  done
-  return 1
-}
+free_port() { _cluster_free_port; }
 
 start_node() {  # NAME PORT
   local name=$1 port=$2

@@ -42,6 +42,15 @@ sql() {  # DB SQL...: runs SQL, stops on the first error, prints unaligned tuple
 
 sql postgres -c "CREATE DATABASE upgraded" -c "CREATE DATABASE fresh"
 
+save_answers() {  # TABLE: every flag's answer for every test user, as bigint, text and uuid id
+  sql upgraded -c "CREATE TABLE $1 AS
+    SELECT f.key, u.id,
+           feature_enabled(u.id, f.key) AS by_bigint,
+           feature_enabled(u.text_id, f.key) AS by_text,
+           feature_enabled(u.uuid_id, f.key) AS by_uuid
+    FROM test_users u CROSS JOIN test_flags_before f"
+}
+
 # --- 1. A 1.0 database with flags, and its answers ----------------------------------------------
 sql upgraded <<'SQL'
 CREATE EXTENSION pg_rollout VERSION '1.0';
@@ -63,13 +72,8 @@ CREATE TABLE test_flags_before AS
 CREATE TABLE test_users AS
   SELECT i::bigint AS id, 'user-' || i AS text_id, md5('user ' || i)::uuid AS uuid_id
   FROM generate_series(1, 20000) AS i;
-CREATE TABLE test_answers_before AS
-  SELECT f.key, u.id,
-         feature_enabled(u.id, f.key) AS by_bigint,
-         feature_enabled(u.text_id, f.key) AS by_text,
-         feature_enabled(u.uuid_id, f.key) AS by_uuid
-  FROM test_users u CROSS JOIN test_flags_before f;
 SQL
+save_answers test_answers_before
 [ "$(sql upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")" = 1.0 ] ||
   fail "the first database does not start at version 1.0"
 
@@ -105,13 +109,8 @@ echo "ALTER EXTENSION pg_rollout UPDATE took $((SECONDS - start))s"
 version=$(sql upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")
 if [ "$version" = 1.1 ]; then pass "updated to 1.1"; else fail "version after UPDATE is '$version', not 1.1"; fi
 
+save_answers test_answers_after
 differences=$(sql upgraded <<'SQL'
-CREATE TABLE test_answers_after AS
-  SELECT f.key, u.id,
-         feature_enabled(u.id, f.key) AS by_bigint,
-         feature_enabled(u.text_id, f.key) AS by_text,
-         feature_enabled(u.uuid_id, f.key) AS by_uuid
-  FROM test_users u CROSS JOIN test_flags_before f;
 SELECT count(*) FROM test_answers_before b FULL JOIN test_answers_after a USING (key, id)
 WHERE (b.by_bigint, b.by_text, b.by_uuid) IS DISTINCT FROM (a.by_bigint, a.by_text, a.by_uuid);
 SQL
