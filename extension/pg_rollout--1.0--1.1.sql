@@ -715,8 +715,15 @@ BEGIN
     PERFORM FROM rollout.flag_configs c WHERE c.flag = key AND c.environment = add_rule.environment FOR UPDATE;
     SELECT coalesce(max(r.number), 0) + 1 INTO n FROM rollout.rules r
     WHERE r.flag = key AND r.environment = add_rule.environment;
-    INSERT INTO rollout.rules (flag, environment, number, constraints, rollout_percentage, bucket_by, fallback_bucket_by, value)
-    VALUES (key, environment, n, constraints, percentage, bucket_by, fallback_bucket_by, coalesce(value, 'true'));
+    BEGIN
+        INSERT INTO rollout.rules (flag, environment, number, constraints, rollout_percentage, bucket_by, fallback_bucket_by, value)
+        VALUES (key, environment, n, constraints, percentage, bucket_by, fallback_bucket_by, coalesce(value, 'true'));
+    EXCEPTION WHEN unique_violation THEN
+        -- Only under REPEATABLE READ or SERIALIZABLE: a rule committed after this transaction's
+        -- snapshot took the number. That is a serialization failure; retrying succeeds.
+        RAISE EXCEPTION 'could not serialize access: another transaction added rule % to flag "%"', n, key
+            USING ERRCODE = 'serialization_failure', HINT = 'Retry the transaction.';
+    END;
     RETURN n;
 END
 $$;

@@ -49,6 +49,8 @@ struct CallSite {
   uint64 serial;                // ... and its serial (addresses of freed configurations are reused)
   const rollout::CompiledFlag* flag;
   bool warned;  // rollout.missing_flag = warning: warned once for this key
+  bool key_stable_checked;
+  bool key_stable;  // the flag argument is a constant or parameter: the same for every row
   int key_length;
   int key_capacity;
   char* key;
@@ -60,6 +62,8 @@ struct CallSite {
   int32 row_typmod;
   TupleDesc row_desc;
   RowColumn* columns;  // one per attribute slot
+  Datum* row_values;   // the row's columns, deformed once per row
+  bool* row_nulls;
   // feature_value: the jsonb of the value served last (in configuration `value_serial`).
   uint64 value_serial;
   const rollout::ServedValue* last_value;
@@ -81,6 +85,8 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   uint64_t serial;
   const rollout::FlagSet* set = rollout_current_flags(&serial);
   *set_out = set;
+  // A constant flag argument (the usual case) was resolved on the first row: no text to compare.
+  if (likely(site->key_stable && site->serial == serial)) return site->flag;
   if (PG_ARGISNULL(arg)) return nullptr;
   const text* flag = PG_GETARG_TEXT_PP(arg);
   const char* key = VARDATA_ANY(flag);
@@ -100,6 +106,10 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   site->set = set;
   site->serial = serial;
   site->warned = false;
+  if (!site->key_stable_checked) {
+    site->key_stable = get_fn_expr_arg_stable(fcinfo->flinfo, arg);
+    site->key_stable_checked = true;
+  }
   if (site->flag == nullptr) {
     const int mode = rollout_missing_flag_mode();
     if (mode == ROLLOUT_MISSING_ERROR) {
@@ -226,9 +236,15 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
         }
       }
     }
+    Datum* values = static_cast<Datum*>(palloc(sizeof(Datum) * (copy->natts + 1)));
+    bool* nulls = static_cast<bool*>(palloc(sizeof(bool) * (copy->natts + 1)));
     MemoryContextSwitchTo(old);
     if (site->columns != nullptr) pfree(site->columns);
+    if (site->row_values != nullptr) pfree(site->row_values);
+    if (site->row_nulls != nullptr) pfree(site->row_nulls);
     if (site->row_desc != nullptr) FreeTupleDesc(site->row_desc);
+    site->row_values = values;
+    site->row_nulls = nulls;
     site->columns = columns;
     site->row_desc = copy;
     site->row_serial = site->serial;
@@ -242,14 +258,14 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
   tuple.t_data = row;
   subject.attributes = site->attributes;
   subject.attribute_count = set->attribute_names().size();
+  // One pass over the row for all its columns, rather than a walk from the start per column.
+  heap_deform_tuple(&tuple, site->row_desc, site->row_values, site->row_nulls);
   for (int slot : slots) {
     rollout::AttributeValue& out = site->attributes[slot];
     RowColumn& column = site->columns[slot];
     out = rollout::AttributeValue::Absent();
-    if (column.attnum == InvalidAttrNumber) continue;
-    bool isnull;
-    Datum value = heap_getattr(&tuple, column.attnum, site->row_desc, &isnull);
-    if (isnull) continue;
+    if (column.attnum == InvalidAttrNumber || site->row_nulls[column.attnum - 1]) continue;
+    const Datum value = site->row_values[column.attnum - 1];
     switch (column.type) {
       case TEXTOID:
       case VARCHAROID:
