@@ -134,6 +134,7 @@ queries=(
   "plain 30% flag|0|SELECT count(*) FROM users WHERE feature_enabled(id, 'f')"
   "3 rules + allow list + 30%|1|SELECT count(*) FROM users WHERE feature_enabled(id, 'f_full')"
   "row attributes, same flag|1|SELECT count(*) FROM users WHERE $row_function(id, 'f_full', users)"
+  "name/value pairs, same flag|1|SELECT count(*) FROM users WHERE feature_enabled_with(id, 'f_full', 'tier', tier, 'country', country)"
   "count(*) sample|0|SELECT count(*) FROM users_sample"
   "PL/pgSQL seed logic|0|SELECT count(*) FROM users_sample WHERE is_feature_enabled(id, tier, 'f')"
 )
@@ -188,7 +189,7 @@ target() {
   case $1 in
     "plain 30% flag") echo "<= 1.2x floor" ;;
     "3 rules + allow list + 30%") echo "<= 2x floor" ;;
-    "row attributes, same flag") echo "<= 3x floor" ;;
+    "row attributes, same flag" | "name/value pairs, same flag") echo "<= 3x floor" ;;
     *) echo "" ;;
   esac
 }

@@ -186,6 +186,21 @@ SELECT count(*) FILTER (WHERE feature_enabled_row(u.id, 'checkout', u)) AS row_f
            AS disagreements
 FROM users u;
 SELECT count(*) FILTER (WHERE feature_enabled_row(u.id::text, 'button', u)) AS text_id_row_form FROM users u;
+-- The pairs form: constant names, per-row values; agrees with the jsonb form.
+SELECT count(*) FILTER (WHERE feature_enabled_with(u.id, 'checkout', 'country', u.country, 'plan', u.plan, 'org_id', u.org_id))
+           AS pairs_form,
+       count(*) FILTER (WHERE feature_enabled_with(u.id, 'checkout', 'country', u.country, 'plan', u.plan, 'org_id', u.org_id)
+                              <> feature_enabled(u.id, 'checkout', jsonb_build_object('country', u.country, 'plan', u.plan,
+                                                                                       'org_id', u.org_id)))
+           AS disagreements
+FROM users u;
+SELECT feature_enabled_with('10', 'checkout', 'country', 'DE') AS literal_value,
+       feature_enabled_with('10', 'checkout', 'unused', 1, 'country', 'US') AS other_country;
+\set VERBOSITY terse
+SELECT feature_enabled_with(u.id, 'checkout', u.tier, u.country) FROM users u LIMIT 1;
+SELECT feature_enabled_with(1, 'checkout', 'country');
+\set VERBOSITY default
+
 -- A row type without the attribute's column: the attribute is absent.
 SELECT feature_enabled_row(10, 'checkout', ROW(1, 2)) AS anonymous_row;
 

@@ -64,6 +64,9 @@ struct CallSite {
   RowColumn* columns;  // one per attribute slot
   Datum* row_values;   // the row's columns, deformed once per row
   bool* row_nulls;
+  // The pairs form: per pair, the slot + 1 of its name (0: unused) and its value's type.
+  uint64 pairs_serial;
+  RowColumn* pairs;
   // feature_value: the jsonb of the value served last (in configuration `value_serial`).
   uint64 value_serial;
   const rollout::ServedValue* last_value;
@@ -204,6 +207,49 @@ rollout::Subject subject_from_jsonb(FunctionCallInfo fcinfo, CallSite* site, con
   return subject;
 }
 
+// A column's or argument's value as an attribute; integer and uuid text goes into column->text.
+rollout::AttributeValue attribute_from_datum(Datum value, RowColumn& column) {
+  switch (column.type) {
+    case TEXTOID:
+    case VARCHAROID:
+    case BPCHAROID: {
+      const text* t = DatumGetTextPP(value);
+      return rollout::AttributeValue::String(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
+    }
+    case INT2OID:
+    case INT4OID:
+    case INT8OID: {
+      const int64 v = column.type == INT8OID   ? DatumGetInt64(value)
+                      : column.type == INT4OID ? DatumGetInt32(value)
+                                               : DatumGetInt16(value);
+      const size_t n = rollout::format_decimal(v, column.text);
+      return rollout::AttributeValue::Number(static_cast<double>(v), std::string_view(column.text, n));
+    }
+    case UNKNOWNOID: return rollout::AttributeValue::String(DatumGetCString(value));  // a literal
+    case NUMERICOID: return number_attribute(DatumGetNumeric(value));
+    case BOOLOID: return rollout::AttributeValue::Bool(DatumGetBool(value));
+    case UUIDOID: {
+      char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(column.text);
+      rollout::format_uuid(DatumGetUUIDP(value)->data, out);
+      return rollout::AttributeValue::String(std::string_view(column.text, rollout::kUuidTextLength));
+    }
+    default: {
+      const char* printed = OidOutputFunctionCall(column.output_function, value);
+      if (column.type == FLOAT4OID || column.type == FLOAT8OID) {
+        const double v = column.type == FLOAT8OID ? DatumGetFloat8(value) : DatumGetFloat4(value);
+        return rollout::AttributeValue::Number(v, printed);
+      }
+      return rollout::AttributeValue::String(printed);
+    }
+  }
+}
+
+void describe_type(Oid type, RowColumn* column) {
+  column->type = type;
+  bool varlena;
+  getTypeOutputInfo(type, &column->output_function, &varlena);
+}
+
 // The row form: maps attribute slots to the row type's columns once per query (and again only
 // when the configuration or the row type changes), then reads just those columns per row.
 rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set,
@@ -229,9 +275,7 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
         Form_pg_attribute att = TupleDescAttr(copy, i);
         if (!att->attisdropped && name == NameStr(att->attname)) {
           columns[slot].attnum = att->attnum;
-          columns[slot].type = att->atttypid;
-          bool varlena;
-          getTypeOutputInfo(att->atttypid, &columns[slot].output_function, &varlena);
+          describe_type(att->atttypid, &columns[slot]);
           break;
         }
       }
@@ -266,43 +310,60 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
     out = rollout::AttributeValue::Absent();
     if (column.attnum == InvalidAttrNumber || site->row_nulls[column.attnum - 1]) continue;
     const Datum value = site->row_values[column.attnum - 1];
-    switch (column.type) {
-      case TEXTOID:
-      case VARCHAROID:
-      case BPCHAROID: {
-        const text* t = DatumGetTextPP(value);
-        out = rollout::AttributeValue::String(std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t)));
-        break;
-      }
-      case INT2OID:
-      case INT4OID:
-      case INT8OID: {
-        const int64 v = column.type == INT8OID ? DatumGetInt64(value)
-                        : column.type == INT4OID ? DatumGetInt32(value)
-                                                 : DatumGetInt16(value);
-        const size_t n = rollout::format_decimal(v, column.text);
-        out = rollout::AttributeValue::Number(static_cast<double>(v), std::string_view(column.text, n));
-        break;
-      }
-      case NUMERICOID: out = number_attribute(DatumGetNumeric(value)); break;
-      case BOOLOID: out = rollout::AttributeValue::Bool(DatumGetBool(value)); break;
-      case UUIDOID: {
-        char(&text)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(column.text);
-        rollout::format_uuid(DatumGetUUIDP(value)->data, text);
-        out = rollout::AttributeValue::String(std::string_view(column.text, rollout::kUuidTextLength));
-        break;
-      }
-      default: {
-        const char* text = OidOutputFunctionCall(column.output_function, value);
-        if (column.type == FLOAT4OID || column.type == FLOAT8OID) {
-          const double v = column.type == FLOAT8OID ? DatumGetFloat8(value) : DatumGetFloat4(value);
-          out = rollout::AttributeValue::Number(v, text);
-        } else {
-          out = rollout::AttributeValue::String(text);
-        }
-        break;
-      }
+    out = attribute_from_datum(value, column);
+  }
+  return subject;
+}
+
+// The pairs form: feature_enabled_with(id, flag, 'tier', u.tier, 'country', u.country). The names
+// are constants, matched to attribute slots once per configuration; per row only the values are
+// read, as plain arguments: no row and no jsonb is built.
+rollout::Subject subject_from_pairs(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set,
+                                    const rollout::CompiledFlag* flag, std::string_view user_id) {
+  rollout::Subject subject;
+  subject.user_id = user_id;
+  const int pairs = (PG_NARGS() - 2) / 2;
+  if (site->pairs_serial != site->serial || site->pairs == nullptr) {
+    if (get_fn_expr_variadic(fcinfo->flinfo) || (PG_NARGS() - 2) % 2 != 0) {
+      ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                      errmsg("feature_enabled_with takes attribute names and values in pairs"),
+                      errhint("Call it as feature_enabled_with(id, 'flag', 'tier', u.tier, 'country', u.country).")));
     }
+    auto* map = static_cast<RowColumn*>(MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowColumn) * (pairs + 1)));
+    for (int i = 0; i < pairs; i++) {
+      const int name_arg = 2 + 2 * i;
+      const Oid name_type = get_fn_expr_argtype(fcinfo->flinfo, name_arg);
+      if (PG_ARGISNULL(name_arg) || (name_type != TEXTOID && name_type != UNKNOWNOID) ||
+          !get_fn_expr_arg_stable(fcinfo->flinfo, name_arg)) {
+        ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+                        errmsg("attribute name %d of feature_enabled_with must be a constant text", i + 1),
+                        errhint("Write the names as literals: feature_enabled_with(id, 'flag', 'tier', u.tier).")));
+      }
+      // A literal name arrives as an unknown-type constant, which is a C string.
+      std::string_view name_text;
+      if (name_type == UNKNOWNOID) {
+        name_text = DatumGetCString(PG_GETARG_DATUM(name_arg));
+      } else {
+        const text* name = PG_GETARG_TEXT_PP(name_arg);
+        name_text = std::string_view(VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+      }
+      const int slot = set->attribute_slot(name_text);
+      map[i].attnum = static_cast<AttrNumber>(slot + 1);  // 0: the configuration reads no such attribute
+      describe_type(get_fn_expr_argtype(fcinfo->flinfo, name_arg + 1), &map[i]);
+    }
+    if (site->pairs != nullptr) pfree(site->pairs);
+    site->pairs = map;
+    site->pairs_serial = site->serial;
+  }
+  if (flag->attribute_slots().empty()) return subject;
+  ensure_attribute_room(fcinfo, site, set);
+  subject.attributes = site->attributes;
+  subject.attribute_count = set->attribute_names().size();
+  for (int slot : flag->attribute_slots()) site->attributes[slot] = rollout::AttributeValue::Absent();
+  for (int i = 0; i < pairs; i++) {
+    RowColumn& column = site->pairs[i];
+    if (column.attnum == 0 || PG_ARGISNULL(3 + 2 * i)) continue;
+    site->attributes[column.attnum - 1] = attribute_from_datum(PG_GETARG_DATUM(3 + 2 * i), column);
   }
   return subject;
 }
@@ -354,6 +415,16 @@ inline Datum enabled_row(FunctionCallInfo fcinfo, IdKind kind) {
   if (flag == nullptr) PG_RETURN_BOOL(false);
   IdBuffer buffer;
   const rollout::Subject subject = subject_from_row(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
+  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
+}
+
+inline Datum enabled_pairs(FunctionCallInfo fcinfo, IdKind kind) {
+  CallSite* site = call_site(fcinfo);
+  const rollout::FlagSet* set;
+  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
+  if (flag == nullptr) PG_RETURN_BOOL(false);
+  IdBuffer buffer;
+  const rollout::Subject subject = subject_from_pairs(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer));
   PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
 }
 
@@ -448,6 +519,9 @@ ROLLOUT_ENTRY(feature_enabled_uuid_jsonb, enabled_jsonb, IdKind::kUuid)
 ROLLOUT_ENTRY(feature_enabled_bigint_row, enabled_row, IdKind::kBigint)
 ROLLOUT_ENTRY(feature_enabled_text_row, enabled_row, IdKind::kText)
 ROLLOUT_ENTRY(feature_enabled_uuid_row, enabled_row, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_pairs, enabled_pairs, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_pairs, enabled_pairs, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_pairs, enabled_pairs, IdKind::kUuid)
 ROLLOUT_ENTRY(feature_value_bigint, value, IdKind::kBigint)
 ROLLOUT_ENTRY(feature_value_text, value, IdKind::kText)
 ROLLOUT_ENTRY(feature_value_uuid, value, IdKind::kUuid)
