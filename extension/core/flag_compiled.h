@@ -32,9 +32,14 @@ class CompiledFlag {
 
   // feature_enabled(): whether the flag serves an "on" value. No allocation.
   bool enabled_for(const Subject& subject, int64_t now_us) const noexcept {
-    if (plain_) return in_rollout(fallthrough_bp_, subject.user_id);
+    if (plain_) return plain_enabled_for(subject.user_id);
     return evaluate(subject, now_us).value->on;
   }
+
+  // A flag that is on with nothing but a percentage: its answer needs neither attributes nor the
+  // evaluation time, so callers can skip preparing them.
+  bool plain() const noexcept { return plain_; }
+  bool plain_enabled_for(std::string_view user_id) const noexcept { return in_rollout(fallthrough_bp_, user_id); }
 
   // The full decision with its reason (feature_value, feature_explain). No allocation.
   Evaluation evaluate(const Subject& subject, int64_t now_us) const noexcept;

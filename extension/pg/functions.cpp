@@ -395,6 +395,7 @@ inline Datum enabled(FunctionCallInfo fcinfo, IdKind kind) {
   IdBuffer buffer;
   rollout::Subject subject;
   subject.user_id = user_id_arg(fcinfo, kind, &buffer);
+  if (flag->plain()) PG_RETURN_BOOL(flag->plain_enabled_for(subject.user_id));
   PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
 }
 
