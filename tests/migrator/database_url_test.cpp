@@ -1,5 +1,5 @@
 // Picking the database from its URL.
-#include "migrator/database_url.h"
+#include "migrator/drivers/database_url.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -16,10 +16,10 @@
 #include <string>
 #include <vector>
 
-#include "migrator/database_url.h"
-#include "migrator/engine.h"
+#include "migrator/drivers/database_url.h"
+#include "migrator/engine/engine.h"
 #include "migrator/error.h"
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 #include "migrator/test_support.h"
 
 namespace migrator_test {

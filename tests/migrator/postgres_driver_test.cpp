@@ -9,7 +9,7 @@
 #include <pqxx/pqxx>
 
 #include "migrator/driver_conformance.h"
-#include "migrator/postgres_driver.h"
+#include "migrator/drivers/postgres_driver.h"
 
 namespace migrator_test {
 namespace {

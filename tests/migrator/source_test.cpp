@@ -1,5 +1,5 @@
 // The migrations directory format: parsing, validation errors, checksums.
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Statement splitting and line numbers.
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

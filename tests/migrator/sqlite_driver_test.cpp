@@ -3,7 +3,7 @@
 #include <sqlite3.h>
 
 #include "migrator/driver_conformance.h"
-#include "migrator/sqlite_driver.h"
+#include "migrator/drivers/sqlite_driver.h"
 
 namespace migrator_test {
 namespace {

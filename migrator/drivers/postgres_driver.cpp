@@ -1,4 +1,4 @@
-#include "migrator/postgres_driver.h"
+#include "migrator/drivers/postgres_driver.h"
 
 #include <pqxx/pqxx>
 
@@ -7,7 +7,7 @@
 #include <functional>
 
 #include "migrator/error.h"
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 namespace {

@@ -8,10 +8,10 @@
 #include <optional>
 #include <string>
 
-#include "migrator/database_url.h"
-#include "migrator/engine.h"
+#include "migrator/drivers/database_url.h"
+#include "migrator/engine/engine.h"
 #include "migrator/error.h"
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 
 namespace {
 

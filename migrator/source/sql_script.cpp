@@ -1,4 +1,4 @@
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 #include <pg_query.h>
 

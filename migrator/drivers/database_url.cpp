@@ -1,8 +1,8 @@
-#include "migrator/database_url.h"
+#include "migrator/drivers/database_url.h"
 
 #include "migrator/error.h"
-#include "migrator/postgres_driver.h"
-#include "migrator/sqlite_driver.h"
+#include "migrator/drivers/postgres_driver.h"
+#include "migrator/drivers/sqlite_driver.h"
 
 namespace migrator {
 

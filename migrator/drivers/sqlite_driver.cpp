@@ -1,4 +1,4 @@
-#include "migrator/sqlite_driver.h"
+#include "migrator/drivers/sqlite_driver.h"
 
 #include <sqlite3.h>
 
@@ -6,7 +6,7 @@
 #include <climits>
 #include <cstdlib>
 
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 namespace {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 
 namespace migrator {
 

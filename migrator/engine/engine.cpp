@@ -1,4 +1,4 @@
-#include "migrator/engine.h"
+#include "migrator/engine/engine.h"
 
 #include <algorithm>
 #include <iomanip>

@@ -1,4 +1,4 @@
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 
 #include <openssl/evp.h>
 

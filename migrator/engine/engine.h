@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "migrator/driver.h"
-#include "migrator/source.h"
+#include "migrator/drivers/driver.h"
+#include "migrator/source/source.h"
 
 namespace migrator {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "migrator/driver.h"
+#include "migrator/drivers/driver.h"
 
 namespace migrator {
 
