@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <iostream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "migrator/drivers/database_url.h"
 #include "migrator/engine/engine.h"
@@ -15,6 +17,9 @@
 
 namespace {
 
+using migrator::Error;
+using migrator::ExitCode;
+
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0  success\n"
@@ -22,6 +27,49 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused (checksum drift, missing migration files)\n"
     "  4  database connection or lock failure\n";
+
+constexpr const char* kCommands = "status, up, down, help";
+constexpr int64_t kMaxLockTimeoutSeconds = 86400;
+
+[[noreturn]] void usage(const std::string& message) {
+  throw Error(ExitCode::kUsage, message + " (see migrator --help)");
+}
+
+// A whole number from `min` to `max` written as plain decimal digits; a usage error naming `option`
+// and the allowed range otherwise (no sign, no blanks, no exponent: "-1" is never a huge number).
+int64_t parse_whole_number(const std::string& option, const std::string& text, int64_t min, int64_t max,
+                           const std::string& what) {
+  std::string allowed = option + ": expected " + what + " from " + std::to_string(min) + " to " + std::to_string(max);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    usage(allowed + ", got '" + text + "'");
+  }
+  int64_t value = 0;
+  for (char c : text) {
+    int digit = c - '0';
+    if (value > (max - digit) / 10) usage(allowed + ", got " + text);
+    value = value * 10 + digit;
+  }
+  if (value < min) usage(allowed + ", got " + text);
+  return value;
+}
+
+constexpr int64_t kMaxVersion = std::numeric_limits<int64_t>::max();
+
+uint64_t parse_version(const std::string& option, const std::string& text) {
+  return static_cast<uint64_t>(parse_whole_number(option, text, 0, kMaxVersion, "a version number"));
+}
+
+// The first argument that is not an option or an option's value: the command the user meant.
+std::string first_command(int argc, char** argv, const std::vector<std::string>& options_with_values) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.empty() || arg[0] != '-') return arg;
+    bool takes_value = false;
+    for (const std::string& option : options_with_values) takes_value = takes_value || arg == option;
+    if (takes_value) ++i;
+  }
+  return "";
+}
 
 int run(int argc, char** argv) {
   CLI::App app{
@@ -32,19 +80,22 @@ int run(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", "migrator 1.0");
   app.require_subcommand(1, 1);
-  app.footer(std::string("Database URLs: ") + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
+  app.footer(std::string("Commands: ") + kCommands +
+             "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
+             "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"
              "  DATABASE_URL=postgresql://localhost/app migrator --dir migrations up\n"
              "  migrator --database-url sqlite:app.db status");
 
   std::string database_url;
   std::string dir = "migrations";
-  int lock_timeout = 60;
+  std::string lock_timeout_text = "60";
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
-  app.add_option("--lock-timeout", lock_timeout, "Seconds to wait for the migration lock (0: forever)")
-      ->check(CLI::NonNegativeNumber)
+  app.add_option(
+         "--lock-timeout", lock_timeout_text,
+         "Seconds to wait for the migration lock, 0 to " + std::to_string(kMaxLockTimeoutSeconds) + " (0: forever)")
       ->capture_default_str();
 
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
@@ -53,46 +104,97 @@ int run(int argc, char** argv) {
       "directory on disk).\n\nExample:\n  migrator --database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
-  std::optional<uint64_t> up_to;
-  up->add_option("--to", up_to, "Stop after this version (inclusive)");
+  std::string up_to;
+  up->add_option("--to", up_to, "Stop after this version (inclusive; a number from 0)");
   up->footer(
       "Refuses (exit 3) to run while an applied migration is changed or missing.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app up --to 20240101120000");
 
   CLI::App* down = app.add_subcommand("down", "Reverts the most recently applied migrations, newest first");
-  uint64_t steps = 1;
-  std::optional<uint64_t> down_to;
-  CLI::Option* steps_option = down->add_option("--steps", steps, "How many migrations to revert")
-                                  ->check(CLI::PositiveNumber)
-                                  ->capture_default_str();
-  down->add_option("--to", down_to, "Revert every migration above this version (0: all)")->excludes(steps_option);
+  std::string steps_text;
+  std::string down_to;
+  down->add_option("--steps", steps_text, "How many migrations to revert (a number from 1; default 1)");
+  down->add_option("--to", down_to, "Revert every migration above this version (0: all)");
   down->footer(
       "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing.\n\n"
       "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
 
+  CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
+  std::string help_topic;
+  help->add_option("COMMAND", help_topic, "The command to explain");
+  help->footer("Example:\n  migrator help up");
+
+  const std::vector<CLI::App*> commands = {status, up, down, help};
+  auto find_command = [&](const std::string& name) -> CLI::App* {
+    for (CLI::App* command : commands) {
+      if (command->get_name() == name) return command;
+    }
+    return nullptr;
+  };
+
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : static_cast<int>(migrator::ExitCode::kUsage);
+    std::string command = first_command(argc, argv, {"--database-url", "--dir", "--lock-timeout"});
+    if (app.get_subcommands().empty()) {
+      if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
+      if (find_command(command) == nullptr) {
+        usage("unknown command '" + command + "'; commands: " + kCommands);
+      }
+    }
+    std::string message = e.what();
+    if (message.rfind("The following argument", 0) == 0) {
+      usage((command.empty() ? "" : command + ": ") + "unexpected " +
+            message.substr(std::string("The following ").size()));
+    }
+    usage((command.empty() ? "" : command + ": ") + message);
+  }
+
+  if (help->parsed()) {
+    if (help_topic.empty()) {
+      std::cout << app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
+      return 0;
+    }
+    CLI::App* topic = find_command(help_topic);
+    if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
+    std::cout << topic->help("migrator");
+    return 0;
+  }
+
+  int64_t lock_timeout = parse_whole_number("--lock-timeout", lock_timeout_text, 0, kMaxLockTimeoutSeconds, "seconds");
+  std::optional<uint64_t> up_to_version;
+  if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
+  uint64_t steps = 1;
+  std::optional<uint64_t> down_to_version;
+  if (down->parsed()) {
+    if (!steps_text.empty() && !down_to.empty()) usage("down: give --steps or --to, not both");
+    if (!steps_text.empty()) {
+      steps =
+          static_cast<uint64_t>(parse_whole_number("--steps", steps_text, 1, kMaxVersion, "a number of migrations"));
+    }
+    if (!down_to.empty()) down_to_version = parse_version("--to", down_to);
   }
 
   if (database_url.empty()) {
-    throw migrator::Error(migrator::ExitCode::kUsage,
-                          "no database URL: pass --database-url URL or set DATABASE_URL (see --help)");
+    usage("no database URL: pass --database-url URL or set DATABASE_URL");
   }
   migrator::DatabaseUrl url = migrator::parse_database_url(database_url);
   std::vector<migrator::Migration> migrations = migrator::load_migrations(dir);
   migrator::DriverOptions options;
-  options.lock_timeout_seconds = lock_timeout;
+  options.lock_timeout_seconds = static_cast<int>(lock_timeout);
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
   migrator::Engine engine(*driver, std::move(migrations), std::cout);
 
   if (status->parsed()) {
     engine.print_status();
   } else if (up->parsed()) {
-    engine.up(up_to);
-  } else if (down_to) {
-    engine.down_to(*down_to);
+    engine.up(up_to_version);
+  } else if (down_to_version) {
+    engine.down_to(*down_to_version);
   } else {
     engine.down_steps(steps);
   }

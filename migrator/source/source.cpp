@@ -81,7 +81,8 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql) {
 
 std::vector<Migration> load_migrations(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) invalid("migrations directory " + dir.string() + " does not exist");
+  if (!fs::exists(dir, ec)) invalid("migrations directory " + dir.string() + " does not exist");
+  if (!fs::is_directory(dir, ec)) invalid("migrations directory " + dir.string() + " is not a directory");
   fs::directory_iterator entries(dir, ec);
   if (ec) invalid("cannot read migrations directory " + dir.string() + ": " + ec.message());
 

@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "migrator/test_support.h"
 
 namespace migrator_test {
@@ -42,6 +44,83 @@ TEST(MigratorCli, UsageErrorsExitTwo) {
   EXPECT_EQ(migrator_cli({"--database-url", "sqlite::memory:"}).exit_code, 2);
   EXPECT_EQ(migrator_cli({"--database-url", "sqlite::memory:", "down", "--steps", "0"}).exit_code, 2);
   EXPECT_EQ(migrator_cli({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"}).exit_code, 2);
+}
+
+// One plain line on stderr naming what was wrong, no CLI11 boilerplate, exit 2.
+void expect_usage_error(const std::vector<std::string>& args, const std::string& message) {
+  CommandResult result = migrator_cli(args);
+  EXPECT_EQ(result.exit_code, 2) << ::testing::PrintToString(args) << "\n" << result.err;
+  EXPECT_THAT(result.err, HasSubstr("migrator: " + message)) << ::testing::PrintToString(args);
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(result.out, "");
+}
+
+TEST(MigratorCli, NegativeOrNonNumericVersionsAreUsageErrors) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::vector<std::string> global = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                     migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return args;
+  };
+  const std::string range = "a version number from 0 to 9223372036854775807";
+  expect_usage_error(with({"up", "--to", "-1"}), "--to: expected " + range + ", got '-1'");
+  expect_usage_error(with({"up", "--to", "three"}), "--to: expected " + range + ", got 'three'");
+  expect_usage_error(with({"up", "--to", "1e3"}), "--to: expected " + range + ", got '1e3'");
+  expect_usage_error(with({"up", "--to", "9223372036854775808"}), "--to: expected " + range);
+  expect_usage_error(with({"down", "--to", "-5"}), "--to: expected " + range + ", got '-5'");
+  expect_usage_error(with({"down", "--steps", "-1"}), "--steps: expected a number of migrations from 1 to");
+  // Nothing ran: the database file was never even created.
+  EXPECT_FALSE(std::filesystem::exists(db.path() / "app.db"));
+}
+
+TEST(MigratorCli, LockTimeoutIsBoundedAndTheBoundIsInHelp) {
+  EXPECT_THAT(migrator_cli({"--help"}).out, HasSubstr("0 to 86400"));
+  for (const char* bad : {"86401", "2147484", "99999999", "-1", "1.5"}) {
+    expect_usage_error({"--database-url", "sqlite::memory:", "--lock-timeout", bad, "status"},
+                       "--lock-timeout: expected seconds from 0 to 86400");
+  }
+  MigrationsDir migrations;
+  CommandResult ok = migrator_cli(
+      {"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "--lock-timeout", "86400", "status"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
+  expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
+                     "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
+  expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
+                     "unknown command 'sideways'; commands: status, up, down, help");
+  expect_usage_error({"--database-url", "sqlite::memory:"}, "no command given; commands: status, up, down, help");
+  expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
+                     "down: give --steps or --to, not both");
+  expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
+  expect_usage_error({"--database-url", "postgresql://localhost:abc/app", "status"},
+                     "invalid port 'abc' in the PostgreSQL URL: expected a number from 1 to 65535");
+  expect_usage_error({"--database-url", "host=localhost port=70000 dbname=app", "status"}, "invalid port '70000'");
+  expect_usage_error({"--database-url", "sqlite:", "status"}, "the SQLite URL 'sqlite:' names no file");
+}
+
+TEST(MigratorCli, HelpCommandShowsTheHelpOfACommand) {
+  CommandResult help_up = migrator_cli({"help", "up"});
+  EXPECT_EQ(help_up.exit_code, 0) << help_up.err;
+  EXPECT_EQ(help_up.out, migrator_cli({"up", "--help"}).out);
+  EXPECT_THAT(help_up.out, HasSubstr("--to"));
+  CommandResult help = migrator_cli({"help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.out, migrator_cli({"--help"}).out);
+  expect_usage_error({"help", "sideways"}, "help: unknown command 'sideways'");
+}
+
+TEST(MigratorCli, DirThatIsAFileSaysSo) {
+  TempDir dir;
+  write_file(dir.path() / "file", "x");
+  CommandResult result =
+      migrator_cli({"--database-url", "sqlite::memory:", "--dir", (dir.path() / "file").string(), "status"});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.err, HasSubstr((dir.path() / "file").string() + " is not a directory"));
 }
 
 TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {

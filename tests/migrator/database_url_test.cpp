@@ -44,5 +44,19 @@ TEST(ParseDatabaseUrl, AnythingElseIsAUsageErrorListingTheAcceptedForms) {
   }
 }
 
+TEST(ParseDatabaseUrl, BadPostgresPortsAreUsageErrors) {
+  for (const char* url :
+       {"postgresql://h:abc/db", "postgres://h:0/db", "port=65536 dbname=x", "postgresql://h:5432,g:x/db"}) {
+    try {
+      migrator::parse_database_url(url);
+      ADD_FAILURE() << "accepted " << url;
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kUsage) << url;
+      EXPECT_THAT(e.what(), HasSubstr("expected a number from 1 to 65535")) << url;
+    }
+  }
+  EXPECT_EQ(migrator::parse_database_url("postgresql://h:5432,g:5433/db").kind, DatabaseKind::kPostgres);
+}
+
 }  // namespace
 }  // namespace migrator_test
