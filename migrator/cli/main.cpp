@@ -186,6 +186,7 @@ int run(int argc, char** argv) {
   std::vector<migrator::Migration> migrations = migrator::load_migrations(dir);
   migrator::DriverOptions options;
   options.lock_timeout_seconds = static_cast<int>(lock_timeout);
+  options.create_database = up->parsed();
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
   migrator::Engine engine(*driver, std::move(migrations), std::cout);
 

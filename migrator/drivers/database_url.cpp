@@ -62,8 +62,8 @@ DatabaseUrl parse_database_url(std::string_view url) {
     std::string_view path = url.substr(7);
     if (starts_with(path, "//")) path.remove_prefix(2);
     if (path.empty()) {
-      throw Error(ExitCode::kUsage, "the SQLite URL '" + std::string(url) +
-                                        "' names no file; accepted forms: " + kAcceptedDatabaseUrls);
+      throw Error(ExitCode::kUsage,
+                  "the SQLite URL '" + std::string(url) + "' names no file; accepted forms: " + kAcceptedDatabaseUrls);
     }
     return {DatabaseKind::kSqlite, std::string(path)};
   }

@@ -24,6 +24,9 @@ struct DriverOptions {
   // How long to wait for the migration lock (PostgreSQL advisory lock, SQLite write lock), in
   // seconds; 0 waits forever.
   int lock_timeout_seconds = 60;
+  // Whether a database that does not exist yet may be created (an SQLite file; PostgreSQL databases
+  // are never created). Only `up` sets it: read-only commands and `down` never create a database.
+  bool create_database = false;
 };
 
 class Driver {

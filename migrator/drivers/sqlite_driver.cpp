@@ -5,6 +5,8 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <filesystem>
+#include <system_error>
 
 #include "migrator/source/sql_script.h"
 
@@ -40,7 +42,12 @@ std::string current_user() {
 }  // namespace
 
 SqliteDriver::SqliteDriver(const std::string& path, DriverOptions options) {
-  int rc = sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  int flags = SQLITE_OPEN_READWRITE | (options.create_database ? SQLITE_OPEN_CREATE : 0);
+  std::error_code ec;
+  if (!options.create_database && path != ":memory:" && !std::filesystem::exists(path, ec)) {
+    throw Error(ExitCode::kDatabase, "SQLite database " + path + " does not exist (only `migrator up` creates one)");
+  }
+  int rc = sqlite3_open_v2(path.c_str(), &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);

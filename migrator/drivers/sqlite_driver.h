@@ -16,8 +16,8 @@ namespace migrator {
 
 class SqliteDriver : public Driver {
  public:
-  // Opens the database file at `path`, creating it if needed; ":memory:" is a private in-memory
-  // database. Throws Error(kDatabase) if it cannot be opened.
+  // Opens the database file at `path`, creating it only with options.create_database; ":memory:" is
+  // a private in-memory database. Throws Error(kDatabase) if it cannot be opened or does not exist.
   SqliteDriver(const std::string& path, DriverOptions options);
   ~SqliteDriver() override;
   SqliteDriver(const SqliteDriver&) = delete;

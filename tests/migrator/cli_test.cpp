@@ -123,6 +123,23 @@ TEST(MigratorCli, DirThatIsAFileSaysSo) {
   EXPECT_THAT(result.err, HasSubstr((dir.path() / "file").string() + " is not a directory"));
 }
 
+TEST(MigratorCli, OnlyUpCreatesAnSqliteDatabase) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::string path = (db.path() / "typo.db").string();
+  for (const char* command : {"status", "down"}) {
+    CommandResult result =
+        migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), command});
+    EXPECT_EQ(result.exit_code, 4) << command;
+    EXPECT_EQ(result.err, "migrator: SQLite database " + path + " does not exist (only `migrator up` creates one)\n");
+    EXPECT_FALSE(std::filesystem::exists(path)) << command;
+  }
+  CommandResult up = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
 TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {
   MigrationsDir migrations;
   std::filesystem::create_directories(migrations.path() / "not_a_migration");
@@ -134,7 +151,7 @@ TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {
 TEST(MigratorCli, UnopenableDatabaseExitsFour) {
   MigrationsDir migrations;
   std::string url = "sqlite://" + (migrations.path() / "no" / "dir" / "x.db").string();
-  CommandResult result = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "status"});
+  CommandResult result = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "up"});
   EXPECT_EQ(result.exit_code, 4);
   EXPECT_THAT(result.err, HasSubstr("migrator: cannot open SQLite database"));
 }

@@ -1,6 +1,6 @@
 // The driver conformance suite: the behaviour every driver must show through the engine. A backend
 // file instantiates it with a Backend class providing:
-//   static std::unique_ptr<Backend> create(std::string* problem);  // a fresh, empty database
+//   static std::unique_ptr<Backend> create(std::string* problem);  // a fresh, empty database (it exists)
 //   std::string url() const;                                       // its database URL
 //   std::optional<int64_t> count_rows(const std::string& table);   // nullopt: no such table
 //   static constexpr const char* kStateTable;
@@ -50,8 +50,10 @@ class DriverConformance : public ::testing::Test {
     Outcome result;
     std::ostringstream out;
     try {
+      migrator::DriverOptions options;
+      options.create_database = true;
       std::unique_ptr<migrator::Driver> driver =
-          migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+          migrator::open_driver(migrator::parse_database_url(backend_->url()), options);
       migrator::Engine engine(*driver, migrator::load_migrations(migrations_.path()), out);
       action(engine);
     } catch (const migrator::Error& e) {

@@ -12,7 +12,14 @@ class SqliteBackend {
  public:
   static constexpr const char* kStateTable = "migrator_schema_migrations";
 
-  static std::unique_ptr<SqliteBackend> create(std::string* /*problem*/) { return std::make_unique<SqliteBackend>(); }
+  static std::unique_ptr<SqliteBackend> create(std::string* problem) {
+    auto backend = std::make_unique<SqliteBackend>();
+    sqlite3* db = nullptr;  // an empty file is an empty database
+    int rc = sqlite3_open_v2(backend->path().c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) *problem = "cannot create " + backend->path().string();
+    return rc == SQLITE_OK ? std::move(backend) : nullptr;
+  }
   std::string url() const { return "sqlite://" + path().string(); }
   std::filesystem::path path() const { return dir_.path() / "test.db"; }
 
@@ -66,13 +73,28 @@ TEST_F(SqliteDriverTest, ScriptThatCommitsItselfIsRejectedAndRolledBack) {
 
 TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
   TempDir dir;
+  migrator::DriverOptions options;
+  options.create_database = true;
   try {
-    migrator::SqliteDriver driver((dir.path() / "no" / "such" / "dir.db").string(), migrator::DriverOptions{});
+    migrator::SqliteDriver driver((dir.path() / "no" / "such" / "dir.db").string(), options);
     FAIL() << "opened a database in a directory that does not exist";
   } catch (const migrator::Error& e) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
     EXPECT_THAT(e.what(), HasSubstr("cannot open SQLite database"));
   }
+}
+
+TEST(SqliteDriver, MissingDatabaseIsNotCreatedUnlessAsked) {
+  TempDir dir;
+  std::string path = (dir.path() / "typo.db").string();
+  try {
+    migrator::SqliteDriver driver(path, migrator::DriverOptions{});
+    FAIL() << "opened " << path;
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
+    EXPECT_THAT(e.what(), HasSubstr(path + " does not exist"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST(SqliteDriver, InMemoryDatabaseKeepsStateForTheDriversLifetime) {
