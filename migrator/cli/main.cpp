@@ -183,7 +183,9 @@ int run(int argc, char** argv) {
     usage("no database URL: pass --database-url URL or set DATABASE_URL");
   }
   migrator::DatabaseUrl url = migrator::parse_database_url(database_url);
-  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir);
+  std::vector<std::string> warnings;
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir, &warnings);
+  for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
   migrator::DriverOptions options;
   options.lock_timeout_seconds = static_cast<int>(lock_timeout);
   options.create_database = up->parsed();

@@ -46,6 +46,26 @@ std::optional<DirectoryName> parse_directory_name(const std::string& dirname) {
   return DirectoryName{version, std::move(name)};
 }
 
+bool ends_with(const std::string& text, const std::string& suffix) {
+  return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Which other tool's layout a plain .sql file in the migrations directory resembles, as a phrase.
+std::string resembled_layout(const std::string& filename) {
+  size_t digits = 0;
+  while (digits < filename.size() && std::isdigit(static_cast<unsigned char>(filename[digits]))) ++digits;
+  bool versioned = digits > 0 && digits < filename.size() && filename[digits] == '_';
+  if (versioned && (ends_with(filename, ".up.sql") || ends_with(filename, ".down.sql"))) {
+    return "a golang-migrate migration (<version>_<name>.up.sql and .down.sql)";
+  }
+  if (versioned) return "a dbmate migration (<version>_<name>.sql with -- migrate:up and -- migrate:down)";
+  if (filename.size() > 1 && (filename[0] == 'V' || filename[0] == 'U') &&
+      std::isdigit(static_cast<unsigned char>(filename[1])) && filename.find("__") != std::string::npos) {
+    return "a Flyway migration (V<version>__<name>.sql)";
+  }
+  return "a migration file outside a migration directory";
+}
+
 std::string read_file(const fs::path& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) invalid("missing migration file " + path.string());
@@ -79,7 +99,7 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql) {
   return hex;
 }
 
-std::vector<Migration> load_migrations(const fs::path& dir) {
+std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::string>* warnings) {
   std::error_code ec;
   if (!fs::exists(dir, ec)) invalid("migrations directory " + dir.string() + " does not exist");
   if (!fs::is_directory(dir, ec)) invalid("migrations directory " + dir.string() + " is not a directory");
@@ -88,10 +108,22 @@ std::vector<Migration> load_migrations(const fs::path& dir) {
 
   // Directory names sorted first, so errors are reported in a stable order.
   std::vector<std::string> subdirectories;
+  std::vector<std::string> sql_files;
   for (const fs::directory_entry& entry : entries) {
-    if (entry.is_directory(ec)) subdirectories.push_back(entry.path().filename().string());
+    std::string filename = entry.path().filename().string();
+    if (entry.is_directory(ec)) {
+      subdirectories.push_back(filename);
+    } else if (ends_with(filename, ".sql")) {
+      sql_files.push_back(filename);
+    }
   }
   std::sort(subdirectories.begin(), subdirectories.end());
+  std::sort(sql_files.begin(), sql_files.end());
+  for (const std::string& filename : sql_files) {
+    if (warnings == nullptr) break;
+    warnings->push_back("ignored " + (dir / filename).string() + ": it looks like " + resembled_layout(filename) +
+                        "; migrator reads " + (dir / "<version>_<name>").string() + "/up.sql and down.sql");
+  }
 
   std::map<uint64_t, Migration> by_version;
   for (const std::string& dirname : subdirectories) {

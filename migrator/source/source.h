@@ -6,7 +6,9 @@
 // The version is the leading digits, compared numerically (so 0002 and 2 are the same version); it
 // must fit a signed 64-bit integer (the databases store it as bigint). The name is the rest after
 // the first '_': non-empty, letters, digits, '_' and '-'. Plain files in <dir> (a README) are
-// ignored; any other subdirectory is an error, so a typo cannot silently skip a migration.
+// ignored, with a warning for .sql files (which look like another tool's layout: golang-migrate's
+// 1_init.up.sql, dbmate's 20240101120000_init.sql, Flyway's V1__init.sql); any other subdirectory
+// is an error, so a typo cannot silently skip a migration.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +39,8 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql);
 // Reads every migration under `dir`, sorted by version.
 // Throws Error(kInvalidMigrations) if `dir` is not a readable directory, a subdirectory name is not
 // <digits>_<name>, two directories share a version (naming both), or up.sql / down.sql is missing
-// (naming the missing path).
-std::vector<Migration> load_migrations(const std::filesystem::path& dir);
+// (naming the missing path). Appends one line per ignored .sql file to `warnings` if given, e.g.
+// "ignored migrations/1_init.up.sql: it looks like a golang-migrate migration; ...".
+std::vector<Migration> load_migrations(const std::filesystem::path& dir, std::vector<std::string>* warnings = nullptr);
 
 }  // namespace migrator

@@ -140,6 +140,19 @@ TEST(MigratorCli, OnlyUpCreatesAnSqliteDatabase) {
   EXPECT_TRUE(std::filesystem::exists(path));
 }
 
+TEST(MigratorCli, OtherToolsLayoutsAreReportedNotSilentlyIgnored) {
+  MigrationsDir migrations;
+  write_file(migrations.path() / "1_init.up.sql", "CREATE TABLE t1 (id integer);\n");
+  write_file(migrations.path() / "1_init.down.sql", "DROP TABLE t1;\n");
+  CommandResult result =
+      migrator_cli({"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "status"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "no migrations\n");
+  EXPECT_THAT(result.err, HasSubstr("migrator: warning: ignored " + (migrations.path() / "1_init.up.sql").string() +
+                                    ": it looks like a golang-migrate migration"));
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 2) << result.err;
+}
+
 TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {
   MigrationsDir migrations;
   std::filesystem::create_directories(migrations.path() / "not_a_migration");

@@ -53,6 +53,30 @@ TEST(LoadMigrations, ReadsDirectoriesSortedNumericallyAndIgnoresPlainFiles) {
   EXPECT_EQ(migrations[2].name, "add_email");
 }
 
+TEST(LoadMigrations, WarnsForSqlFilesInOtherToolsLayouts) {
+  MigrationsDir dir;
+  dir.add("0001_real", "SELECT 1;", "SELECT 1;");
+  for (const char* name : {"1_init.up.sql", "1_init.down.sql", "20240101120000_create_users.sql", "0002_b.up.sql",
+                           "V3__add_email.sql", "notes.sql", "README.md"}) {
+    write_file(dir.path() / name, "SELECT 1;\n");
+  }
+  std::vector<std::string> warnings;
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path(), &warnings);
+  ASSERT_EQ(migrations.size(), 1u);
+  const std::string reads = "; migrator reads " + (dir.path() / "<version>_<name>").string() + "/up.sql and down.sql";
+  auto ignored = [&](const std::string& name, const std::string& layout) {
+    return "ignored " + (dir.path() / name).string() + ": it looks like " + layout + reads;
+  };
+  const std::string golang = "a golang-migrate migration (<version>_<name>.up.sql and .down.sql)";
+  EXPECT_THAT(warnings, ::testing::ElementsAre(
+                            ignored("0002_b.up.sql", golang), ignored("1_init.down.sql", golang),
+                            ignored("1_init.up.sql", golang),
+                            ignored("20240101120000_create_users.sql",
+                                    "a dbmate migration (<version>_<name>.sql with -- migrate:up and -- migrate:down)"),
+                            ignored("V3__add_email.sql", "a Flyway migration (V<version>__<name>.sql)"),
+                            ignored("notes.sql", "a migration file outside a migration directory")));
+}
+
 TEST(LoadMigrations, EmptyDirectoryHasNoMigrations) {
   MigrationsDir dir;
   EXPECT_TRUE(migrator::load_migrations(dir.path()).empty());
