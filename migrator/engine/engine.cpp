@@ -114,6 +114,14 @@ int Engine::up(std::optional<uint64_t> to) {
 }
 
 int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
+  for (uint64_t version : versions_newest_first) {
+    const Migration& migration = *find(version);
+    if (migration.options.irreversible) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to revert " + migration.label() +
+                      ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
+    }
+  }
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);

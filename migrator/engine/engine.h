@@ -49,7 +49,8 @@ class Engine {
   int up(std::optional<uint64_t> to = std::nullopt);
 
   // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
-  // prints "nothing to revert" if none are applied. Refuses like up(). Returns how many were reverted.
+  // prints "nothing to revert" if none are applied. Refuses like up(), and with Error(kInvalidMigrations)
+  // before reverting anything if one of them is irreversible. Returns how many were reverted.
   int down_steps(uint64_t steps);
   // Reverts every applied migration with a version above `version`, newest first.
   int down_to(uint64_t version);

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "migrator/error.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 namespace fs = std::filesystem;
@@ -78,6 +79,43 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
+MigrationOptions parse_header_options(const std::string& up_sql, const std::string& path) {
+  MigrationOptions options;
+  const std::string marker = "migrator:";
+  size_t begin = 0;
+  int line = 0;
+  while (begin < up_sql.size()) {
+    ++line;
+    size_t end = std::min(up_sql.find('\n', begin), up_sql.size());
+    std::string text = up_sql.substr(begin, end - begin);
+    begin = end + 1;
+    size_t first = text.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    if (text.compare(first, 2, "--") != 0) break;  // the header ends at the first non-comment line
+    size_t content = text.find_first_not_of(" \t", first + 2);
+    if (content == std::string::npos || text.compare(content, marker.size(), marker) != 0) continue;
+    std::stringstream list(text.substr(content + marker.size()));
+    std::string option;
+    while (std::getline(list, option, ',')) {
+      size_t a = option.find_first_not_of(" \t\r");
+      size_t b = option.find_last_not_of(" \t\r");
+      option = a == std::string::npos ? "" : option.substr(a, b - a + 1);
+      if (option == "irreversible") {
+        options.irreversible = true;
+      } else if (option == "empty-down") {
+        options.empty_down = true;
+      } else {
+        invalid(path + ":" + std::to_string(line) + ": unknown migrator option '" + option +
+                "'; known options: irreversible, empty-down");
+      }
+    }
+  }
+  if (options.irreversible && options.empty_down) {
+    invalid(path + ": declare either irreversible or empty-down, not both");
+  }
+  return options;
+}
+
 std::string checksum(std::string_view up_sql, std::string_view down_sql) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -142,7 +180,26 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
     migration.name = std::move(parsed->name);
     migration.directory = dir / dirname;
     migration.up_sql = read_file(migration.up_path());
-    migration.down_sql = read_file(migration.down_path());
+    migration.options = parse_header_options(migration.up_sql, migration.up_path().string());
+    std::string down = migration.down_path().string();
+    if (migration.options.irreversible) {
+      if (fs::exists(migration.down_path(), ec)) {
+        invalid(down + ": the migration is declared irreversible in its up.sql, so it must have no down.sql");
+      }
+    } else {
+      migration.down_sql = read_file(migration.down_path());
+      bool empty =
+          skip_blank_and_comments(migration.down_sql, 0, /*nested_block_comments=*/true) == migration.down_sql.size();
+      if (empty && !migration.options.empty_down) {
+        invalid(down +
+                ": down.sql has no statement; write the SQL that reverts up.sql, or declare in up.sql's "
+                "header '-- migrator: irreversible' (down refuses) or '-- migrator: empty-down' (down only "
+                "removes the record)");
+      }
+      if (!empty && migration.options.empty_down) {
+        invalid(down + ": the migration declares empty-down in its up.sql, but down.sql has statements");
+      }
+    }
     migration.checksum = checksum(migration.up_sql, migration.down_sql);
     by_version.emplace(migration.version, std::move(migration));
   }

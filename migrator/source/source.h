@@ -19,6 +19,21 @@
 
 namespace migrator {
 
+// Options a migration declares in the header of its up.sql: comment lines before the first statement
+// of the form "-- migrator: OPTION[, OPTION...]", for example
+//   -- migrator: irreversible
+// irreversible  down.sql must be absent; `down` refuses to revert the migration.
+// empty-down    down.sql is intentionally empty: `down` only removes the migration's record.
+// Without either, a down.sql with no statement (only blanks and comments) is an error.
+struct MigrationOptions {
+  bool irreversible = false;
+  bool empty_down = false;
+};
+
+// The options declared in the header of `up_sql` (read from `path`). Throws
+// Error(kInvalidMigrations) "<path>:<line>: unknown migrator option ..." naming the known ones.
+MigrationOptions parse_header_options(const std::string& up_sql, const std::string& path);
+
 struct Migration {
   uint64_t version = 0;
   std::string name;
@@ -26,6 +41,7 @@ struct Migration {
   std::string up_sql;
   std::string down_sql;
   std::string checksum;  // checksum(up_sql, down_sql)
+  MigrationOptions options;
 
   // The directory name, e.g. "0002_add_email": how messages refer to the migration.
   std::string label() const { return directory.filename().string(); }
@@ -38,9 +54,9 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql);
 
 // Reads every migration under `dir`, sorted by version.
 // Throws Error(kInvalidMigrations) if `dir` is not a readable directory, a subdirectory name is not
-// <digits>_<name>, two directories share a version (naming both), or up.sql / down.sql is missing
-// (naming the missing path). Appends one line per ignored .sql file to `warnings` if given, e.g.
-// "ignored migrations/1_init.up.sql: it looks like a golang-migrate migration; ...".
+// <digits>_<name>, two directories share a version (naming both), up.sql is missing, or down.sql is
+// missing, present or empty against what the header declares (naming the path). Appends one line per ignored .sql file
+// to `warnings` if given, e.g. "ignored migrations/1_init.up.sql: it looks like a golang-migrate migration; ...".
 std::vector<Migration> load_migrations(const std::filesystem::path& dir, std::vector<std::string>* warnings = nullptr);
 
 }  // namespace migrator

@@ -304,7 +304,32 @@ TYPED_TEST_P(DriverConformance, InvalidDirectoryIsRejectedBeforeRunning) {
   EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, IrreversibleMigrationIsNeverReverted) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0002_final", "-- migrator: irreversible\nINSERT INTO t1 (id) VALUES (1);\n", "");
+  std::filesystem::remove(this->migrations_.path() / "0002_final" / "down.sql");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_to(0);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("refusing to revert 0002_final: its up.sql declares it irreversible"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_final applied"));
+}
+
+TYPED_TEST_P(DriverConformance, EmptyDownOnlyRemovesTheRecord) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0002_noop", "-- migrator: empty-down\nINSERT INTO t1 (id) VALUES (1);\n", "-- keep the row\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_steps(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0002_noop \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_noop pending"));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
+                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,

@@ -126,6 +126,54 @@ TEST(LoadMigrations, MissingUpOrDownNamesTheMissingPath) {
   }
 }
 
+TEST(HeaderOptions, AreReadFromLeadingCommentLinesOnly) {
+  migrator::MigrationOptions options = migrator::parse_header_options(
+      "-- Adds the audit table.\n\n--migrator: irreversible\nCREATE TABLE t (id int);\n", "up.sql");
+  EXPECT_TRUE(options.irreversible);
+  EXPECT_FALSE(options.empty_down);
+  options = migrator::parse_header_options("  -- migrator:  empty-down \nSELECT 1;\n", "up.sql");
+  EXPECT_TRUE(options.empty_down);
+  // After the first statement, a comment is only a comment.
+  options = migrator::parse_header_options("SELECT 1;\n-- migrator: irreversible\n", "up.sql");
+  EXPECT_FALSE(options.irreversible);
+}
+
+TEST(HeaderOptions, UnknownOptionNamesFileLineAndTheKnownOnes) {
+  try {
+    migrator::parse_header_options("-- a comment\n-- migrator: irreversible, no-such-thing\nSELECT 1;\n", "x/up.sql");
+    ADD_FAILURE() << "accepted an unknown option";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_STREQ(e.what(),
+                 "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down");
+  }
+}
+
+TEST(LoadMigrations, EmptyDownIsAnErrorUnlessDeclared) {
+  MigrationsDir dir;
+  dir.add("0001_first", "CREATE TABLE t1 (id integer);\n", "-- nothing\n\n/* really */\n");
+  EXPECT_THAT(load_error(dir.path()),
+              HasSubstr((dir.path() / "0001_first" / "down.sql").string() + ": down.sql has no statement"));
+  write_file(dir.path() / "0001_first" / "up.sql", "-- migrator: empty-down\nCREATE TABLE t1 (id integer);\n");
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_TRUE(migrations[0].options.empty_down);
+  write_file(dir.path() / "0001_first" / "down.sql", "DROP TABLE t1;\n");
+  EXPECT_THAT(load_error(dir.path()), HasSubstr("declares empty-down in its up.sql, but down.sql has statements"));
+}
+
+TEST(LoadMigrations, IrreversibleMigrationHasNoDownSql) {
+  MigrationsDir dir;
+  dir.add("0001_first", "-- migrator: irreversible\nDROP TABLE legacy;\n", "CREATE TABLE legacy ();\n");
+  EXPECT_THAT(load_error(dir.path()), HasSubstr("declared irreversible in its up.sql, so it must have no down.sql"));
+  std::filesystem::remove(dir.path() / "0001_first" / "down.sql");
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_TRUE(migrations[0].options.irreversible);
+  EXPECT_EQ(migrations[0].down_sql, "");
+  EXPECT_EQ(migrations[0].checksum, migrator::checksum(migrations[0].up_sql, ""));
+}
+
 TEST(LoadMigrations, ExampleMigrationsAreValid) {
   std::vector<migrator::Migration> examples = migrator::load_migrations(MIGRATOR_EXAMPLES_DIR);
   ASSERT_EQ(examples.size(), 2u);
