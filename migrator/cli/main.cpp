@@ -25,7 +25,8 @@ constexpr const char* kExitCodes =
     "  0  success\n"
     "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied)\n"
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
-    "  3  invalid migrations directory, or refused (checksum drift, missing migration files)\n"
+    "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
+    "     migration files, an irreversible migration asked to revert)\n"
     "  4  database connection or lock failure\n";
 
 constexpr const char* kCommands = "status, up, down, help";
@@ -80,8 +81,9 @@ int run(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", "migrator 1.0");
   app.require_subcommand(1, 1);
-  app.footer(std::string("Commands: ") + kCommands +
-             "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
+  app.footer(std::string("Header options, comment lines at the top of up.sql: -- migrator: irreversible\n"
+                         "(no down.sql; down refuses), -- migrator: empty-down (down.sql intentionally empty).\n\n") +
+             "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
              "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"
              "  DATABASE_URL=postgresql://localhost/app migrator --dir migrations up\n"
@@ -101,7 +103,8 @@ int run(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
       "States: applied <time>, pending, changed (applied, files differ since), missing (applied, no\n"
-      "directory on disk).\n\nExample:\n  migrator --database-url sqlite:app.db status");
+      "directory on disk). Exits 3 after the list if any migration is changed or missing, so CI can\n"
+      "gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
   std::string up_to;
@@ -116,7 +119,8 @@ int run(int argc, char** argv) {
   down->add_option("--steps", steps_text, "How many migrations to revert (a number from 1; default 1)");
   down->add_option("--to", down_to, "Revert every migration above this version (0: all)");
   down->footer(
-      "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing.\n\n"
+      "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing,\n"
+      "and to revert a migration declared irreversible.\n\n"
       "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
 
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");

@@ -18,6 +18,9 @@ struct AppliedMigration {
   std::string applied_at;  // ISO-8601 UTC, e.g. 2024-01-01T12:00:00Z
   std::string applied_by;
   int64_t execution_ms = 0;
+  // The directory name it was applied from ("0002_add_email"); empty for rows recorded before the
+  // state table had this column.
+  std::string directory;
 };
 
 struct DriverOptions {

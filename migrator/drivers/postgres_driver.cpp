@@ -30,7 +30,9 @@ CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
   applied_at timestamptz NOT NULL DEFAULT now(),
   applied_by text NOT NULL DEFAULT session_user,
   execution_ms bigint NOT NULL
-))sql";
+);
+-- Upgrades in place a state table created by an earlier migrator.
+ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text)sql";
 
 // A server error as one line: "ERROR: <message> (SQLSTATE xxxxx)". Sets *statement_line to the
 // "LINE n:" the server reported within the statement, or leaves it alone.
@@ -104,8 +106,9 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
     if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
     pqxx::result result = tx.exec(
         "SELECT version, name, checksum, "
-        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms "
-        "FROM migrator.schema_migrations ORDER BY version");
+        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
+        // to_jsonb: also reads a state table from before the column existed (status never upgrades).
+        "coalesce(to_jsonb(m)->>'directory', '') FROM migrator.schema_migrations m ORDER BY version");
     for (const pqxx::row& row : result) {
       AppliedMigration applied;
       applied.version = static_cast<uint64_t>(row[0].as<int64_t>());
@@ -114,6 +117,7 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
       applied.applied_at = row[3].as<std::string>();
       applied.applied_by = row[4].as<std::string>();
       applied.execution_ms = row[5].as<int64_t>();
+      applied.directory = row[6].as<std::string>();
       rows.push_back(std::move(applied));
     }
   } catch (const pqxx::sql_error& e) {
@@ -164,9 +168,9 @@ int64_t PostgresDriver::apply(const Migration& migration) {
   std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
   return run_in_transaction(session_->connection, statements, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(
-        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms) "
-        "VALUES ($1, $2, $3, $4)",
-        static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms);
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms, migration.label());
   });
 }
 

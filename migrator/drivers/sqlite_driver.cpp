@@ -79,8 +79,19 @@ void SqliteDriver::lock() {
       " checksum TEXT NOT NULL,"
       " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
       " applied_by TEXT NOT NULL,"
-      " execution_ms INTEGER NOT NULL)",
+      " execution_ms INTEGER NOT NULL,"
+      " directory TEXT)",
       ExitCode::kDatabase, std::string("cannot create ") + kStateTable);
+  if (!has_directory_column()) {  // a state table created by an earlier migrator: upgrade in place
+    execute("ALTER TABLE migrator_schema_migrations ADD COLUMN directory TEXT", ExitCode::kDatabase,
+            std::string("cannot upgrade ") + kStateTable);
+  }
+}
+
+bool SqliteDriver::has_directory_column() {
+  PreparedStatement probe;
+  return sqlite3_prepare_v2(db_, "SELECT directory FROM migrator_schema_migrations LIMIT 0", -1, probe.out(),
+                            nullptr) == SQLITE_OK;
 }
 
 std::vector<AppliedMigration> SqliteDriver::applied() {
@@ -93,9 +104,11 @@ std::vector<AppliedMigration> SqliteDriver::applied() {
   if (rc != SQLITE_ROW) throw Error(ExitCode::kDatabase, std::string("cannot read database: ") + sqlite3_errmsg(db_));
 
   PreparedStatement select;
+  std::string directory = has_directory_column() ? "coalesce(directory, '')" : "''";
   sqlite3_prepare_v2(db_,
-                     "SELECT version, name, checksum, applied_at, applied_by, execution_ms "
-                     "FROM migrator_schema_migrations ORDER BY version",
+                     ("SELECT version, name, checksum, applied_at, applied_by, execution_ms, " + directory +
+                      " FROM migrator_schema_migrations ORDER BY version")
+                         .c_str(),
                      -1, select.out(), nullptr);
   while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
     AppliedMigration row;
@@ -105,6 +118,7 @@ std::vector<AppliedMigration> SqliteDriver::applied() {
     row.applied_at = column_text(select.get(), 3);
     row.applied_by = column_text(select.get(), 4);
     row.execution_ms = sqlite3_column_int64(select.get(), 5);
+    row.directory = column_text(select.get(), 6);
     rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) {
@@ -166,8 +180,8 @@ int64_t SqliteDriver::apply(const Migration& migration) {
   return run_in_transaction(migration.up_sql, path, [&](int64_t ms) {
     PreparedStatement insert;
     sqlite3_prepare_v2(db_,
-                       "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms) "
-                       "VALUES (?, ?, ?, ?, ?)",
+                       "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms, "
+                       "directory) VALUES (?, ?, ?, ?, ?, ?)",
                        -1, insert.out(), nullptr);
     std::string user = current_user();
     sqlite3_bind_int64(insert.get(), 1, static_cast<sqlite3_int64>(migration.version));
@@ -175,6 +189,8 @@ int64_t SqliteDriver::apply(const Migration& migration) {
     sqlite3_bind_text(insert.get(), 3, migration.checksum.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(insert.get(), 4, user.c_str(), -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(insert.get(), 5, ms);
+    std::string directory = migration.label();
+    sqlite3_bind_text(insert.get(), 6, directory.c_str(), -1, SQLITE_TRANSIENT);
     if (sqlite3_step(insert.get()) != SQLITE_DONE) {
       throw Error(ExitCode::kMigrationFailed,
                   path + ": cannot record " + migration.label() + " as applied: " + sqlite3_errmsg(db_));

@@ -35,6 +35,8 @@ class SqliteDriver : public Driver {
   // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
   int64_t run_in_transaction(const std::string& script, const std::string& path,
                              const std::function<void(int64_t)>& record);
+  // Whether the state table has the `directory` column (added after the first release).
+  bool has_directory_column();
   // Executes one statement without parameters; throws Error(code) with `context` on failure.
   void execute(const char* sql, ExitCode code, const std::string& context);
 

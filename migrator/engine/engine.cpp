@@ -40,7 +40,10 @@ std::vector<MigrationStatus> Engine::status() {
     if (found == by_version.end()) {
       MigrationStatus status;
       status.version = applied.version;
-      status.version_text = std::to_string(applied.version);
+      // The version as it was written on disk, when the state table recorded it.
+      bool recorded = applied.directory.size() > applied.name.size() + 1;
+      status.version_text = recorded ? applied.directory.substr(0, applied.directory.size() - applied.name.size() - 1)
+                                     : std::to_string(applied.version);
       status.name = applied.name;
       status.state = MigrationState::kMissing;
       status.applied_at = applied.applied_at;
@@ -54,6 +57,21 @@ std::vector<MigrationStatus> Engine::status() {
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
   return statuses;
+}
+
+std::string Engine::drift_report(const std::vector<MigrationStatus>& statuses) const {
+  std::string problems;
+  for (const MigrationStatus& status : statuses) {
+    std::string label = status.version_text + "_" + status.name;
+    if (status.state == MigrationState::kChanged) {
+      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied; restore the " +
+                  "applied files (e.g. git checkout them) and put the change in a new migration";
+    } else if (status.state == MigrationState::kMissing) {
+      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory; " +
+                  "restore it (e.g. from git), or restore it, revert it with `migrator down`, then delete it";
+    }
+  }
+  return problems;
 }
 
 void Engine::print_status() {
@@ -72,6 +90,11 @@ void Engine::print_status() {
     out_ << std::left << std::setw(static_cast<int>(version_width)) << status.version_text << "  "
          << std::setw(static_cast<int>(name_width)) << status.name << "  " << describe_state(status) << "\n";
   }
+  std::string problems = drift_report(statuses);
+  if (!problems.empty()) {
+    out_.flush();
+    throw Error(ExitCode::kInvalidMigrations, "applied migrations differ from the files on disk:" + problems);
+  }
 }
 
 const Migration* Engine::find(uint64_t version) const {
@@ -83,15 +106,7 @@ const Migration* Engine::find(uint64_t version) const {
 std::vector<MigrationStatus> Engine::lock_and_check() {
   driver_.lock();
   std::vector<MigrationStatus> statuses = status();
-  std::string problems;
-  for (const MigrationStatus& status : statuses) {
-    std::string label = status.version_text + "_" + status.name;
-    if (status.state == MigrationState::kChanged) {
-      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied";
-    } else if (status.state == MigrationState::kMissing) {
-      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory";
-    }
-  }
+  std::string problems = drift_report(statuses);
   if (!problems.empty()) {
     throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was changed:" + problems);
   }

@@ -39,7 +39,8 @@ class Engine {
 
   // Every migration on disk or in the database, sorted by version. Takes no lock, creates nothing.
   std::vector<MigrationStatus> status();
-  // Writes status() as aligned lines: version, name, state.
+  // Writes status() as aligned lines: version, name, state. Then, if an applied migration is changed or
+  // missing, throws Error(kInvalidMigrations) naming each and how to proceed (so CI can gate on it).
   void print_status();
 
   // Applies pending migrations in version order, up to and including `to` if given, each in its
@@ -58,6 +59,8 @@ class Engine {
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
   std::vector<MigrationStatus> lock_and_check();
+  // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
+  std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
   int revert(const std::vector<uint64_t>& versions_newest_first);
 

@@ -196,6 +196,24 @@ TEST(MigratorCli, UpStatusDownOnSqlite) {
   EXPECT_EQ(again.out, "nothing to revert\n");
 }
 
+TEST(MigratorCli, StatusExitsThreeOnDrift) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::vector<std::string> args = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                   migrations.path().string(), "status"};
+  ASSERT_EQ(migrator_cli({"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                          migrations.path().string(), "up"})
+                .exit_code,
+            0);
+  EXPECT_EQ(migrator_cli(args).exit_code, 0);
+  write_file(migrations.path() / "0001_first" / "up.sql", "CREATE TABLE t1 (id bigint);\n");
+  CommandResult drift = migrator_cli(args);
+  EXPECT_EQ(drift.exit_code, 3);
+  EXPECT_THAT(drift.out, MatchesRegex("0001  first  changed \\(applied .*\\)\n"));
+  EXPECT_THAT(drift.err, HasSubstr("0001_first is changed"));
+}
+
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {
   MigrationsDir migrations;
   TempDir db;

@@ -274,7 +274,8 @@ TYPED_TEST_P(DriverConformance, ChecksumDriftIsReportedAndRefused) {
 
   Outcome result = this->up();
   EXPECT_EQ(result.exit_code, 3);
-  EXPECT_THAT(result.error, HasSubstr("0001_first is changed"));
+  EXPECT_THAT(result.error, HasSubstr("0001_first is changed: its up.sql/down.sql differ from when it was applied; "
+                                      "restore the applied files"));
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(this->backend_->count_rows("t1"), 0);  // 0002 was not applied
   EXPECT_EQ(this->down_steps(1).exit_code, 3);
@@ -285,10 +286,11 @@ TYPED_TEST_P(DriverConformance, MissingMigrationIsReportedAndRefused) {
   this->add_three();
   ASSERT_EQ(this->up(2).exit_code, 0);
   this->migrations_.remove("0002_second");
-  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "2_second missing", "0003_third pending"));
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second missing", "0003_third pending"));
   Outcome result = this->up();
   EXPECT_EQ(result.exit_code, 3);
-  EXPECT_THAT(result.error, HasSubstr("2_second is missing"));
+  EXPECT_THAT(result.error, HasSubstr("0002_second is missing: applied, but its directory is not in the migrations "
+                                      "directory; restore it (e.g. from git)"));
   EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);
   EXPECT_EQ(this->down_steps(1).exit_code, 3);
   EXPECT_EQ(this->backend_->count_rows("t1"), 2);
@@ -328,7 +330,24 @@ TYPED_TEST_P(DriverConformance, EmptyDownOnlyRemovesTheRecord) {
   EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_noop pending"));
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
+TYPED_TEST_P(DriverConformance, PrintStatusListsEverythingThenFailsOnDrift) {
+  this->add_three();
+  ASSERT_EQ(this->up(2).exit_code, 0);
+  Outcome clean = this->run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(clean.exit_code, 0) << clean.error;
+  write_file(this->migrations_.path() / "0001_first" / "down.sql", "DROP TABLE t1 CASCADE;\n");
+  this->migrations_.remove("0002_second");
+  Outcome drift = this->run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(drift.exit_code, 3);
+  EXPECT_THAT(drift.out, MatchesRegex("0001  first   changed \\(applied [^)]*\\)\n"
+                                      "0002  second  missing \\(applied [^)]*\\)\n"
+                                      "0003  third   pending\n"));
+  EXPECT_THAT(drift.error, HasSubstr("applied migrations differ from the files on disk:\n  0001_first is changed"));
+  EXPECT_THAT(drift.error, HasSubstr("\n  0002_second is missing"));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, PrintStatusListsEverythingThenFailsOnDrift,
+                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
                             FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,

@@ -137,6 +137,37 @@ TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
   EXPECT_TRUE(row[4].as<bool>());
 }
 
+TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  {
+    pqxx::connection connection(backend_->url());
+    pqxx::work tx(connection);
+    tx.exec(  // the state table as the first release created it, with 0001 applied
+        "CREATE TABLE t1 (id integer);"
+        "CREATE SCHEMA migrator;"
+        "CREATE TABLE migrator.schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,"
+        " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+        " applied_by text NOT NULL DEFAULT session_user, execution_ms bigint NOT NULL)");
+    tx.exec_params(
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms) VALUES (1, 'first', $1, 3)",
+        sum);
+    tx.commit();
+  }
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_second pending"));
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0002_second \\([0-9]+ ms\\)\n"));
+  std::vector<migrator::AppliedMigration> rows = applied();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].directory, "");
+  EXPECT_EQ(rows[1].directory, "0002_second");
+  migrations_.remove("0001_first");
+  migrations_.remove("0002_second");
+  EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
+}
+
 TEST_F(PostgresDriverTest, LockHeldElsewhereGivesUpAfterLockTimeout) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   pqxx::connection holder(backend_->url());

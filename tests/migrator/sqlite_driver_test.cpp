@@ -84,6 +84,37 @@ TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
   }
 }
 
+TEST_F(SqliteDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  std::string old_state =  // the state table as the first release created it, with 0001 applied
+      "CREATE TABLE t1 (id integer);"
+      "CREATE TABLE migrator_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+      " checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+      " applied_by TEXT NOT NULL, execution_ms INTEGER NOT NULL);"
+      "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms)"
+      " VALUES (1, 'first', '" +
+      sum + "', 'someone', 3);";
+  ASSERT_EQ(sqlite3_exec(db, old_state.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_second pending"));
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0002_second \\([0-9]+ ms\\)\n"));
+  std::vector<migrator::AppliedMigration> rows = applied();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].directory, "");  // recorded before the column existed
+  EXPECT_EQ(rows[0].applied_by, "someone");
+  EXPECT_EQ(rows[1].directory, "0002_second");
+  migrations_.remove("0001_first");
+  migrations_.remove("0002_second");
+  EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
+}
+
 TEST(SqliteDriver, MissingDatabaseIsNotCreatedUnlessAsked) {
   TempDir dir;
   std::string path = (dir.path() / "typo.db").string();
