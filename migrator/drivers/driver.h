@@ -44,6 +44,15 @@ class Driver {
   // The state table's rows sorted by version; empty if the state table does not exist yet.
   virtual std::vector<AppliedMigration> applied() = 0;
 
+  // Checks a script before anything runs, as when the directory is read: throws
+  // Error(kInvalidMigrations) "<path>:<line>: ..." for what this database cannot run as a migration.
+  // The default accepts everything (SQLite refuses a script that ends its transaction as it runs it,
+  // rolling it back).
+  virtual void check(const std::string& script, const std::string& path) {
+    (void)script;
+    (void)path;
+  }
+
   // Runs `migration.up_sql` statement by statement and records the state row, all in one
   // transaction. Returns the milliseconds the SQL took. On failure nothing of the migration
   // remains and Error(kMigrationFailed) says "<up.sql path>:<line>: <database error>".

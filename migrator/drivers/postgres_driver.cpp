@@ -99,6 +99,17 @@ void PostgresDriver::lock() {
   }
 }
 
+void PostgresDriver::check(const std::string& script, const std::string& path) {
+  for (const Statement& statement : split_postgres_script(script, path)) {
+    if (!statement.transaction_control) continue;
+    std::string text = statement.text.substr(0, statement.text.find_first_of(";\n"));
+    throw Error(ExitCode::kInvalidMigrations,
+                path + ":" + std::to_string(statement.line) + ": '" + text +
+                    "' controls the transaction, but each migration already runs in one that the migrator "
+                    "commits or rolls back together with its record; remove the statement");
+  }
+}
+
 std::vector<AppliedMigration> PostgresDriver::applied() {
   std::vector<AppliedMigration> rows;
   try {

@@ -25,6 +25,9 @@ class PostgresDriver : public Driver {
   // then creates schema migrator and its table if missing.
   void lock() override;
   std::vector<AppliedMigration> applied() override;
+  // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
+  // tree: the migration already runs in a transaction, which they would end or discard.
+  void check(const std::string& script, const std::string& path) override;
   // Splits the script with libpg_query first, so a syntax error is reported before any statement
   // runs; then executes statement by statement inside one transaction.
   int64_t apply(const Migration& migration) override;

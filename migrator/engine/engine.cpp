@@ -115,6 +115,12 @@ std::vector<MigrationStatus> Engine::lock_and_check() {
 
 int Engine::up(std::optional<uint64_t> to) {
   std::vector<MigrationStatus> statuses = lock_and_check();
+  for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
+    if (status.state != MigrationState::kPending) continue;
+    if (to && status.version > *to) break;
+    const Migration& migration = *find(status.version);
+    driver_.check(migration.up_sql, migration.up_path().string());
+  }
   int applied = 0;
   for (const MigrationStatus& status : statuses) {
     if (status.state != MigrationState::kPending) continue;
@@ -136,6 +142,10 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
                   "refusing to revert " + migration.label() +
                       ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
     }
+  }
+  for (uint64_t version : versions_newest_first) {
+    const Migration& migration = *find(version);
+    driver_.check(migration.down_sql, migration.down_path().string());
   }
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {

@@ -45,6 +45,7 @@ class Engine {
 
   // Applies pending migrations in version order, up to and including `to` if given, each in its
   // own transaction; prints "nothing to apply" if there are none. Returns how many were applied.
+  // Every pending script passes Driver::check() before the first one runs.
   // Throws Error(kInvalidMigrations) before applying anything if any applied migration is changed or
   // missing; Error(kMigrationFailed) if one fails (the ones before it in this run stay applied).
   int up(std::optional<uint64_t> to = std::nullopt);

@@ -137,6 +137,34 @@ TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
   EXPECT_TRUE(row[4].as<bool>());
 }
 
+TEST_F(PostgresDriverTest, TransactionControlIsRefusedBeforeAnythingRuns) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_rollback",
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "SELECT 'ROLLBACK;'; -- ROLLBACK; in a string and a comment is fine\n"
+                  "SAVEPOINT before_update;\n"
+                  "ROLLBACK;\n",
+                  "DELETE FROM t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0002_rollback/up.sql:4: 'ROLLBACK' controls the transaction"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);  // not even 0001 ran
+
+  write_file(migrations_.path() / "0002_rollback" / "up.sql", "BEGIN;\nINSERT INTO t1 VALUES (1);\nCOMMIT;\n");
+  result = up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0002_rollback/up.sql:1: 'BEGIN' controls the transaction"));
+
+  write_file(migrations_.path() / "0002_rollback" / "up.sql", "INSERT INTO t1 VALUES (1);\n");
+  write_file(migrations_.path() / "0002_rollback" / "down.sql", "DELETE FROM t1;\nCOMMIT;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  result = down_steps(1);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0002_rollback/down.sql:2: 'COMMIT' controls the transaction"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+}
+
 TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");

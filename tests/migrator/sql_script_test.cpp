@@ -82,5 +82,28 @@ TEST(SplitPostgresScript, SyntaxErrorNamesPathAndLine) {
   }
 }
 
+TEST(SplitPostgresScript, NamesEachStatementsNodeAndTransactionControl) {
+  std::vector<migrator::Statement> statements = migrator::split_postgres_script(
+      "CREATE TABLE t (id int);\n"
+      "-- ROLLBACK; in a comment is nothing\n"
+      "SELECT 'COMMIT;';\n"
+      "SAVEPOINT s; ROLLBACK TO SAVEPOINT s; RELEASE s;\n"
+      "BEGIN; COMMIT; END; ROLLBACK; ABORT; START TRANSACTION; PREPARE TRANSACTION 'x'; COMMIT PREPARED 'x';\n"
+      "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;\n",
+      "up.sql");
+  std::vector<std::string> nodes;
+  std::vector<bool> control;
+  for (const migrator::Statement& statement : statements) {
+    nodes.push_back(statement.node);
+    control.push_back(statement.transaction_control);
+  }
+  EXPECT_THAT(nodes, ::testing::ElementsAre("CreateStmt", "SelectStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "TransactionStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "TransactionStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "CreateFunctionStmt"));
+  EXPECT_THAT(control, ::testing::ElementsAre(false, false, false, false, false, true, true, true, true, true, true,
+                                              true, true, false));
+}
+
 }  // namespace
 }  // namespace migrator_test
