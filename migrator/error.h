@@ -14,6 +14,7 @@ enum class ExitCode : int {
   kUsage = 2,              // bad options, missing or unrecognised database URL
   kInvalidMigrations = 3,  // invalid migrations directory, or refused (checksum drift, missing files)
   kDatabase = 4,           // cannot connect, or cannot take the migration lock
+  kInterrupted = 130,      // SIGINT or SIGTERM: the running migration was cancelled and rolled back
 };
 
 class Error : public std::runtime_error {

@@ -1,8 +1,13 @@
 // migrator: applies and reverts SQL migrations kept as <dir>/<version>_<name>/{up,down}.sql on
 // PostgreSQL or SQLite. Command line only; the work is done by migrator_lib.
 #include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
 
+#include <mutex>
+#include <chrono>
 #include <cstdint>
+#include <thread>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -13,6 +18,7 @@
 #include "migrator/drivers/database_url.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
+#include "migrator/interrupt.h"
 #include "migrator/source/source.h"
 
 namespace {
@@ -27,7 +33,9 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, an irreversible migration asked to revert)\n"
-    "  4  database connection or lock failure\n";
+    "  4  database connection or lock failure\n"
+    "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
+    "       back and the lock released (earlier migrations of the run stay applied)\n";
 
 constexpr const char* kCommands = "status, up, down, help";
 constexpr int64_t kMaxLockTimeoutSeconds = 86400;
@@ -72,6 +80,46 @@ std::string first_command(int argc, char** argv, const std::vector<std::string>&
   return "";
 }
 
+// The driver the signal watcher cancels; null outside the run. The mutex keeps it alive while cancelling.
+std::mutex active_driver_mutex;
+migrator::Driver* active_driver = nullptr;
+
+void set_active_driver(migrator::Driver* driver) {
+  std::lock_guard<std::mutex> guard(active_driver_mutex);
+  active_driver = driver;
+}
+
+// SIGINT and SIGTERM are blocked in every thread and taken by one watcher thread with sigwait(), so
+// the work they trigger (cancelling the server's statement) runs outside a signal handler. The first
+// signal interrupts the run, which then rolls back and exits 130; a second one exits at once.
+void watch_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    migrator::request_interrupt();
+    std::cerr << "migrator: " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
+              << ": cancelling the running statement and rolling back (again to quit at once)" << std::endl;
+    // Cancel more than once: a statement sent just after the first cancel would otherwise run to its end.
+    for (int i = 0; i < 20; ++i) {
+      {
+        std::lock_guard<std::mutex> guard(active_driver_mutex);
+        if (active_driver != nullptr) active_driver->cancel();
+      }
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1) _exit(130);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    sigwait(&signals, &signal);
+    _exit(130);
+  }).detach();
+}
+
 int run(int argc, char** argv) {
   CLI::App app{
       "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
@@ -95,9 +143,9 @@ int run(int argc, char** argv) {
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
-  app.add_option(
-         "--lock-timeout", lock_timeout_text,
-         "Seconds to wait for the migration lock, 0 to " + std::to_string(kMaxLockTimeoutSeconds) + " (0: forever)")
+  app.add_option("--lock-timeout", lock_timeout_text,
+                 "Seconds to wait for another run's migration lock (saying so once a second), 0 to " +
+                     std::to_string(kMaxLockTimeoutSeconds) + " (0: forever)")
       ->capture_default_str();
 
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
@@ -193,7 +241,12 @@ int run(int argc, char** argv) {
   migrator::DriverOptions options;
   options.lock_timeout_seconds = static_cast<int>(lock_timeout);
   options.create_database = up->parsed();
+  options.notices = &std::cerr;
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
+  set_active_driver(driver.get());
+  struct Release {  // the watcher must not cancel through a destroyed driver
+    ~Release() { set_active_driver(nullptr); }
+  } release;
   migrator::Engine engine(*driver, std::move(migrations), std::cout);
 
   if (status->parsed()) {
@@ -211,10 +264,15 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  watch_signals();
   try {
     return run(argc, argv);
   } catch (const migrator::Error& e) {
     std::cout.flush();
+    if (migrator::interrupt_requested() && e.code() != migrator::ExitCode::kInterrupted) {
+      std::cerr << "migrator: interrupted: " << e.what() << std::endl;
+      return static_cast<int>(migrator::ExitCode::kInterrupted);
+    }
     std::cerr << "migrator: " << e.what() << std::endl;
     return e.exit_code();
   } catch (const std::exception& e) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct DriverOptions {
   // Whether a database that does not exist yet may be created (an SQLite file; PostgreSQL databases
   // are never created). Only `up` sets it: read-only commands and `down` never create a database.
   bool create_database = false;
+  // Where to say, once a second, that the run is waiting for another run's migration lock; none if null.
+  std::ostream* notices = nullptr;
 };
 
 class Driver {
@@ -43,6 +46,10 @@ class Driver {
 
   // The state table's rows sorted by version; empty if the state table does not exist yet.
   virtual std::vector<AppliedMigration> applied() = 0;
+
+  // Makes the statement running now (or waiting for a lock) fail promptly. Safe to call from another
+  // thread while this driver works; a no-op if nothing runs. Pair it with request_interrupt().
+  virtual void cancel() = 0;
 
   // Checks a script before anything runs, as when the directory is read: throws
   // Error(kInvalidMigrations) "<path>:<line>: ..." for what this database cannot run as a migration.

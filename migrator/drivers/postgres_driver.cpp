@@ -5,8 +5,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 
 #include "migrator/error.h"
+#include "migrator/interrupt.h"
 #include "migrator/source/sql_script.h"
 
 namespace migrator {
@@ -71,17 +73,52 @@ PostgresDriver::PostgresDriver(const std::string& conninfo, DriverOptions option
 
 PostgresDriver::~PostgresDriver() = default;
 
+void PostgresDriver::cancel() {
+  try {
+    session_->connection.cancel_query();
+  } catch (const std::exception&) {
+    // Nothing running, or the server is gone: either way there is nothing left to cancel.
+  }
+}
+
 void PostgresDriver::lock() {
   pqxx::connection& connection = session_->connection;
+  // A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid 1.
+  const uint64_t key = static_cast<uint64_t>(kLockKey);
+  const std::string holder_query =
+      "SELECT format('pid %s, user %s, application %L, since %s', a.pid, a.usename, a.application_name, "
+      "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+      "AND l.classid = " +
+      std::to_string(key >> 32) + " AND l.objid = " + std::to_string(key & 0xFFFFFFFFu) + " AND l.objsubid = 1";
+  auto start = std::chrono::steady_clock::now();
+  int64_t reported_seconds = 0;
   try {
     pqxx::nontransaction tx(connection);
-    tx.exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_seconds * 1000));
-    tx.exec("SELECT pg_advisory_lock(" + std::to_string(kLockKey) + ")");
-    tx.exec("RESET lock_timeout");
+    while (!tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLockKey) + ")")[0].as<bool>()) {
+      if (interrupt_requested()) {
+        throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");
+      }
+      int64_t waited =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+      if (options_.lock_timeout_seconds > 0 && waited >= options_.lock_timeout_seconds) {
+        throw Error(ExitCode::kDatabase, "another migrator holds the migration lock; gave up after " +
+                                             std::to_string(options_.lock_timeout_seconds) + " s (see --lock-timeout)");
+      }
+      if (waited > reported_seconds && options_.notices != nullptr) {
+        reported_seconds = waited;
+        pqxx::result holder = tx.exec(holder_query);
+        *options_.notices << "waiting for the migration lock, held by another run ("
+                          << (holder.empty() ? std::string("gone") : holder[0][0].as<std::string>()) << "): " << waited
+                          << " s" << std::endl;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const Error&) {
+    throw;
   } catch (const pqxx::sql_error& e) {
-    if (e.sqlstate() == "55P03") {
-      throw Error(ExitCode::kDatabase, "another migrator holds the migration lock; gave up after " +
-                                           std::to_string(options_.lock_timeout_seconds) + " s (see --lock-timeout)");
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");
     }
     int ignored = 0;
     throw Error(ExitCode::kDatabase, "cannot take the migration lock: " + describe(e, &ignored));
@@ -147,10 +184,17 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
   try {
     pqxx::work tx(connection);
     auto start = std::chrono::steady_clock::now();
+    auto interrupted = [&](const Statement& statement) {
+      return Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(statement.line) +
+                                               " was cancelled and the migration rolled back, nothing of it "
+                                               "remains; the migration lock is released");
+    };
     for (const Statement& statement : statements) {
+      if (interrupt_requested()) throw interrupted(statement);
       try {
         tx.exec(statement.text);
       } catch (const pqxx::sql_error& e) {
+        if (interrupt_requested()) throw interrupted(statement);
         int statement_line = 1;
         std::string message = describe(e, &statement_line);
         throw Error(ExitCode::kMigrationFailed,
@@ -165,6 +209,10 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
   } catch (const Error&) {
     throw;
   } catch (const pqxx::sql_error& e) {
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted,
+                  "interrupted: " + path + " was rolled back, nothing of it remains; the migration lock is released");
+    }
     int ignored = 0;
     throw Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored));
   } catch (const pqxx::broken_connection& e) {

@@ -21,9 +21,11 @@ class PostgresDriver : public Driver {
   PostgresDriver(const std::string& conninfo, DriverOptions options);
   ~PostgresDriver() override;
 
-  // Takes pg_advisory_lock(kLockKey) with lock_timeout set to the configured timeout (then reset),
-  // then creates schema migrator and its table if missing.
+  // Polls pg_try_advisory_lock(kLockKey) until it succeeds, lock_timeout_seconds pass (0: forever)
+  // or the run is interrupted, saying once a second to options.notices who holds the lock. Then
+  // creates or upgrades schema migrator and its table.
   void lock() override;
+  void cancel() override;
   std::vector<AppliedMigration> applied() override;
   // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
   // tree: the migration already runs in a transaction, which they would end or discard.

@@ -5,9 +5,11 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <thread>
 #include <filesystem>
 #include <system_error>
 
+#include "migrator/interrupt.h"
 #include "migrator/source/sql_script.h"
 
 namespace migrator {
@@ -41,7 +43,14 @@ std::string current_user() {
 
 }  // namespace
 
-SqliteDriver::SqliteDriver(const std::string& path, DriverOptions options) {
+namespace {
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+SqliteDriver::SqliteDriver(const std::string& path, DriverOptions options) : options_(options) {
   int flags = SQLITE_OPEN_READWRITE | (options.create_database ? SQLITE_OPEN_CREATE : 0);
   std::error_code ec;
   if (!options.create_database && path != ":memory:" && !std::filesystem::exists(path, ec)) {
@@ -54,11 +63,28 @@ SqliteDriver::SqliteDriver(const std::string& path, DriverOptions options) {
     db_ = nullptr;
     throw Error(ExitCode::kDatabase, "cannot open SQLite database " + path + ": " + message);
   }
-  int timeout_ms = options.lock_timeout_seconds <= 0 || options.lock_timeout_seconds > INT_MAX / 1000
-                       ? INT_MAX
-                       : options.lock_timeout_seconds * 1000;
-  sqlite3_busy_timeout(db_, timeout_ms);
+  sqlite3_busy_handler(db_, &SqliteDriver::on_busy, this);
 }
+
+int SqliteDriver::on_busy(void* self, int attempts) {
+  SqliteDriver& driver = *static_cast<SqliteDriver*>(self);
+  if (attempts == 0) {
+    driver.busy_since_ms_ = now_ms();
+    driver.busy_reported_seconds_ = 0;
+  }
+  if (interrupt_requested()) return 0;
+  int64_t waited = (now_ms() - driver.busy_since_ms_) / 1000;
+  if (driver.options_.lock_timeout_seconds > 0 && waited >= driver.options_.lock_timeout_seconds) return 0;
+  if (waited > driver.busy_reported_seconds_ && driver.options_.notices != nullptr) {
+    driver.busy_reported_seconds_ = waited;
+    *driver.options_.notices << "waiting for the SQLite database, locked by another connection: " << waited << " s"
+                             << std::endl;
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return 1;
+}
+
+void SqliteDriver::cancel() { sqlite3_interrupt(db_); }
 
 SqliteDriver::~SqliteDriver() { sqlite3_close(db_); }
 
@@ -132,6 +158,10 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
   execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
   auto fail = [&](size_t offset, const std::string& message) {
     if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(line_at(script, offset)) +
+                                              " was cancelled and the migration rolled back, nothing of it remains");
+    }
     throw Error(ExitCode::kMigrationFailed,
                 path + ":" + std::to_string(line_at(script, offset)) + ": ERROR: " + message);
   };
@@ -143,6 +173,7 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
   while (tail < end) {
     size_t offset = static_cast<size_t>(tail - base);
     size_t first_token = skip_blank_and_comments(script, offset, /*nested_block_comments=*/false);
+    if (interrupt_requested()) fail(first_token, "interrupted");
     PreparedStatement stmt;
     const char* next = nullptr;
     if (sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), stmt.out(), &next) != SQLITE_OK) {

@@ -25,6 +25,8 @@ class SqliteDriver : public Driver {
 
   // Creates the state table if missing; the lock itself is each migration's BEGIN IMMEDIATE.
   void lock() override;
+  // sqlite3_interrupt(), made for this.
+  void cancel() override;
   std::vector<AppliedMigration> applied() override;
   // Prepares and steps one statement at a time (sqlite3_prepare_v2 with the tail pointer), so the
   // failing statement's line is known. A script that ends the transaction itself is an error.
@@ -40,7 +42,14 @@ class SqliteDriver : public Driver {
   // Executes one statement without parameters; throws Error(code) with `context` on failure.
   void execute(const char* sql, ExitCode code, const std::string& context);
 
+  // The busy handler: waits for another connection's write lock up to lock_timeout_seconds (0:
+  // forever), saying so once a second to options.notices; gives up at once when interrupted.
+  static int on_busy(void* self, int attempts);
+
   sqlite3* db_ = nullptr;
+  DriverOptions options_;
+  int64_t busy_since_ms_ = 0;
+  int64_t busy_reported_seconds_ = 0;
 };
 
 }  // namespace migrator

@@ -2,7 +2,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "migrator/test_support.h"
 
@@ -212,6 +216,36 @@ TEST(MigratorCli, StatusExitsThreeOnDrift) {
   EXPECT_EQ(drift.exit_code, 3);
   EXPECT_THAT(drift.out, MatchesRegex("0001  first  changed \\(applied .*\\)\n"));
   EXPECT_THAT(drift.err, HasSubstr("0001_first is changed"));
+}
+
+TEST(MigratorCli, SigintOrSigtermCancelsRollsBackAndExits130) {
+  for (int signal : {SIGINT, SIGTERM}) {
+    MigrationsDir migrations;
+    TempDir db;
+    migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+    migrations.add("0002_endless",
+                   "CREATE TABLE t2 (id integer);\n"
+                   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;\n",
+                   "DROP TABLE t2;\n");
+    std::string url = "sqlite:" + (db.path() / "app.db").string();
+    ChildProcess up(MIGRATOR_BIN, {"--database-url", url, "--dir", migrations.path().string(), "up"});
+    for (int i = 0; i < 100 && up.out_so_far().empty(); ++i) usleep(20000);  // 0001 committed
+    usleep(200000);
+    auto start = std::chrono::steady_clock::now();
+    up.send(signal);
+    CommandResult result = up.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    EXPECT_EQ(result.exit_code, 130) << result.err;
+    EXPECT_THAT(result.err,
+                HasSubstr("migrator: interrupted: " + (migrations.path() / "0002_endless" / "up.sql").string() +
+                          ":2 was cancelled and the migration rolled back, nothing of it remains"));
+    CommandResult status = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "status"});
+    EXPECT_THAT(status.out, MatchesRegex("0001  first    applied .*\n0002  endless  pending\n"));
+    // The table of the interrupted migration is gone, and a rerun is not blocked.
+    migrations.add("0002_endless", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+    CommandResult again = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "up"});
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+  }
 }
 
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {

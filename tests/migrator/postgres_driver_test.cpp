@@ -2,6 +2,7 @@
 // (a role allowed to CREATE DATABASE): every test runs in its own database, created from the
 // process id and test name and dropped afterwards, so runs can repeat and overlap.
 #include <libpq-fe.h>
+#include <signal.h>
 
 #include <chrono>
 #include <thread>
@@ -250,6 +251,73 @@ TEST_F(PostgresDriverTest, LockTimeoutDoesNotApplyToMigrations) {
   }
   release.join();
   EXPECT_EQ(applied, 1);
+}
+
+// Waits until a session of the database runs a query starting with `prefix`; false after 10 s.
+bool wait_for_query(const std::string& url, const std::string& prefix) {
+  pqxx::connection connection(url);
+  for (int i = 0; i < 200; ++i) {
+    pqxx::nontransaction tx(connection);
+    if (tx.exec_params1("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND state = 'active' AND starts_with(query, $1)",
+                        prefix)[0]
+            .as<int>() > 0) {
+      return true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+TEST_F(PostgresDriverTest, SignalCancelsTheStatementRollsBackAndReleasesTheLock) {
+  for (int signal : {SIGINT, SIGTERM}) {
+    migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(60);\n", "DROP TABLE t1;\n");
+    ChildProcess up(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+    ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(60)"));
+    auto start = std::chrono::steady_clock::now();
+    up.send(signal);
+    CommandResult result = up.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_EQ(result.exit_code, 130) << result.err;
+    EXPECT_THAT(result.err,
+                HasSubstr("migrator: interrupted: " + (migrations_.path() / "0001_slow" / "up.sql").string() +
+                          ":2 was cancelled and the migration rolled back, nothing of it remains; the "
+                          "migration lock is released"));
+    EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+    EXPECT_TRUE(applied().empty());
+    pqxx::connection connection(backend_->url());
+    pqxx::nontransaction tx(connection);
+    EXPECT_EQ(
+        tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active'")[0]
+            .as<int>(),
+        0);
+    EXPECT_TRUE(tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")")[0]
+                    .as<bool>());
+  }
+}
+
+TEST_F(PostgresDriverTest, WaitingForTheLockSaysSoEverySecondNamingTheHolder) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::nontransaction hold(holder);
+  int holder_pid = hold.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  hold.exec("SELECT pg_advisory_lock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
+  CommandResult result = run_command(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir",
+                                                    migrations_.path().string(), "--lock-timeout", "3", "up"});
+  EXPECT_EQ(result.exit_code, 4);
+  std::string waiting = "waiting for the migration lock, held by another run (pid " + std::to_string(holder_pid);
+  EXPECT_THAT(result.err, HasSubstr(waiting + ", user "));
+  EXPECT_THAT(result.err, HasSubstr("): 1 s\n"));
+  EXPECT_THAT(result.err, HasSubstr("): 2 s\n"));
+  EXPECT_THAT(result.err, HasSubstr("another migrator holds the migration lock; gave up after 3 s"));
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+
+  ChildProcess waiter(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  waiter.send(SIGINT);
+  CommandResult interrupted = waiter.wait();
+  EXPECT_EQ(interrupted.exit_code, 130);
+  EXPECT_THAT(interrupted.err, HasSubstr("interrupted while waiting for the migration lock; nothing was changed"));
 }
 
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
