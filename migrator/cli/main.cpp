@@ -33,12 +33,13 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, an irreversible migration asked to revert)\n"
-    "  4  database connection or lock failure\n"
+    "  4  database connection failure, or the database failed outside a migration's SQL\n"
+    "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
 constexpr const char* kCommands = "status, up, down, help";
-constexpr int64_t kMaxLockTimeoutSeconds = 86400;
+constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
   throw Error(ExitCode::kUsage, message + " (see migrator --help)");
@@ -139,13 +140,13 @@ int run(int argc, char** argv) {
 
   std::string database_url;
   std::string dir = "migrations";
-  std::string lock_timeout_text = "60";
+  std::string wait_text = "0";
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
-  app.add_option("--lock-timeout", lock_timeout_text,
+  app.add_option("--wait", wait_text,
                  "Seconds to wait for another run's migration lock (saying so once a second), 0 to " +
-                     std::to_string(kMaxLockTimeoutSeconds) + " (0: forever)")
+                     std::to_string(kMaxWaitSeconds) + "; 0 fails at once with exit 5")
       ->capture_default_str();
 
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
@@ -191,7 +192,7 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string command = first_command(argc, argv, {"--database-url", "--dir", "--lock-timeout"});
+    std::string command = first_command(argc, argv, {"--database-url", "--dir", "--wait"});
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
       if (find_command(command) == nullptr) {
@@ -217,7 +218,7 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  int64_t lock_timeout = parse_whole_number("--lock-timeout", lock_timeout_text, 0, kMaxLockTimeoutSeconds, "seconds");
+  int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
   std::optional<uint64_t> up_to_version;
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
   uint64_t steps = 1;
@@ -239,7 +240,7 @@ int run(int argc, char** argv) {
   std::vector<migrator::Migration> migrations = migrator::load_migrations(dir, &warnings);
   for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
   migrator::DriverOptions options;
-  options.lock_timeout_seconds = static_cast<int>(lock_timeout);
+  options.wait_seconds = static_cast<int>(wait);
   options.create_database = up->parsed();
   options.notices = &std::cerr;
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);

@@ -25,9 +25,9 @@ struct AppliedMigration {
 };
 
 struct DriverOptions {
-  // How long to wait for the migration lock (PostgreSQL advisory lock, SQLite write lock), in
-  // seconds; 0 waits forever.
-  int lock_timeout_seconds = 60;
+  // How long to wait for another run's migration lock (PostgreSQL advisory lock, SQLite write lock),
+  // in seconds; 0 fails at once.
+  int wait_seconds = 0;
   // Whether a database that does not exist yet may be created (an SQLite file; PostgreSQL databases
   // are never created). Only `up` sets it: read-only commands and `down` never create a database.
   bool create_database = false;

@@ -101,15 +101,19 @@ void PostgresDriver::lock() {
       }
       int64_t waited =
           std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
-      if (options_.lock_timeout_seconds > 0 && waited >= options_.lock_timeout_seconds) {
-        throw Error(ExitCode::kDatabase, "another migrator holds the migration lock; gave up after " +
-                                             std::to_string(options_.lock_timeout_seconds) + " s (see --lock-timeout)");
+      auto holder = [&] {
+        pqxx::result row = tx.exec(holder_query);
+        return row.empty() ? std::string("gone") : row[0][0].as<std::string>();
+      };
+      if (waited >= options_.wait_seconds) {
+        throw Error(ExitCode::kLockHeld,
+                    "another run holds the migration lock (" + holder() + ")" +
+                        (options_.wait_seconds > 0 ? "; gave up after " + std::to_string(options_.wait_seconds) + " s"
+                                                   : std::string("; --wait SECONDS waits for it")));
       }
       if (waited > reported_seconds && options_.notices != nullptr) {
         reported_seconds = waited;
-        pqxx::result holder = tx.exec(holder_query);
-        *options_.notices << "waiting for the migration lock, held by another run ("
-                          << (holder.empty() ? std::string("gone") : holder[0][0].as<std::string>()) << "): " << waited
+        *options_.notices << "waiting for the migration lock, held by another run (" << holder() << "): " << waited
                           << " s" << std::endl;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -21,8 +21,9 @@ class PostgresDriver : public Driver {
   PostgresDriver(const std::string& conninfo, DriverOptions options);
   ~PostgresDriver() override;
 
-  // Polls pg_try_advisory_lock(kLockKey) until it succeeds, lock_timeout_seconds pass (0: forever)
-  // or the run is interrupted, saying once a second to options.notices who holds the lock. Then
+  // Polls pg_try_advisory_lock(kLockKey) until it succeeds, wait_seconds pass (0: fails at once,
+  // Error(kLockHeld) naming the holder) or the run is interrupted, saying once a second to
+  // options.notices who holds the lock. Then
   // creates or upgrades schema migrator and its table.
   void lock() override;
   void cancel() override;

@@ -74,7 +74,7 @@ int SqliteDriver::on_busy(void* self, int attempts) {
   }
   if (interrupt_requested()) return 0;
   int64_t waited = (now_ms() - driver.busy_since_ms_) / 1000;
-  if (driver.options_.lock_timeout_seconds > 0 && waited >= driver.options_.lock_timeout_seconds) return 0;
+  if (waited >= driver.options_.wait_seconds) return 0;
   if (waited > driver.busy_reported_seconds_ && driver.options_.notices != nullptr) {
     driver.busy_reported_seconds_ = waited;
     *driver.options_.notices << "waiting for the SQLite database, locked by another connection: " << waited << " s"
@@ -93,6 +93,12 @@ void SqliteDriver::execute(const char* sql, ExitCode code, const std::string& co
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string text = message != nullptr ? message : sqlite3_errmsg(db_);
     sqlite3_free(message);
+    if (sqlite3_errcode(db_) == SQLITE_BUSY) {
+      throw Error(ExitCode::kLockHeld,
+                  "another connection is writing to the SQLite database" +
+                      (options_.wait_seconds > 0 ? "; gave up after " + std::to_string(options_.wait_seconds) + " s"
+                                                 : std::string(" (--wait SECONDS waits for it)")));
+    }
     throw Error(code, context + ": " + text);
   }
 }

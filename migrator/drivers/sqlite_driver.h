@@ -39,11 +39,12 @@ class SqliteDriver : public Driver {
                              const std::function<void(int64_t)>& record);
   // Whether the state table has the `directory` column (added after the first release).
   bool has_directory_column();
-  // Executes one statement without parameters; throws Error(code) with `context` on failure.
+  // Executes one statement without parameters; throws Error(code) with `context` on failure, or
+  // Error(kLockHeld) if another connection holds the write lock past wait_seconds.
   void execute(const char* sql, ExitCode code, const std::string& context);
 
-  // The busy handler: waits for another connection's write lock up to lock_timeout_seconds (0:
-  // forever), saying so once a second to options.notices; gives up at once when interrupted.
+  // The busy handler: waits for another connection's write lock up to wait_seconds (0: fails
+  // at once), saying so once a second to options.notices; gives up at once when interrupted.
   static int on_busy(void* self, int attempts);
 
   sqlite3* db_ = nullptr;

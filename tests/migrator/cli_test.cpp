@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -80,15 +81,15 @@ TEST(MigratorCli, NegativeOrNonNumericVersionsAreUsageErrors) {
   EXPECT_FALSE(std::filesystem::exists(db.path() / "app.db"));
 }
 
-TEST(MigratorCli, LockTimeoutIsBoundedAndTheBoundIsInHelp) {
-  EXPECT_THAT(migrator_cli({"--help"}).out, HasSubstr("0 to 86400"));
+TEST(MigratorCli, WaitIsBoundedAndTheBoundIsInHelp) {
+  EXPECT_THAT(migrator_cli({"--help"}).out, HasSubstr("0 to 86400; 0 fails at once with exit 5"));
   for (const char* bad : {"86401", "2147484", "99999999", "-1", "1.5"}) {
-    expect_usage_error({"--database-url", "sqlite::memory:", "--lock-timeout", bad, "status"},
-                       "--lock-timeout: expected seconds from 0 to 86400");
+    expect_usage_error({"--database-url", "sqlite::memory:", "--wait", bad, "status"},
+                       "--wait: expected seconds from 0 to 86400");
   }
   MigrationsDir migrations;
   CommandResult ok = migrator_cli(
-      {"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "--lock-timeout", "86400", "status"});
+      {"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "--wait", "86400", "status"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
@@ -246,6 +247,25 @@ TEST(MigratorCli, SigintOrSigtermCancelsRollsBackAndExits130) {
     CommandResult again = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "up"});
     EXPECT_EQ(again.exit_code, 0) << again.err;
   }
+}
+
+TEST(MigratorCli, SqliteWriterElsewhereExitsFiveAtOnce) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::string path = (db.path() / "app.db").string();
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "CREATE TABLE other (id integer); BEGIN IMMEDIATE;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  CommandResult result = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  EXPECT_THAT(result.err,
+              HasSubstr("another connection is writing to the SQLite database (--wait SECONDS waits for it)"));
+  sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+  result = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
 }
 
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {

@@ -4,6 +4,7 @@
 #include <libpq-fe.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <cstdlib>
@@ -197,26 +198,34 @@ TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
 }
 
-TEST_F(PostgresDriverTest, LockHeldElsewhereGivesUpAfterLockTimeout) {
+TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   pqxx::connection holder(backend_->url());
   pqxx::nontransaction hold(holder);
   hold.exec("SELECT pg_advisory_lock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
 
-  migrator::DriverOptions options;
-  options.lock_timeout_seconds = 1;
-  migrator::PostgresDriver driver(backend_->url(), options);
-  std::ostringstream out;
-  migrator::Engine engine(driver, migrator::load_migrations(migrations_.path()), out);
-  auto start = std::chrono::steady_clock::now();
-  try {
-    engine.up();
-    FAIL() << "up() ran while another session held the migration lock";
-  } catch (const migrator::Error& e) {
-    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
-    EXPECT_THAT(e.what(), HasSubstr("another migrator holds the migration lock"));
+  int holder_pid = hold.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  for (int wait : {0, 1}) {
+    migrator::DriverOptions options;
+    options.wait_seconds = wait;
+    migrator::PostgresDriver driver(backend_->url(), options);
+    std::ostringstream out;
+    migrator::Engine engine(driver, migrator::load_migrations(migrations_.path()), out);
+    auto start = std::chrono::steady_clock::now();
+    try {
+      engine.up();
+      ADD_FAILURE() << "up() ran while another session held the migration lock";
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kLockHeld);
+      EXPECT_THAT(e.what(), HasSubstr("another run holds the migration lock (pid " + std::to_string(holder_pid)));
+      EXPECT_THAT(e.what(), HasSubstr(wait == 0 ? "; --wait SECONDS waits for it" : "; gave up after 1 s"));
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    EXPECT_LT(elapsed, std::chrono::milliseconds(wait == 0 ? 900 : 5000));
+    if (wait == 1) {
+      EXPECT_GE(elapsed, std::chrono::seconds(1));
+    }
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
   EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
 
   hold.exec("SELECT pg_advisory_unlock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
@@ -225,8 +234,8 @@ TEST_F(PostgresDriverTest, LockHeldElsewhereGivesUpAfterLockTimeout) {
   EXPECT_EQ(backend_->count_rows("t1"), 0);
 }
 
-TEST_F(PostgresDriverTest, LockTimeoutDoesNotApplyToMigrations) {
-  // The migration waits ~1.5 s for a table lock held elsewhere; with lock_timeout still at 1 s it would fail.
+TEST_F(PostgresDriverTest, WaitDoesNotApplyToMigrations) {
+  // The migration waits ~1.5 s for a table lock held elsewhere; with a 1 s limit it would fail.
   migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
   ASSERT_EQ(up().exit_code, 0);
   migrations_.add("0001_locks", "LOCK TABLE t0;\nCREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
@@ -235,7 +244,7 @@ TEST_F(PostgresDriverTest, LockTimeoutDoesNotApplyToMigrations) {
   hold.exec("LOCK TABLE t0");
   hold.exec("SELECT pg_sleep(0)");
   migrator::DriverOptions options;
-  options.lock_timeout_seconds = 1;
+  options.wait_seconds = 1;
   migrator::PostgresDriver driver(backend_->url(), options);
   std::ostringstream out;
   migrator::Engine engine(driver, migrator::load_migrations(migrations_.path()), out);
@@ -302,22 +311,41 @@ TEST_F(PostgresDriverTest, WaitingForTheLockSaysSoEverySecondNamingTheHolder) {
   pqxx::nontransaction hold(holder);
   int holder_pid = hold.exec1("SELECT pg_backend_pid()")[0].as<int>();
   hold.exec("SELECT pg_advisory_lock(" + std::to_string(migrator::PostgresDriver::kLockKey) + ")");
-  CommandResult result = run_command(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir",
-                                                    migrations_.path().string(), "--lock-timeout", "3", "up"});
-  EXPECT_EQ(result.exit_code, 4);
+  CommandResult result = run_command(
+      MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "--wait", "3", "up"});
+  EXPECT_EQ(result.exit_code, 5);
   std::string waiting = "waiting for the migration lock, held by another run (pid " + std::to_string(holder_pid);
   EXPECT_THAT(result.err, HasSubstr(waiting + ", user "));
   EXPECT_THAT(result.err, HasSubstr("): 1 s\n"));
   EXPECT_THAT(result.err, HasSubstr("): 2 s\n"));
-  EXPECT_THAT(result.err, HasSubstr("another migrator holds the migration lock; gave up after 3 s"));
+  EXPECT_THAT(result.err,
+              HasSubstr("another run holds the migration lock (" + waiting.substr(waiting.find("pid")) + ", user "));
+  EXPECT_THAT(result.err, HasSubstr("; gave up after 3 s\n"));
   EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
 
-  ChildProcess waiter(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ChildProcess waiter(MIGRATOR_BIN,
+                      {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "--wait", "60", "up"});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   waiter.send(SIGINT);
   CommandResult interrupted = waiter.wait();
   EXPECT_EQ(interrupted.exit_code, 130);
   EXPECT_THAT(interrupted.err, HasSubstr("interrupted while waiting for the migration lock; nothing was changed"));
+}
+
+TEST_F(PostgresDriverTest, TwoRunsStartedTogetherApplyOnceAndTheOtherExitsFive) {
+  migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(1);\nINSERT INTO t1 VALUES (1);\n",
+                  "DROP TABLE t1;\n");
+  std::vector<std::string> args = {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"};
+  ChildProcess first(MIGRATOR_BIN, args);
+  ChildProcess second(MIGRATOR_BIN, args);
+  CommandResult a = first.wait();
+  CommandResult b = second.wait();
+  std::vector<int> codes = {a.exit_code, b.exit_code};
+  std::sort(codes.begin(), codes.end());
+  EXPECT_THAT(codes, ElementsAre(0, 5)) << a.err << b.err;
+  EXPECT_THAT(a.err + b.err, HasSubstr("another run holds the migration lock (pid "));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  EXPECT_EQ(applied().size(), 1u);
 }
 
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
