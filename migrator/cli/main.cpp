@@ -130,8 +130,11 @@ int run(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", "migrator 1.0");
   app.require_subcommand(1, 1);
-  app.footer(std::string("Header options, comment lines at the top of up.sql: -- migrator: irreversible\n"
-                         "(no down.sql; down refuses), -- migrator: empty-down (down.sql intentionally empty).\n\n") +
+  app.footer(std::string("Header options, comment lines at the top of up.sql (-- migrator: OPTION, OPTION):\n"
+                         "  irreversible               no down.sql; down refuses to revert it\n"
+                         "  empty-down                 down.sql intentionally empty; down only removes the record\n"
+                         "  lock-timeout=DURATION      PostgreSQL lock_timeout for this migration\n"
+                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n\n") +
              "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
              "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"
@@ -141,12 +144,26 @@ int run(int argc, char** argv) {
   std::string database_url;
   std::string dir = "migrations";
   std::string wait_text = "0";
+  std::string lock_timeout_text = "5s";
+  std::string statement_timeout_text = "0s";
+  std::string lock_retries_text = "3";
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
   app.add_option("--wait", wait_text,
                  "Seconds to wait for another run's migration lock (saying so once a second), 0 to " +
                      std::to_string(kMaxWaitSeconds) + "; 0 fails at once with exit 5")
+      ->capture_default_str();
+  app.add_option("--lock-timeout", lock_timeout_text,
+                 "PostgreSQL: SET LOCAL lock_timeout for each migration, e.g. 500ms, 5s, 2min (0s: none; at most "
+                 "a day; a file's header option overrides it)")
+      ->capture_default_str();
+  app.add_option("--lock-retries", lock_retries_text,
+                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried, 0 to 10, "
+                 "after 1 s, 2 s, 4 s, ...")
+      ->capture_default_str();
+  app.add_option("--statement-timeout", statement_timeout_text,
+                 "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
 
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
@@ -192,7 +209,8 @@ int run(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::string command = first_command(argc, argv, {"--database-url", "--dir", "--wait"});
+    std::string command = first_command(
+        argc, argv, {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout"});
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
       if (find_command(command) == nullptr) {
@@ -219,6 +237,14 @@ int run(int argc, char** argv) {
   }
 
   int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
+  int64_t lock_retries = parse_whole_number("--lock-retries", lock_retries_text, 0, 10, "a number of retries");
+  auto duration = [](const std::string& option, const std::string& text) {
+    std::optional<int64_t> ms = migrator::parse_duration_ms(text);
+    if (!ms) usage(option + ": expected a duration such as 500ms, 5s or 2min, at most a day, got '" + text + "'");
+    return *ms;
+  };
+  int64_t lock_timeout_ms = duration("--lock-timeout", lock_timeout_text);
+  int64_t statement_timeout_ms = duration("--statement-timeout", statement_timeout_text);
   std::optional<uint64_t> up_to_version;
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
   uint64_t steps = 1;
@@ -241,6 +267,9 @@ int run(int argc, char** argv) {
   for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
   migrator::DriverOptions options;
   options.wait_seconds = static_cast<int>(wait);
+  options.lock_timeout_ms = lock_timeout_ms;
+  options.statement_timeout_ms = statement_timeout_ms;
+  options.lock_retries = static_cast<int>(lock_retries);
   options.create_database = up->parsed();
   options.notices = &std::cerr;
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);

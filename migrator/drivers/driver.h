@@ -28,6 +28,14 @@ struct DriverOptions {
   // How long to wait for another run's migration lock (PostgreSQL advisory lock, SQLite write lock),
   // in seconds; 0 fails at once.
   int wait_seconds = 0;
+  // PostgreSQL only. Every migration runs with SET LOCAL lock_timeout (0: none) and, if above 0,
+  // SET LOCAL statement_timeout; a migration's header options override both. A migration whose
+  // statement times out waiting for a lock is rolled back and retried up to lock_retries times,
+  // after retry_backoff_ms, doubling each time.
+  int64_t lock_timeout_ms = 5000;
+  int64_t statement_timeout_ms = 0;
+  int lock_retries = 3;
+  int64_t retry_backoff_ms = 1000;
   // Whether a database that does not exist yet may be created (an SQLite file; PostgreSQL databases
   // are never created). Only `up` sets it: read-only commands and `down` never create a database.
   bool create_database = false;

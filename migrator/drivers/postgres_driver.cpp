@@ -181,12 +181,26 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
 
 namespace {
 
+// A statement gave up waiting for a lock (SQLSTATE 55P03): the migration may be retried.
+struct LockTimedOut {
+  std::string message;  // "<path>:<line>: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)"
+};
+
+struct Timeouts {
+  int64_t lock_ms;
+  int64_t statement_ms;
+};
+
 // Runs `statements` of the script at `path`, then `record(tx, milliseconds the statements took)`, in one
-// transaction.
+// transaction with the given timeouts. Throws LockTimedOut (after rolling back) when a lock wait timed out.
 int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
-                           const std::string& path, const std::function<void(pqxx::work&, int64_t)>& record) {
+                           const std::string& path, Timeouts timeouts,
+                           const std::function<void(pqxx::work&, int64_t)>& record) {
   try {
     pqxx::work tx(connection);
+    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler.
+    tx.exec("SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms));
+    if (timeouts.statement_ms > 0) tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms));
     auto start = std::chrono::steady_clock::now();
     auto interrupted = [&](const Statement& statement) {
       return Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(statement.line) +
@@ -201,8 +215,9 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
         if (interrupt_requested()) throw interrupted(statement);
         int statement_line = 1;
         std::string message = describe(e, &statement_line);
-        throw Error(ExitCode::kMigrationFailed,
-                    path + ":" + std::to_string(statement.line + statement_line - 1) + ": " + message);
+        std::string where = path + ":" + std::to_string(statement.line + statement_line - 1) + ": ";
+        if (e.sqlstate() == "55P03") throw LockTimedOut{where + message};
+        throw Error(ExitCode::kMigrationFailed, where + message);
       }
     }
     auto elapsed = std::chrono::steady_clock::now() - start;
@@ -224,12 +239,46 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
   }
 }
 
+// Runs the statements in one transaction with the migration's timeouts, retrying with backoff when a
+// lock wait times out (see DriverOptions).
+int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
+                         const std::vector<Statement>& statements, const std::string& path,
+                         const std::function<void(pqxx::work&, int64_t)>& record) {
+  Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
+                    migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
+  int64_t backoff_ms = options.retry_backoff_ms;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return run_in_transaction(connection, statements, path, timeouts, record);
+    } catch (const LockTimedOut& timed_out) {
+      if (attempt > options.lock_retries) {
+        throw Error(ExitCode::kMigrationFailed,
+                    timed_out.message + "; gave up after " + std::to_string(attempt) + " attempts (lock_timeout " +
+                        std::to_string(timeouts.lock_ms) +
+                        " ms): a long transaction holds a lock this migration needs, see pg_locks and "
+                        "pg_stat_activity; nothing of the migration remains");
+      }
+      if (options.notices != nullptr) {
+        *options.notices << timed_out.message << "; rolled back, retry " << attempt << " of " << options.lock_retries
+                         << " in " << backoff_ms << " ms" << std::endl;
+      }
+      for (int64_t slept = 0; slept < backoff_ms && !interrupt_requested(); slept += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, backoff_ms - slept)));
+      }
+      if (interrupt_requested()) {
+        throw Error(ExitCode::kInterrupted, "interrupted: " + path + " was rolled back, nothing of it remains");
+      }
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 60000);
+    }
+  }
+}
+
 }  // namespace
 
 int64_t PostgresDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
   std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
-  return run_in_transaction(session_->connection, statements, path, [&](pqxx::work& tx, int64_t ms) {
+  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(
         "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
         "VALUES ($1, $2, $3, $4, $5)",
@@ -240,7 +289,7 @@ int64_t PostgresDriver::apply(const Migration& migration) {
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
-  return run_in_transaction(session_->connection, statements, path, [&](pqxx::work& tx, int64_t) {
+  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t) {
     pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",
                                           static_cast<int64_t>(migration.version));
     if (deleted.affected_rows() != 1) {

@@ -79,6 +79,17 @@ std::string read_file(const fs::path& path) {
 
 }  // namespace
 
+std::optional<int64_t> parse_duration_ms(std::string_view text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  std::string_view unit = text.substr(digits);
+  int64_t scale = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "min" ? 60000 : 0;
+  if (digits == 0 || digits > 9 || scale == 0) return std::nullopt;
+  int64_t value = std::stoll(std::string(text.substr(0, digits))) * scale;
+  if (value > kMaxDurationMs) return std::nullopt;
+  return value;
+}
+
 MigrationOptions parse_header_options(const std::string& up_sql, const std::string& path) {
   MigrationOptions options;
   const std::string marker = "migrator:";
@@ -100,13 +111,24 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
       size_t a = option.find_first_not_of(" \t\r");
       size_t b = option.find_last_not_of(" \t\r");
       option = a == std::string::npos ? "" : option.substr(a, b - a + 1);
-      if (option == "irreversible") {
+      std::string where = path + ":" + std::to_string(line) + ": ";
+      size_t equals = option.find('=');
+      std::string key = option.substr(0, equals);
+      if (key == "lock-timeout" || key == "statement-timeout") {
+        std::optional<int64_t> ms =
+            equals == std::string::npos ? std::nullopt : parse_duration_ms(std::string_view(option).substr(equals + 1));
+        if (!ms) {
+          invalid(where + key + " expects a duration such as " + key + "=500ms, =5s or =2min, at most a day; got '" +
+                  option + "'");
+        }
+        (key == "lock-timeout" ? options.lock_timeout_ms : options.statement_timeout_ms) = ms;
+      } else if (option == "irreversible") {
         options.irreversible = true;
       } else if (option == "empty-down") {
         options.empty_down = true;
       } else {
-        invalid(path + ":" + std::to_string(line) + ": unknown migrator option '" + option +
-                "'; known options: irreversible, empty-down");
+        invalid(where + "unknown migrator option '" + option +
+                "'; known options: irreversible, empty-down, lock-timeout=DURATION, statement-timeout=DURATION");
       }
     }
   }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,13 +23,24 @@ namespace migrator {
 // Options a migration declares in the header of its up.sql: comment lines before the first statement
 // of the form "-- migrator: OPTION[, OPTION...]", for example
 //   -- migrator: irreversible
-// irreversible  down.sql must be absent; `down` refuses to revert the migration.
-// empty-down    down.sql is intentionally empty: `down` only removes the migration's record.
+// irreversible              down.sql must be absent; `down` refuses to revert the migration.
+// empty-down                down.sql is intentionally empty: `down` only removes the record.
+// lock-timeout=DURATION     PostgreSQL lock_timeout for this migration (overrides --lock-timeout).
+// statement-timeout=DURATION  PostgreSQL statement_timeout for this migration.
 // Without either, a down.sql with no statement (only blanks and comments) is an error.
 struct MigrationOptions {
   bool irreversible = false;
   bool empty_down = false;
+  std::optional<int64_t> lock_timeout_ms;
+  std::optional<int64_t> statement_timeout_ms;
 };
+
+// The largest duration accepted anywhere (a day), in milliseconds.
+constexpr int64_t kMaxDurationMs = 86400000;
+
+// "<digits>ms", "<digits>s" or "<digits>min" (e.g. 500ms, 5s, 2min) in milliseconds, at most
+// kMaxDurationMs; nullopt for anything else.
+std::optional<int64_t> parse_duration_ms(std::string_view text);
 
 // The options declared in the header of `up_sql` (read from `path`). Throws
 // Error(kInvalidMigrations) "<path>:<line>: unknown migrator option ..." naming the known ones.

@@ -93,6 +93,18 @@ TEST(MigratorCli, WaitIsBoundedAndTheBoundIsInHelp) {
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
 }
 
+TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
+  for (const char* bad : {"5", "-1s", "2days", "1441min"}) {
+    expect_usage_error(
+        {"--database-url", "sqlite::memory:", "--lock-timeout", bad, "status"},
+        std::string("--lock-timeout: expected a duration such as 500ms, 5s or 2min, at most a day, got '") + bad + "'");
+    expect_usage_error({"--database-url", "sqlite::memory:", "--statement-timeout", bad, "status"},
+                       "--statement-timeout: expected a duration");
+  }
+  expect_usage_error({"--database-url", "sqlite::memory:", "--lock-retries", "11", "status"},
+                     "--lock-retries: expected a number of retries from 0 to 10, got 11");
+}
+
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");

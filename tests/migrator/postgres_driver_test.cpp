@@ -234,6 +234,90 @@ TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
   EXPECT_EQ(backend_->count_rows("t1"), 0);
 }
 
+// Runs `up` on the test database with `options`, collecting notices; returns the error or "".
+std::string up_with(const std::string& url, const std::filesystem::path& dir, migrator::DriverOptions options,
+                    std::ostringstream* notices) {
+  options.notices = notices;
+  try {
+    migrator::PostgresDriver driver(url, options);
+    std::ostringstream out;
+    migrator::Engine engine(driver, migrator::load_migrations(dir), out);
+    engine.up();
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kMigrationFailed);
+    return e.what();
+  }
+  return "";
+}
+
+TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_alter", "CREATE TABLE t1 (id integer);\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                  "DROP TABLE t1;\nALTER TABLE t0 DROP COLUMN x;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0");  // ACCESS SHARE, enough to block ALTER TABLE
+
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = 2;
+  options.retry_backoff_ms = 100;
+  std::ostringstream notices;
+  auto start = std::chrono::steady_clock::now();
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(error, HasSubstr("0001_alter/up.sql:2: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
+                               "gave up after 3 attempts (lock_timeout 100 ms)"));
+  EXPECT_THAT(notices.str(), HasSubstr("; rolled back, retry 1 of 2 in 100 ms\n"));
+  EXPECT_THAT(notices.str(), HasSubstr("; rolled back, retry 2 of 2 in 200 ms\n"));
+  EXPECT_GE(elapsed, std::chrono::milliseconds(3 * 100 + 100 + 200));
+  EXPECT_LT(elapsed, std::chrono::seconds(5));
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+  EXPECT_EQ(applied().size(), 1u);
+
+  // Released during the backoff: a retry succeeds.
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    hold.commit();
+  });
+  options.lock_retries = 5;
+  std::ostringstream more;
+  error = up_with(backend_->url(), migrations_.path(), options, &more);
+  release.join();
+  EXPECT_EQ(error, "");
+  EXPECT_THAT(more.str(), HasSubstr("retry 1 of 5"));
+  EXPECT_EQ(backend_->count_rows("t1"), 0);
+}
+
+TEST_F(PostgresDriverTest, HeaderTimeoutsOverrideTheRunsAndEndWithTheMigration) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_alter", "-- migrator: lock-timeout=100ms\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                  "ALTER TABLE t0 DROP COLUMN x;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0");
+  migrator::DriverOptions options;  // 5 s by default, but the file says 100 ms
+  options.lock_retries = 0;
+  std::ostringstream notices;
+  auto start = std::chrono::steady_clock::now();
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  EXPECT_THAT(error, HasSubstr("gave up after 1 attempts (lock_timeout 100 ms)"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  hold.abort();
+
+  migrations_.add("0001_alter", "-- migrator: statement-timeout=200ms\nSELECT pg_sleep(3);\n", "SELECT 1;\n");
+  error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  EXPECT_THAT(error,
+              HasSubstr("0001_alter/up.sql:2: ERROR: canceling statement due to statement timeout (SQLSTATE 57014)"));
+  options.statement_timeout_ms = 100;  // the run's setting, for a file without the header option
+  migrations_.add("0001_alter", "SELECT pg_sleep(3);\n", "SELECT 1;\n");
+  error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  EXPECT_THAT(error, HasSubstr("canceling statement due to statement timeout"));
+  EXPECT_EQ(applied().size(), 1u);
+}
+
 TEST_F(PostgresDriverTest, WaitDoesNotApplyToMigrations) {
   // The migration waits ~1.5 s for a table lock held elsewhere; with a 1 s limit it would fail.
   migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");

@@ -145,7 +145,35 @@ TEST(HeaderOptions, UnknownOptionNamesFileLineAndTheKnownOnes) {
   } catch (const migrator::Error& e) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
     EXPECT_STREQ(e.what(),
-                 "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down");
+                 "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down, "
+                 "lock-timeout=DURATION, statement-timeout=DURATION");
+  }
+}
+
+TEST(Durations, AcceptMillisecondsSecondsAndMinutesUpToADay) {
+  EXPECT_EQ(migrator::parse_duration_ms("0s"), 0);
+  EXPECT_EQ(migrator::parse_duration_ms("500ms"), 500);
+  EXPECT_EQ(migrator::parse_duration_ms("5s"), 5000);
+  EXPECT_EQ(migrator::parse_duration_ms("2min"), 120000);
+  EXPECT_EQ(migrator::parse_duration_ms("1440min"), 86400000);
+  for (const char* bad : {"", "5", "s", "-1s", "1.5s", "5 s", "5sec", "1441min", "86400001ms", "9999999999s"}) {
+    EXPECT_EQ(migrator::parse_duration_ms(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(HeaderOptions, TimeoutsAreDurations) {
+  migrator::MigrationOptions options =
+      migrator::parse_header_options("-- migrator: lock-timeout=250ms, statement-timeout=2min\nSELECT 1;\n", "up.sql");
+  EXPECT_EQ(options.lock_timeout_ms, 250);
+  EXPECT_EQ(options.statement_timeout_ms, 120000);
+  EXPECT_EQ(migrator::parse_header_options("SELECT 1;\n", "up.sql").lock_timeout_ms, std::nullopt);
+  try {
+    migrator::parse_header_options("\n-- migrator: lock-timeout=5\n", "x/up.sql");
+    ADD_FAILURE() << "accepted a duration without a unit";
+  } catch (const migrator::Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "x/up.sql:2: lock-timeout expects a duration such as lock-timeout=500ms, =5s or =2min, at "
+                 "most a day; got 'lock-timeout=5'");
   }
 }
 
