@@ -20,6 +20,7 @@
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
 #include "migrator/source/source.h"
+#include "migrator/version.h"
 
 namespace {
 
@@ -128,7 +129,7 @@ int run(int argc, char** argv) {
       "its own transaction together with its row in the state table.",
       "migrator"};
   app.fallthrough();  // global options may follow the subcommand
-  app.set_version_flag("--version", "migrator 1.0");
+  app.set_version_flag("--version", std::string("migrator ") + migrator::kMigratorVersion);
   app.require_subcommand(1, 1);
   app.footer(std::string("Header options, comment lines at the top of up.sql (-- migrator: OPTION, OPTION):\n"
                          "  irreversible               no down.sql; down refuses to revert it\n"

@@ -24,6 +24,19 @@ struct AppliedMigration {
   std::string directory;
 };
 
+// One row of the append-only history: every attempt to apply or revert a migration.
+struct HistoryEntry {
+  uint64_t version = 0;
+  std::string name;
+  std::string action;   // "up" or "down"
+  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
+  std::string at;       // ISO-8601 UTC
+  std::string by;
+  int64_t duration_ms = 0;
+  std::string migrator_version;
+  std::string detail;  // the error, for failed and interrupted attempts
+};
+
 struct DriverOptions {
   // How long to wait for another run's migration lock (PostgreSQL advisory lock, SQLite write lock),
   // in seconds; 0 fails at once.
@@ -54,6 +67,14 @@ class Driver {
 
   // The state table's rows sorted by version; empty if the state table does not exist yet.
   virtual std::vector<AppliedMigration> applied() = 0;
+
+  // The history, oldest first; empty if it does not exist yet. Successful attempts are recorded by
+  // apply() and revert() in the migration's own transaction; failed ones by record_failure().
+  virtual std::vector<HistoryEntry> history() = 0;
+  // Appends a failed or interrupted attempt (`action` "up" or "down") after its rollback. Never
+  // throws: a history row must not hide the migration's own error.
+  virtual void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                              const std::string& detail) noexcept = 0;
 
   // Makes the statement running now (or waiting for a lock) fail promptly. Safe to call from another
   // thread while this driver works; a no-op if nothing runs. Pair it with request_interrupt().

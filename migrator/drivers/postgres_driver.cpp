@@ -10,6 +10,7 @@
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
 #include "migrator/source/sql_script.h"
+#include "migrator/version.h"
 
 namespace migrator {
 namespace {
@@ -34,7 +35,30 @@ CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
   execution_ms bigint NOT NULL
 );
 -- Upgrades in place a state table created by an earlier migrator.
-ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text)sql";
+ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+CREATE TABLE IF NOT EXISTS migrator.history (
+  id bigserial PRIMARY KEY,
+  version bigint NOT NULL,
+  name text NOT NULL,
+  action text NOT NULL CHECK (action IN ('up', 'down')),
+  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  by text NOT NULL DEFAULT session_user,
+  duration_ms bigint NOT NULL,
+  migrator_version text NOT NULL,
+  detail text NOT NULL DEFAULT ''
+);
+CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'migrator.history is append-only' USING ERRCODE = '55000',
+    HINT = 'The history records every migration attempt; add rows, never change them.';
+END $$;
+CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
+  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
+
+constexpr const char* kInsertHistory =
+    "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
 
 // A server error as one line: "ERROR: <message> (SQLSTATE xxxxx)". Sets *statement_line to the
 // "LINE n:" the server reported within the statement, or leaves it alone.
@@ -179,6 +203,45 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
   return rows;
 }
 
+std::vector<HistoryEntry> PostgresDriver::history() {
+  std::vector<HistoryEntry> rows;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    if (!tx.exec1("SELECT to_regclass('migrator.history') IS NOT NULL")[0].as<bool>()) return rows;
+    for (const pqxx::row& row : tx.exec(
+             "SELECT version, name, action, outcome, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+             "by, duration_ms, migrator_version, detail FROM migrator.history ORDER BY id")) {
+      HistoryEntry entry;
+      entry.version = static_cast<uint64_t>(row[0].as<int64_t>());
+      entry.name = row[1].as<std::string>();
+      entry.action = row[2].as<std::string>();
+      entry.outcome = row[3].as<std::string>();
+      entry.at = row[4].as<std::string>();
+      entry.by = row[5].as<std::string>();
+      entry.duration_ms = row[6].as<int64_t>();
+      entry.migrator_version = row[7].as<std::string>();
+      entry.detail = row[8].as<std::string>();
+      rows.push_back(std::move(entry));
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read migrator.history: " + describe(e, &ignored));
+  }
+  return rows;
+}
+
+void PostgresDriver::record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                                    const std::string& detail) noexcept {
+  try {
+    pqxx::work tx(session_->connection);
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, action, outcome, 0,
+                   std::string(kMigratorVersion), detail);
+    tx.commit();
+  } catch (const std::exception&) {
+    // The connection may be gone (that may be why the migration failed): the error itself is reported.
+  }
+}
+
 namespace {
 
 // A statement gave up waiting for a lock (SQLSTATE 55P03): the migration may be retried.
@@ -283,13 +346,17 @@ int64_t PostgresDriver::apply(const Migration& migration) {
         "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
         "VALUES ($1, $2, $3, $4, $5)",
         static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms, migration.label());
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "up", "applied", ms,
+                   std::string(kMigratorVersion), "");
   });
 }
 
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
-  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t) {
+  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "down", "reverted", ms,
+                   std::string(kMigratorVersion), "");
     pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",
                                           static_cast<int64_t>(migration.version));
     if (deleted.affected_rows() != 1) {

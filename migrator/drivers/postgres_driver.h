@@ -28,6 +28,10 @@ class PostgresDriver : public Driver {
   void lock() override;
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  // migrator.history; UPDATE and DELETE on it are refused by a trigger.
+  std::vector<HistoryEntry> history() override;
+  void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                      const std::string& detail) noexcept override;
   // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
   // tree: the migration already runs in a transaction, which they would end or discard.
   void check(const std::string& script, const std::string& path) override;

@@ -11,6 +11,7 @@
 
 #include "migrator/interrupt.h"
 #include "migrator/source/sql_script.h"
+#include "migrator/version.h"
 
 namespace migrator {
 namespace {
@@ -118,6 +119,81 @@ void SqliteDriver::lock() {
     execute("ALTER TABLE migrator_schema_migrations ADD COLUMN directory TEXT", ExitCode::kDatabase,
             std::string("cannot upgrade ") + kStateTable);
   }
+  execute(
+      "CREATE TABLE IF NOT EXISTS migrator_history ("
+      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+      " version INTEGER NOT NULL,"
+      " name TEXT NOT NULL,"
+      " action TEXT NOT NULL CHECK (action IN ('up', 'down')),"
+      " outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
+      " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+      " by TEXT NOT NULL,"
+      " duration_ms INTEGER NOT NULL,"
+      " migrator_version TEXT NOT NULL,"
+      " detail TEXT NOT NULL DEFAULT '');"
+      "CREATE TRIGGER IF NOT EXISTS migrator_history_no_update BEFORE UPDATE ON migrator_history"
+      " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;"
+      "CREATE TRIGGER IF NOT EXISTS migrator_history_no_delete BEFORE DELETE ON migrator_history"
+      " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;",
+      ExitCode::kDatabase, "cannot create migrator_history");
+}
+
+bool SqliteDriver::insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
+                                  int64_t duration_ms, const std::string& detail) {
+  PreparedStatement insert;
+  if (sqlite3_prepare_v2(db_,
+                         "INSERT INTO migrator_history (version, name, action, outcome, by, duration_ms, "
+                         "migrator_version, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                         -1, insert.out(), nullptr) != SQLITE_OK) {
+    return false;
+  }
+  std::string user = current_user();
+  sqlite3_bind_int64(insert.get(), 1, static_cast<sqlite3_int64>(migration.version));
+  sqlite3_bind_text(insert.get(), 2, migration.name.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.get(), 3, action.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.get(), 4, outcome.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(insert.get(), 5, user.c_str(), -1, SQLITE_TRANSIENT);
+  sqlite3_bind_int64(insert.get(), 6, duration_ms);
+  sqlite3_bind_text(insert.get(), 7, kMigratorVersion, -1, SQLITE_STATIC);
+  sqlite3_bind_text(insert.get(), 8, detail.c_str(), -1, SQLITE_TRANSIENT);
+  return sqlite3_step(insert.get()) == SQLITE_DONE;
+}
+
+void SqliteDriver::record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                                  const std::string& detail) noexcept {
+  try {
+    insert_history(migration, action, outcome, 0, detail);
+  } catch (...) {
+    // Only allocation can throw here; the migration's own error is what gets reported.
+  }
+}
+
+std::vector<HistoryEntry> SqliteDriver::history() {
+  std::vector<HistoryEntry> rows;
+  PreparedStatement select;
+  if (sqlite3_prepare_v2(db_,
+                         "SELECT version, name, action, outcome, at, by, duration_ms, migrator_version, detail "
+                         "FROM migrator_history ORDER BY id",
+                         -1, select.out(), nullptr) != SQLITE_OK) {
+    return rows;  // no history table yet
+  }
+  int rc;
+  while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
+    HistoryEntry entry;
+    entry.version = static_cast<uint64_t>(sqlite3_column_int64(select.get(), 0));
+    entry.name = column_text(select.get(), 1);
+    entry.action = column_text(select.get(), 2);
+    entry.outcome = column_text(select.get(), 3);
+    entry.at = column_text(select.get(), 4);
+    entry.by = column_text(select.get(), 5);
+    entry.duration_ms = sqlite3_column_int64(select.get(), 6);
+    entry.migrator_version = column_text(select.get(), 7);
+    entry.detail = column_text(select.get(), 8);
+    rows.push_back(std::move(entry));
+  }
+  if (rc != SQLITE_DONE)
+    throw Error(ExitCode::kDatabase, std::string("cannot read migrator_history: ") + sqlite3_errmsg(db_));
+  return rows;
 }
 
 bool SqliteDriver::has_directory_column() {
@@ -228,7 +304,7 @@ int64_t SqliteDriver::apply(const Migration& migration) {
     sqlite3_bind_int64(insert.get(), 5, ms);
     std::string directory = migration.label();
     sqlite3_bind_text(insert.get(), 6, directory.c_str(), -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(insert.get()) != SQLITE_DONE) {
+    if (sqlite3_step(insert.get()) != SQLITE_DONE || !insert_history(migration, "up", "applied", ms, "")) {
       throw Error(ExitCode::kMigrationFailed,
                   path + ": cannot record " + migration.label() + " as applied: " + sqlite3_errmsg(db_));
     }
@@ -237,7 +313,11 @@ int64_t SqliteDriver::apply(const Migration& migration) {
 
 int64_t SqliteDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
-  return run_in_transaction(migration.down_sql, path, [&](int64_t) {
+  return run_in_transaction(migration.down_sql, path, [&](int64_t ms) {
+    if (!insert_history(migration, "down", "reverted", ms, "")) {
+      throw Error(ExitCode::kMigrationFailed,
+                  path + ": cannot record reverting " + migration.label() + ": " + sqlite3_errmsg(db_));
+    }
     PreparedStatement remove;
     sqlite3_prepare_v2(db_, "DELETE FROM migrator_schema_migrations WHERE version = ?", -1, remove.out(), nullptr);
     sqlite3_bind_int64(remove.get(), 1, static_cast<sqlite3_int64>(migration.version));

@@ -28,6 +28,10 @@ class SqliteDriver : public Driver {
   // sqlite3_interrupt(), made for this.
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  // migrator_history; UPDATE and DELETE on it are refused by triggers.
+  std::vector<HistoryEntry> history() override;
+  void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                      const std::string& detail) noexcept override;
   // Prepares and steps one statement at a time (sqlite3_prepare_v2 with the tail pointer), so the
   // failing statement's line is known. A script that ends the transaction itself is an error.
   int64_t apply(const Migration& migration) override;
@@ -37,6 +41,9 @@ class SqliteDriver : public Driver {
   // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
   int64_t run_in_transaction(const std::string& script, const std::string& path,
                              const std::function<void(int64_t)>& record);
+  // Appends one history row (inside the caller's transaction, if any); false on failure.
+  bool insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
+                      int64_t duration_ms, const std::string& detail);
   // Whether the state table has the `directory` column (added after the first release).
   bool has_directory_column();
   // Executes one statement without parameters; throws Error(code) with `context` on failure, or

@@ -113,6 +113,18 @@ std::vector<MigrationStatus> Engine::lock_and_check() {
   return statuses;
 }
 
+int64_t Engine::attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run) {
+  try {
+    return run();
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::kMigrationFailed || e.code() == ExitCode::kInterrupted) {
+      driver_.record_failure(migration, action, e.code() == ExitCode::kInterrupted ? "interrupted" : "failed",
+                             e.what());
+    }
+    throw;
+  }
+}
+
 int Engine::up(std::optional<uint64_t> to) {
   std::vector<MigrationStatus> statuses = lock_and_check();
   for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
@@ -126,7 +138,7 @@ int Engine::up(std::optional<uint64_t> to) {
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    int64_t ms = driver_.apply(migration);
+    int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
     out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
     ++applied;
   }
@@ -150,7 +162,7 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    int64_t ms = driver_.revert(migration);
+    int64_t ms = attempt(migration, "down", [&] { return driver_.revert(migration); });
     out_ << "reverted " << migration.label() << " (" << ms << " ms)" << std::endl;
     ++reverted;
   }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -63,6 +64,9 @@ class Engine {
   // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
   std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
+  // Runs `run` (an apply or revert of `migration`); if its SQL fails or is interrupted, appends that
+  // to the history before rethrowing.
+  int64_t attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run);
   int revert(const std::vector<uint64_t>& versions_newest_first);
 
   Driver& driver_;

@@ -21,6 +21,7 @@
 #include "migrator/error.h"
 #include "migrator/source/source.h"
 #include "migrator/test_support.h"
+#include "migrator/version.h"
 
 namespace migrator_test {
 
@@ -84,6 +85,16 @@ class DriverConformance : public ::testing::Test {
     for (const migrator::MigrationStatus& s : status()) {
       std::string state = describe_state(s);
       lines.push_back(s.version_text + "_" + s.name + " " + state.substr(0, state.find(' ')));
+    }
+    return lines;
+  }
+  // "<action> <version> <outcome>" per history row, oldest first.
+  std::vector<std::string> history() {
+    std::unique_ptr<migrator::Driver> driver =
+        migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+    std::vector<std::string> lines;
+    for (const migrator::HistoryEntry& entry : driver->history()) {
+      lines.push_back(entry.action + " " + std::to_string(entry.version) + " " + entry.outcome);
     }
     return lines;
   }
@@ -346,9 +357,31 @@ TYPED_TEST_P(DriverConformance, PrintStatusListsEverythingThenFailsOnDrift) {
   EXPECT_THAT(drift.error, HasSubstr("\n  0002_second is missing"));
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, PrintStatusListsEverythingThenFailsOnDrift,
-                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
-                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, HistoryRecordsEveryAttemptWithOutcomeAndVersion) {
+  this->add_three();
+  this->migrations_.add("0004_broken", "CREATE TABLE t4 (id integer);\nSELECT nope FROM t4;\n", "DROP TABLE t4;\n");
+  EXPECT_EQ(this->up().exit_code, 1);
+  ASSERT_EQ(this->down_steps(2).exit_code, 0);
+  EXPECT_THAT(this->history(), ElementsAre("up 1 applied", "up 2 applied", "up 3 applied", "up 4 failed",
+                                           "down 3 reverted", "down 2 reverted"));
+  std::unique_ptr<migrator::Driver> driver =
+      migrator::open_driver(migrator::parse_database_url(this->backend_->url()), migrator::DriverOptions{});
+  std::vector<migrator::HistoryEntry> entries = driver->history();
+  ASSERT_EQ(entries.size(), 6u);
+  for (const migrator::HistoryEntry& entry : entries) {
+    EXPECT_EQ(entry.migrator_version, migrator::kMigratorVersion);
+    EXPECT_FALSE(entry.by.empty());
+    EXPECT_THAT(entry.at, MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+    EXPECT_GE(entry.duration_ms, 0);
+  }
+  EXPECT_EQ(entries[3].name, "broken");
+  EXPECT_THAT(entries[3].detail, HasSubstr("0004_broken/up.sql:2: ERROR: "));
+  EXPECT_EQ(entries[0].detail, "");
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, HistoryRecordsEveryAttemptWithOutcomeAndVersion,
+                            PrintStatusListsEverythingThenFailsOnDrift, IrreversibleMigrationIsNeverReverted,
+                            EmptyDownOnlyRemovesTheRecord, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,

@@ -167,6 +167,28 @@ TEST_F(PostgresDriverTest, TransactionControlIsRefusedBeforeAnythingRuns) {
   EXPECT_EQ(backend_->count_rows("t1"), 1);
 }
 
+bool wait_for_query(const std::string& url, const std::string& prefix);
+
+TEST_F(PostgresDriverTest, HistoryIsAppendOnlyAndRecordsInterruptions) {
+  migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(60);\n", "DROP TABLE t1;\n");
+  ChildProcess up_run(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(60)"));
+  up_run.send(SIGINT);
+  EXPECT_EQ(up_run.wait().exit_code, 130);
+  EXPECT_THAT(history(), ElementsAre("up 1 interrupted"));
+  pqxx::connection connection(backend_->url());
+  for (const char* change : {"UPDATE migrator.history SET outcome = 'applied'", "DELETE FROM migrator.history"}) {
+    try {
+      pqxx::work tx(connection);
+      tx.exec(change);
+      ADD_FAILURE() << change << " succeeded";
+    } catch (const pqxx::sql_error& e) {
+      EXPECT_EQ(e.sqlstate(), "55000");
+      EXPECT_THAT(e.what(), HasSubstr("migrator.history is append-only"));
+    }
+  }
+}
+
 TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
@@ -276,9 +298,18 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
   EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
   EXPECT_EQ(applied().size(), 1u);
 
-  // Released during the backoff: a retry succeeds.
+  // Released during the backoff: a retry succeeds. The holder lets go once the migration has queued
+  // for the lock and timed out (lock_timeout 100 ms) at least once.
   std::thread release([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    pqxx::connection watcher(backend_->url());
+    for (int i = 0; i < 200; ++i) {
+      pqxx::nontransaction tx(watcher);
+      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
     hold.commit();
   });
   options.lock_retries = 5;

@@ -115,6 +115,18 @@ TEST_F(SqliteDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
 }
 
+TEST_F(SqliteDriverTest, HistoryIsAppendOnly) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE migrator_history SET outcome = 'failed'", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_STREQ(sqlite3_errmsg(db), "migrator_history is append-only");
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM migrator_history", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied"));
+}
+
 TEST(SqliteDriver, MissingDatabaseIsNotCreatedUnlessAsked) {
   TempDir dir;
   std::string path = (dir.path() / "typo.db").string();
