@@ -19,6 +19,7 @@
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
+#include "migrator/source/scaffold.h"
 #include "migrator/source/source.h"
 #include "migrator/version.h"
 
@@ -39,7 +40,7 @@ constexpr const char* kExitCodes =
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "status, up, down, help";
+constexpr const char* kCommands = "init, new, status, up, down, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -167,6 +168,22 @@ int run(int argc, char** argv) {
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
 
+  CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
+  init->footer(
+      "Needs no database. Refuses (exit 3) if the directory exists and is not empty.\n\nExample:\n"
+      "  migrator --dir db/migrations init");
+
+  CLI::App* create = app.add_subcommand("new", "Creates the next migration's directory, up.sql and down.sql");
+  std::string new_name;
+  bool timestamp = false;
+  create->add_option("NAME", new_name, "What the migration does: letters, digits, _ and -")->required();
+  create->add_flag("--timestamp", timestamp,
+                   "Version it with the UTC time (YYYYMMDDHHMMSS) instead of the next number");
+  create->footer(
+      "Needs no database. The version is one more than the highest on disk, zero-padded like the\n"
+      "others (0001 first). down.sql starts as a comment: write it, or make the migration irreversible.\n\n"
+      "Example:\n  migrator --dir migrations new add_users_email");
+
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
       "States: applied <time>, pending, changed (applied, files differ since), missing (applied, no\n"
@@ -195,7 +212,7 @@ int run(int argc, char** argv) {
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {status, up, down, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -234,6 +251,17 @@ int run(int argc, char** argv) {
     CLI::App* topic = find_command(help_topic);
     if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
     std::cout << topic->help("migrator");
+    return 0;
+  }
+
+  if (init->parsed()) {
+    for (const auto& path : migrator::init_directory(dir)) std::cout << "created " << path.string() << "\n";
+    return 0;
+  }
+  if (create->parsed()) {
+    std::filesystem::path created =
+        migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
+    std::cout << "created " << (created / "up.sql").string() << "\ncreated " << (created / "down.sql").string() << "\n";
     return 0;
   }
 

@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"status", "up", "down"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -109,8 +109,9 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: status, up, down, help");
-  expect_usage_error({"--database-url", "sqlite::memory:"}, "no command given; commands: status, up, down, help");
+                     "unknown command 'sideways'; commands: init, new, status, up, down, help");
+  expect_usage_error({"--database-url", "sqlite::memory:"},
+                     "no command given; commands: init, new, status, up, down, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -278,6 +279,48 @@ TEST(MigratorCli, SqliteWriterElsewhereExitsFiveAtOnce) {
   sqlite3_close(writer);
   result = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
   EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+TEST(MigratorCli, InitCreatesARunnableExampleAndRefusesANonEmptyDirectory) {
+  TempDir root;
+  std::string dir = (root.path() / "db" / "migrations").string();
+  CommandResult init = migrator_cli({"--dir", dir, "init"});  // no database needed
+  EXPECT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_EQ(init.out,
+            "created " + dir + "/0001_create_example/up.sql\ncreated " + dir + "/0001_create_example/down.sql\n");
+  std::string db = "sqlite:" + (root.path() / "app.db").string();
+  CommandResult up = migrator_cli({"--database-url", db, "--dir", dir, "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0001_create_example \\([0-9]+ ms\\)\n"));
+  CommandResult again = migrator_cli({"--dir", dir, "init"});
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_THAT(again.err, HasSubstr(dir + " already exists and is not an empty directory; nothing was created"));
+}
+
+TEST(MigratorCli, NewScaffoldsTheNextVersion) {
+  MigrationsDir migrations;
+  std::string dir = migrations.path().string();
+  CommandResult first = migrator_cli({"--dir", dir, "new", "create_users"});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out,
+            "created " + dir + "/0001_create_users/up.sql\ncreated " + dir + "/0001_create_users/down.sql\n");
+  migrations.add("000041_later", "SELECT 1;\n", "SELECT 1;\n");
+  CommandResult next = migrator_cli({"--dir", dir, "new", "add-email"});
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_THAT(next.out, HasSubstr(dir + "/000042_add-email/up.sql"));
+  // The scaffold's down.sql is only a comment: status says to write it before anything runs.
+  CommandResult status = migrator_cli({"--database-url", "sqlite::memory:", "--dir", dir, "status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.err, HasSubstr("/down.sql: down.sql has no statement; write the SQL that reverts up.sql"));
+
+  CommandResult stamped = migrator_cli({"--dir", dir, "new", "--timestamp", "backfill"});
+  EXPECT_EQ(stamped.exit_code, 0) << stamped.err;
+  EXPECT_THAT(stamped.out,
+              MatchesRegex("created .*/20[0-9]{12}_backfill/up.sql\ncreated .*/20[0-9]{12}_backfill/down.sql\n"));
+
+  expect_usage_error({"--dir", dir, "new", "add email"}, "new: NAME must be letters, digits, '_' and '-'");
+  CommandResult missing = migrator_cli({"--dir", dir, "new"});
+  EXPECT_EQ(missing.exit_code, 2);
 }
 
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {
