@@ -193,8 +193,12 @@ int run(int argc, char** argv) {
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
   std::string up_to;
   up->add_option("--to", up_to, "Stop after this version (inclusive; a number from 0)");
+  bool allow_out_of_order = false;
+  up->add_flag("--allow-out-of-order", allow_out_of_order,
+               "Also apply pending migrations whose version is below an applied one (refused by default)");
   up->footer(
-      "Refuses (exit 3) to run while an applied migration is changed or missing.\n\nExample:\n"
+      "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
+      "migration whose version is below an applied one unless --allow-out-of-order.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app up --to 20240101120000");
 
   CLI::App* down = app.add_subcommand("down", "Reverts the most recently applied migrations, newest first");
@@ -311,7 +315,7 @@ int run(int argc, char** argv) {
   if (status->parsed()) {
     engine.print_status();
   } else if (up->parsed()) {
-    engine.up(up_to_version);
+    engine.up(up_to_version, allow_out_of_order);
   } else if (down_to_version) {
     engine.down_to(*down_to_version);
   } else {

@@ -125,13 +125,27 @@ int64_t Engine::attempt(const Migration& migration, const std::string& action, c
   }
 }
 
-int Engine::up(std::optional<uint64_t> to) {
+int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
   std::vector<MigrationStatus> statuses = lock_and_check();
+  const MigrationStatus* highest_applied = nullptr;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state == MigrationState::kApplied) highest_applied = &status;
+  }
+  std::string out_of_order;
   for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
     driver_.check(migration.up_sql, migration.up_path().string());
+    if (highest_applied != nullptr && status.version < highest_applied->version && !allow_out_of_order) {
+      out_of_order += "\n  " + migration.label() + " is pending, but " + highest_applied->version_text + "_" +
+                      highest_applied->name + " (a higher version) is already applied";
+    }
+  }
+  if (!out_of_order.empty()) {
+    throw Error(ExitCode::kInvalidMigrations,
+                "refusing to apply migrations out of order, nothing was applied:" + out_of_order +
+                    "\n  renumber them above the applied ones, or pass --allow-out-of-order to apply them anyway");
   }
   int applied = 0;
   for (const MigrationStatus& status : statuses) {

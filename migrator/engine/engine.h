@@ -48,8 +48,10 @@ class Engine {
   // own transaction; prints "nothing to apply" if there are none. Returns how many were applied.
   // Every pending script passes Driver::check() before the first one runs.
   // Throws Error(kInvalidMigrations) before applying anything if any applied migration is changed or
-  // missing; Error(kMigrationFailed) if one fails (the ones before it in this run stay applied).
-  int up(std::optional<uint64_t> to = std::nullopt);
+  // missing, or, unless `allow_out_of_order`, if a pending migration's version is below an applied
+  // one's (naming both); Error(kMigrationFailed) if one fails (the ones before it in this run stay
+  // applied).
+  int up(std::optional<uint64_t> to = std::nullopt, bool allow_out_of_order = false);
 
   // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
   // prints "nothing to revert" if none are applied. Refuses like up(), and with Error(kInvalidMigrations)

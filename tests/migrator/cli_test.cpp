@@ -323,6 +323,26 @@ TEST(MigratorCli, NewScaffoldsTheNextVersion) {
   EXPECT_EQ(missing.exit_code, 2);
 }
 
+TEST(MigratorCli, AllowOutOfOrderFlag) {
+  MigrationsDir migrations;
+  TempDir db;
+  std::vector<std::string> global = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                     migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return migrator_cli(args);
+  };
+  migrations.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  ASSERT_EQ(with({"up"}).exit_code, 0);
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  CommandResult refused = with({"up"});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_THAT(refused.err, HasSubstr("0001_first is pending, but 0002_second (a higher version) is already applied"));
+  CommandResult allowed = with({"up", "--allow-out-of-order"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_THAT(allowed.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"));
+}
+
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {
   MigrationsDir migrations;
   TempDir db;

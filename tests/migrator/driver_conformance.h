@@ -64,8 +64,8 @@ class DriverConformance : public ::testing::Test {
     result.out = out.str();
     return result;
   }
-  Outcome up(std::optional<uint64_t> to = std::nullopt) {
-    return run([&](migrator::Engine& engine) { engine.up(to); });
+  Outcome up(std::optional<uint64_t> to = std::nullopt, bool allow_out_of_order = false) {
+    return run([&](migrator::Engine& engine) { engine.up(to, allow_out_of_order); });
   }
   Outcome down_steps(uint64_t steps) {
     return run([&](migrator::Engine& engine) { engine.down_steps(steps); });
@@ -379,9 +379,31 @@ TYPED_TEST_P(DriverConformance, HistoryRecordsEveryAttemptWithOutcomeAndVersion)
   EXPECT_EQ(entries[0].detail, "");
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, HistoryRecordsEveryAttemptWithOutcomeAndVersion,
-                            PrintStatusListsEverythingThenFailsOnDrift, IrreversibleMigrationIsNeverReverted,
-                            EmptyDownOnlyRemovesTheRecord, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer PRIMARY KEY);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0003_third", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  this->migrations_.add("0002_second", "INSERT INTO t1 (id) VALUES (2);\n", "DELETE FROM t1 WHERE id = 2;\n");
+  this->migrations_.add("0004_fourth", "CREATE TABLE t4 (id integer);\n", "DROP TABLE t4;\n");
+  Outcome refused = this->up();
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_THAT(refused.error, HasSubstr("refusing to apply migrations out of order, nothing was applied:\n  0002_second "
+                                       "is pending, but 0003_third (a higher version) is already applied"));
+  EXPECT_THAT(refused.error, HasSubstr("--allow-out-of-order"));
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);
+  EXPECT_EQ(this->backend_->count_rows("t4"), std::nullopt);  // not even the in-order one ran
+
+  Outcome allowed = this->up(std::nullopt, /*allow_out_of_order=*/true);
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.error;
+  EXPECT_THAT(allowed.out, MatchesRegex("applied 0002_second \\([0-9]+ ms\\)\napplied 0004_fourth \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed,
+                            HistoryRecordsEveryAttemptWithOutcomeAndVersion, PrintStatusListsEverythingThenFailsOnDrift,
+                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
+                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,
