@@ -34,7 +34,8 @@ constexpr const char* kExitCodes =
     "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied)\n"
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
-    "     migration files, an irreversible migration asked to revert)\n"
+    "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
+    "     transaction control in a migration)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
@@ -186,8 +187,9 @@ int run(int argc, char** argv) {
 
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
-      "States: applied <time>, pending, changed (applied, files differ since), missing (applied, no\n"
-      "directory on disk). Exits 3 after the list if any migration is changed or missing, so CI can\n"
+      "States: applied <time> by <user> in <duration>, pending, changed (applied, files differ since),\n"
+      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed or missing, so CI "
+      "can\n"
       "gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");

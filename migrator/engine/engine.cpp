@@ -11,7 +11,8 @@ namespace migrator {
 std::string describe_state(const MigrationStatus& status) {
   switch (status.state) {
     case MigrationState::kApplied:
-      return "applied " + status.applied_at;
+      return "applied " + status.applied_at + " by " + status.applied_by + " in " +
+             std::to_string(status.execution_ms) + " ms";
     case MigrationState::kPending:
       return "pending";
     case MigrationState::kChanged:
@@ -47,12 +48,16 @@ std::vector<MigrationStatus> Engine::status() {
       status.name = applied.name;
       status.state = MigrationState::kMissing;
       status.applied_at = applied.applied_at;
+      status.applied_by = applied.applied_by;
+      status.execution_ms = applied.execution_ms;
       by_version.emplace(applied.version, std::move(status));
       continue;
     }
     const Migration* migration = find(applied.version);
     found->second.state = migration->checksum == applied.checksum ? MigrationState::kApplied : MigrationState::kChanged;
     found->second.applied_at = applied.applied_at;
+    found->second.applied_by = applied.applied_by;
+    found->second.execution_ms = applied.execution_ms;
   }
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));

@@ -27,9 +27,12 @@ struct MigrationStatus {
   std::string name;
   MigrationState state = MigrationState::kPending;
   std::string applied_at;  // empty unless recorded
+  std::string applied_by;  // empty unless recorded
+  int64_t execution_ms = 0;
 };
 
-// "applied 2024-01-01T12:00:00Z", "pending", "changed (applied 2024-...)", "missing (applied 2024-...)".
+// "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
+// 2024-...)".
 std::string describe_state(const MigrationStatus& status);
 
 class Engine {

@@ -205,7 +205,8 @@ TEST(MigratorCli, UpStatusDownOnSqlite) {
   EXPECT_THAT(up.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"));
   CommandResult status = with({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.err;
-  EXPECT_THAT(status.out, MatchesRegex("0001  first   applied [0-9T:Z-]+\n0002  second  pending\n"));
+  EXPECT_THAT(status.out,
+              MatchesRegex("0001  first   applied [0-9T:Z-]+ by [^ ]+ in [0-9]+ ms\n0002  second  pending\n"));
   CommandResult down = with({"down"});
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_THAT(down.out, MatchesRegex("reverted 0001_first \\([0-9]+ ms\\)\n"));
