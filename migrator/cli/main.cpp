@@ -188,9 +188,8 @@ int run(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
       "States: applied <time> by <user> in <duration>, pending, changed (applied, files differ since),\n"
-      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed or missing, so CI "
-      "can\n"
-      "gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
+      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed\n"
+      "or missing, so CI can gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
   std::string up_to;
