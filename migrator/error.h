@@ -13,7 +13,9 @@ enum class ExitCode : int {
   kMigrationFailed = 1,    // a migration's SQL failed; its transaction was rolled back
   kUsage = 2,              // bad options, missing or unrecognised database URL
   kInvalidMigrations = 3,  // invalid migrations directory, or refused (checksum drift, missing files)
-  kDatabase = 4,           // cannot connect, or cannot take the migration lock
+  kDatabase = 4,           // cannot connect, or the database failed outside a migration's SQL
+  kLockHeld = 5,           // another run holds the migration lock (at once, or after --wait)
+  kInterrupted = 130,      // SIGINT or SIGTERM: the running migration was cancelled and rolled back
 };
 
 class Error : public std::runtime_error {

@@ -2,6 +2,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+
 #include "migrator/test_support.h"
 
 namespace migrator_test {
@@ -21,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"status", "up", "down"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -44,6 +51,126 @@ TEST(MigratorCli, UsageErrorsExitTwo) {
   EXPECT_EQ(migrator_cli({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"}).exit_code, 2);
 }
 
+// One plain line on stderr naming what was wrong, no CLI11 boilerplate, exit 2.
+void expect_usage_error(const std::vector<std::string>& args, const std::string& message) {
+  CommandResult result = migrator_cli(args);
+  EXPECT_EQ(result.exit_code, 2) << ::testing::PrintToString(args) << "\n" << result.err;
+  EXPECT_THAT(result.err, HasSubstr("migrator: " + message)) << ::testing::PrintToString(args);
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  EXPECT_EQ(result.out, "");
+}
+
+TEST(MigratorCli, NegativeOrNonNumericVersionsAreUsageErrors) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::vector<std::string> global = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                     migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return args;
+  };
+  const std::string range = "a version number from 0 to 9223372036854775807";
+  expect_usage_error(with({"up", "--to", "-1"}), "--to: expected " + range + ", got '-1'");
+  expect_usage_error(with({"up", "--to", "three"}), "--to: expected " + range + ", got 'three'");
+  expect_usage_error(with({"up", "--to", "1e3"}), "--to: expected " + range + ", got '1e3'");
+  expect_usage_error(with({"up", "--to", "9223372036854775808"}), "--to: expected " + range);
+  expect_usage_error(with({"down", "--to", "-5"}), "--to: expected " + range + ", got '-5'");
+  expect_usage_error(with({"down", "--steps", "-1"}), "--steps: expected a number of migrations from 1 to");
+  // Nothing ran: the database file was never even created.
+  EXPECT_FALSE(std::filesystem::exists(db.path() / "app.db"));
+}
+
+TEST(MigratorCli, WaitIsBoundedAndTheBoundIsInHelp) {
+  EXPECT_THAT(migrator_cli({"--help"}).out, HasSubstr("0 to 86400; 0 fails at once with exit 5"));
+  for (const char* bad : {"86401", "2147484", "99999999", "-1", "1.5"}) {
+    expect_usage_error({"--database-url", "sqlite::memory:", "--wait", bad, "status"},
+                       "--wait: expected seconds from 0 to 86400");
+  }
+  MigrationsDir migrations;
+  CommandResult ok = migrator_cli(
+      {"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "--wait", "86400", "status"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
+  for (const char* bad : {"5", "-1s", "2days", "1441min"}) {
+    expect_usage_error(
+        {"--database-url", "sqlite::memory:", "--lock-timeout", bad, "status"},
+        std::string("--lock-timeout: expected a duration such as 500ms, 5s or 2min, at most a day, got '") + bad + "'");
+    expect_usage_error({"--database-url", "sqlite::memory:", "--statement-timeout", bad, "status"},
+                       "--statement-timeout: expected a duration");
+  }
+  expect_usage_error({"--database-url", "sqlite::memory:", "--lock-retries", "11", "status"},
+                     "--lock-retries: expected a number of retries from 0 to 10, got 11");
+}
+
+TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
+  expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
+                     "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
+  expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
+                     "unknown command 'sideways'; commands: init, new, status, up, down, help");
+  expect_usage_error({"--database-url", "sqlite::memory:"},
+                     "no command given; commands: init, new, status, up, down, help");
+  expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
+                     "down: give --steps or --to, not both");
+  expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
+  expect_usage_error({"--database-url", "postgresql://localhost:abc/app", "status"},
+                     "invalid port 'abc' in the PostgreSQL URL: expected a number from 1 to 65535");
+  expect_usage_error({"--database-url", "host=localhost port=70000 dbname=app", "status"}, "invalid port '70000'");
+  expect_usage_error({"--database-url", "sqlite:", "status"}, "the SQLite URL 'sqlite:' names no file");
+}
+
+TEST(MigratorCli, HelpCommandShowsTheHelpOfACommand) {
+  CommandResult help_up = migrator_cli({"help", "up"});
+  EXPECT_EQ(help_up.exit_code, 0) << help_up.err;
+  EXPECT_EQ(help_up.out, migrator_cli({"up", "--help"}).out);
+  EXPECT_THAT(help_up.out, HasSubstr("--to"));
+  CommandResult help = migrator_cli({"help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_EQ(help.out, migrator_cli({"--help"}).out);
+  expect_usage_error({"help", "sideways"}, "help: unknown command 'sideways'");
+}
+
+TEST(MigratorCli, DirThatIsAFileSaysSo) {
+  TempDir dir;
+  write_file(dir.path() / "file", "x");
+  CommandResult result =
+      migrator_cli({"--database-url", "sqlite::memory:", "--dir", (dir.path() / "file").string(), "status"});
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.err, HasSubstr((dir.path() / "file").string() + " is not a directory"));
+}
+
+TEST(MigratorCli, OnlyUpCreatesAnSqliteDatabase) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::string path = (db.path() / "typo.db").string();
+  for (const char* command : {"status", "down"}) {
+    CommandResult result =
+        migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), command});
+    EXPECT_EQ(result.exit_code, 4) << command;
+    EXPECT_EQ(result.err, "migrator: SQLite database " + path + " does not exist (only `migrator up` creates one)\n");
+    EXPECT_FALSE(std::filesystem::exists(path)) << command;
+  }
+  CommandResult up = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+TEST(MigratorCli, OtherToolsLayoutsAreReportedNotSilentlyIgnored) {
+  MigrationsDir migrations;
+  write_file(migrations.path() / "1_init.up.sql", "CREATE TABLE t1 (id integer);\n");
+  write_file(migrations.path() / "1_init.down.sql", "DROP TABLE t1;\n");
+  CommandResult result =
+      migrator_cli({"--database-url", "sqlite::memory:", "--dir", migrations.path().string(), "status"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, "no migrations\n");
+  EXPECT_THAT(result.err, HasSubstr("migrator: warning: ignored " + (migrations.path() / "1_init.up.sql").string() +
+                                    ": it looks like a golang-migrate migration"));
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 2) << result.err;
+}
+
 TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {
   MigrationsDir migrations;
   std::filesystem::create_directories(migrations.path() / "not_a_migration");
@@ -55,7 +182,7 @@ TEST(MigratorCli, InvalidMigrationsDirectoryExitsThree) {
 TEST(MigratorCli, UnopenableDatabaseExitsFour) {
   MigrationsDir migrations;
   std::string url = "sqlite://" + (migrations.path() / "no" / "dir" / "x.db").string();
-  CommandResult result = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "status"});
+  CommandResult result = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "up"});
   EXPECT_EQ(result.exit_code, 4);
   EXPECT_THAT(result.err, HasSubstr("migrator: cannot open SQLite database"));
 }
@@ -78,13 +205,143 @@ TEST(MigratorCli, UpStatusDownOnSqlite) {
   EXPECT_THAT(up.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"));
   CommandResult status = with({"status"});
   EXPECT_EQ(status.exit_code, 0) << status.err;
-  EXPECT_THAT(status.out, MatchesRegex("0001  first   applied [0-9T:Z-]+\n0002  second  pending\n"));
+  EXPECT_THAT(status.out,
+              MatchesRegex("0001  first   applied [0-9T:Z-]+ by [^ ]+ in [0-9]+ ms\n0002  second  pending\n"));
   CommandResult down = with({"down"});
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_THAT(down.out, MatchesRegex("reverted 0001_first \\([0-9]+ ms\\)\n"));
   CommandResult again = with({"down"});
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(again.out, "nothing to revert\n");
+}
+
+TEST(MigratorCli, StatusExitsThreeOnDrift) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::vector<std::string> args = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                   migrations.path().string(), "status"};
+  ASSERT_EQ(migrator_cli({"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                          migrations.path().string(), "up"})
+                .exit_code,
+            0);
+  EXPECT_EQ(migrator_cli(args).exit_code, 0);
+  write_file(migrations.path() / "0001_first" / "up.sql", "CREATE TABLE t1 (id bigint);\n");
+  CommandResult drift = migrator_cli(args);
+  EXPECT_EQ(drift.exit_code, 3);
+  EXPECT_THAT(drift.out, MatchesRegex("0001  first  changed \\(applied .*\\)\n"));
+  EXPECT_THAT(drift.err, HasSubstr("0001_first is changed"));
+}
+
+TEST(MigratorCli, SigintOrSigtermCancelsRollsBackAndExits130) {
+  for (int signal : {SIGINT, SIGTERM}) {
+    MigrationsDir migrations;
+    TempDir db;
+    migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+    migrations.add("0002_endless",
+                   "CREATE TABLE t2 (id integer);\n"
+                   "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c;\n",
+                   "DROP TABLE t2;\n");
+    std::string url = "sqlite:" + (db.path() / "app.db").string();
+    ChildProcess up(MIGRATOR_BIN, {"--database-url", url, "--dir", migrations.path().string(), "up"});
+    for (int i = 0; i < 100 && up.out_so_far().empty(); ++i) usleep(20000);  // 0001 committed
+    usleep(200000);
+    auto start = std::chrono::steady_clock::now();
+    up.send(signal);
+    CommandResult result = up.wait();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+    EXPECT_EQ(result.exit_code, 130) << result.err;
+    EXPECT_THAT(result.err,
+                HasSubstr("migrator: interrupted: " + (migrations.path() / "0002_endless" / "up.sql").string() +
+                          ":2 was cancelled and the migration rolled back, nothing of it remains"));
+    CommandResult status = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "status"});
+    EXPECT_THAT(status.out, MatchesRegex("0001  first    applied .*\n0002  endless  pending\n"));
+    // The table of the interrupted migration is gone, and a rerun is not blocked.
+    migrations.add("0002_endless", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+    CommandResult again = migrator_cli({"--database-url", url, "--dir", migrations.path().string(), "up"});
+    EXPECT_EQ(again.exit_code, 0) << again.err;
+  }
+}
+
+TEST(MigratorCli, SqliteWriterElsewhereExitsFiveAtOnce) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::string path = (db.path() / "app.db").string();
+  sqlite3* writer = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &writer), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(writer, "CREATE TABLE other (id integer); BEGIN IMMEDIATE;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  CommandResult result = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(result.exit_code, 5) << result.err;
+  EXPECT_THAT(result.err,
+              HasSubstr("another connection is writing to the SQLite database (--wait SECONDS waits for it)"));
+  sqlite3_exec(writer, "COMMIT", nullptr, nullptr, nullptr);
+  sqlite3_close(writer);
+  result = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "up"});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+}
+
+TEST(MigratorCli, InitCreatesARunnableExampleAndRefusesANonEmptyDirectory) {
+  TempDir root;
+  std::string dir = (root.path() / "db" / "migrations").string();
+  CommandResult init = migrator_cli({"--dir", dir, "init"});  // no database needed
+  EXPECT_EQ(init.exit_code, 0) << init.err;
+  EXPECT_EQ(init.out,
+            "created " + dir + "/0001_create_example/up.sql\ncreated " + dir + "/0001_create_example/down.sql\n");
+  std::string db = "sqlite:" + (root.path() / "app.db").string();
+  CommandResult up = migrator_cli({"--database-url", db, "--dir", dir, "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0001_create_example \\([0-9]+ ms\\)\n"));
+  CommandResult again = migrator_cli({"--dir", dir, "init"});
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_THAT(again.err, HasSubstr(dir + " already exists and is not an empty directory; nothing was created"));
+}
+
+TEST(MigratorCli, NewScaffoldsTheNextVersion) {
+  MigrationsDir migrations;
+  std::string dir = migrations.path().string();
+  CommandResult first = migrator_cli({"--dir", dir, "new", "create_users"});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(first.out,
+            "created " + dir + "/0001_create_users/up.sql\ncreated " + dir + "/0001_create_users/down.sql\n");
+  migrations.add("000041_later", "SELECT 1;\n", "SELECT 1;\n");
+  CommandResult next = migrator_cli({"--dir", dir, "new", "add-email"});
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+  EXPECT_THAT(next.out, HasSubstr(dir + "/000042_add-email/up.sql"));
+  // The scaffold's down.sql is only a comment: status says to write it before anything runs.
+  CommandResult status = migrator_cli({"--database-url", "sqlite::memory:", "--dir", dir, "status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.err, HasSubstr("/down.sql: down.sql has no statement; write the SQL that reverts up.sql"));
+
+  CommandResult stamped = migrator_cli({"--dir", dir, "new", "--timestamp", "backfill"});
+  EXPECT_EQ(stamped.exit_code, 0) << stamped.err;
+  EXPECT_THAT(stamped.out,
+              MatchesRegex("created .*/20[0-9]{12}_backfill/up.sql\ncreated .*/20[0-9]{12}_backfill/down.sql\n"));
+
+  expect_usage_error({"--dir", dir, "new", "add email"}, "new: NAME must be letters, digits, '_' and '-'");
+  CommandResult missing = migrator_cli({"--dir", dir, "new"});
+  EXPECT_EQ(missing.exit_code, 2);
+}
+
+TEST(MigratorCli, AllowOutOfOrderFlag) {
+  MigrationsDir migrations;
+  TempDir db;
+  std::vector<std::string> global = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                     migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return migrator_cli(args);
+  };
+  migrations.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  ASSERT_EQ(with({"up"}).exit_code, 0);
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  CommandResult refused = with({"up"});
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_THAT(refused.err, HasSubstr("0001_first is pending, but 0002_second (a higher version) is already applied"));
+  CommandResult allowed = with({"up", "--allow-out-of-order"});
+  EXPECT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_THAT(allowed.out, MatchesRegex("applied 0001_first \\([0-9]+ ms\\)\n"));
 }
 
 TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {

@@ -1,5 +1,5 @@
 // Picking the database from its URL.
-#include "migrator/database_url.h"
+#include "migrator/drivers/database_url.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -42,6 +42,20 @@ TEST(ParseDatabaseUrl, AnythingElseIsAUsageErrorListingTheAcceptedForms) {
       EXPECT_THAT(e.what(), Not(HasSubstr("secret")));
     }
   }
+}
+
+TEST(ParseDatabaseUrl, BadPostgresPortsAreUsageErrors) {
+  for (const char* url :
+       {"postgresql://h:abc/db", "postgres://h:0/db", "port=65536 dbname=x", "postgresql://h:5432,g:x/db"}) {
+    try {
+      migrator::parse_database_url(url);
+      ADD_FAILURE() << "accepted " << url;
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kUsage) << url;
+      EXPECT_THAT(e.what(), HasSubstr("expected a number from 1 to 65535")) << url;
+    }
+  }
+  EXPECT_EQ(migrator::parse_database_url("postgresql://h:5432,g:5433/db").kind, DatabaseKind::kPostgres);
 }
 
 }  // namespace

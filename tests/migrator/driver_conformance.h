@@ -1,6 +1,6 @@
 // The driver conformance suite: the behaviour every driver must show through the engine. A backend
 // file instantiates it with a Backend class providing:
-//   static std::unique_ptr<Backend> create(std::string* problem);  // a fresh, empty database
+//   static std::unique_ptr<Backend> create(std::string* problem);  // a fresh, empty database (it exists)
 //   std::string url() const;                                       // its database URL
 //   std::optional<int64_t> count_rows(const std::string& table);   // nullopt: no such table
 //   static constexpr const char* kStateTable;
@@ -16,11 +16,12 @@
 #include <string>
 #include <vector>
 
-#include "migrator/database_url.h"
-#include "migrator/engine.h"
+#include "migrator/drivers/database_url.h"
+#include "migrator/engine/engine.h"
 #include "migrator/error.h"
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 #include "migrator/test_support.h"
+#include "migrator/version.h"
 
 namespace migrator_test {
 
@@ -50,8 +51,10 @@ class DriverConformance : public ::testing::Test {
     Outcome result;
     std::ostringstream out;
     try {
+      migrator::DriverOptions options;
+      options.create_database = true;
       std::unique_ptr<migrator::Driver> driver =
-          migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+          migrator::open_driver(migrator::parse_database_url(backend_->url()), options);
       migrator::Engine engine(*driver, migrator::load_migrations(migrations_.path()), out);
       action(engine);
     } catch (const migrator::Error& e) {
@@ -61,8 +64,8 @@ class DriverConformance : public ::testing::Test {
     result.out = out.str();
     return result;
   }
-  Outcome up(std::optional<uint64_t> to = std::nullopt) {
-    return run([&](migrator::Engine& engine) { engine.up(to); });
+  Outcome up(std::optional<uint64_t> to = std::nullopt, bool allow_out_of_order = false) {
+    return run([&](migrator::Engine& engine) { engine.up(to, allow_out_of_order); });
   }
   Outcome down_steps(uint64_t steps) {
     return run([&](migrator::Engine& engine) { engine.down_steps(steps); });
@@ -82,6 +85,16 @@ class DriverConformance : public ::testing::Test {
     for (const migrator::MigrationStatus& s : status()) {
       std::string state = describe_state(s);
       lines.push_back(s.version_text + "_" + s.name + " " + state.substr(0, state.find(' ')));
+    }
+    return lines;
+  }
+  // "<action> <version> <outcome>" per history row, oldest first.
+  std::vector<std::string> history() {
+    std::unique_ptr<migrator::Driver> driver =
+        migrator::open_driver(migrator::parse_database_url(backend_->url()), migrator::DriverOptions{});
+    std::vector<std::string> lines;
+    for (const migrator::HistoryEntry& entry : driver->history()) {
+      lines.push_back(entry.action + " " + std::to_string(entry.version) + " " + entry.outcome);
     }
     return lines;
   }
@@ -272,7 +285,8 @@ TYPED_TEST_P(DriverConformance, ChecksumDriftIsReportedAndRefused) {
 
   Outcome result = this->up();
   EXPECT_EQ(result.exit_code, 3);
-  EXPECT_THAT(result.error, HasSubstr("0001_first is changed"));
+  EXPECT_THAT(result.error, HasSubstr("0001_first is changed: its up.sql/down.sql differ from when it was applied; "
+                                      "restore the applied files"));
   EXPECT_EQ(result.out, "");
   EXPECT_EQ(this->backend_->count_rows("t1"), 0);  // 0002 was not applied
   EXPECT_EQ(this->down_steps(1).exit_code, 3);
@@ -283,10 +297,11 @@ TYPED_TEST_P(DriverConformance, MissingMigrationIsReportedAndRefused) {
   this->add_three();
   ASSERT_EQ(this->up(2).exit_code, 0);
   this->migrations_.remove("0002_second");
-  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "2_second missing", "0003_third pending"));
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second missing", "0003_third pending"));
   Outcome result = this->up();
   EXPECT_EQ(result.exit_code, 3);
-  EXPECT_THAT(result.error, HasSubstr("2_second is missing"));
+  EXPECT_THAT(result.error, HasSubstr("0002_second is missing: applied, but its directory is not in the migrations "
+                                      "directory; restore it (e.g. from git)"));
   EXPECT_EQ(this->backend_->count_rows("t2"), std::nullopt);
   EXPECT_EQ(this->down_steps(1).exit_code, 3);
   EXPECT_EQ(this->backend_->count_rows("t1"), 2);
@@ -302,7 +317,93 @@ TYPED_TEST_P(DriverConformance, InvalidDirectoryIsRejectedBeforeRunning) {
   EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, IrreversibleMigrationIsNeverReverted) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0002_final", "-- migrator: irreversible\nINSERT INTO t1 (id) VALUES (1);\n", "");
+  std::filesystem::remove(this->migrations_.path() / "0002_final" / "down.sql");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_to(0);
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("refusing to revert 0002_final: its up.sql declares it irreversible"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_final applied"));
+}
+
+TYPED_TEST_P(DriverConformance, EmptyDownOnlyRemovesTheRecord) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0002_noop", "-- migrator: empty-down\nINSERT INTO t1 (id) VALUES (1);\n", "-- keep the row\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->down_steps(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0002_noop \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_noop pending"));
+}
+
+TYPED_TEST_P(DriverConformance, PrintStatusListsEverythingThenFailsOnDrift) {
+  this->add_three();
+  ASSERT_EQ(this->up(2).exit_code, 0);
+  Outcome clean = this->run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(clean.exit_code, 0) << clean.error;
+  write_file(this->migrations_.path() / "0001_first" / "down.sql", "DROP TABLE t1 CASCADE;\n");
+  this->migrations_.remove("0002_second");
+  Outcome drift = this->run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(drift.exit_code, 3);
+  EXPECT_THAT(drift.out, MatchesRegex("0001  first   changed \\(applied [^)]*\\)\n"
+                                      "0002  second  missing \\(applied [^)]*\\)\n"
+                                      "0003  third   pending\n"));
+  EXPECT_THAT(drift.error, HasSubstr("applied migrations differ from the files on disk:\n  0001_first is changed"));
+  EXPECT_THAT(drift.error, HasSubstr("\n  0002_second is missing"));
+}
+
+TYPED_TEST_P(DriverConformance, HistoryRecordsEveryAttemptWithOutcomeAndVersion) {
+  this->add_three();
+  this->migrations_.add("0004_broken", "CREATE TABLE t4 (id integer);\nSELECT nope FROM t4;\n", "DROP TABLE t4;\n");
+  EXPECT_EQ(this->up().exit_code, 1);
+  ASSERT_EQ(this->down_steps(2).exit_code, 0);
+  EXPECT_THAT(this->history(), ElementsAre("up 1 applied", "up 2 applied", "up 3 applied", "up 4 failed",
+                                           "down 3 reverted", "down 2 reverted"));
+  std::unique_ptr<migrator::Driver> driver =
+      migrator::open_driver(migrator::parse_database_url(this->backend_->url()), migrator::DriverOptions{});
+  std::vector<migrator::HistoryEntry> entries = driver->history();
+  ASSERT_EQ(entries.size(), 6u);
+  for (const migrator::HistoryEntry& entry : entries) {
+    EXPECT_EQ(entry.migrator_version, migrator::kMigratorVersion);
+    EXPECT_FALSE(entry.by.empty());
+    EXPECT_THAT(entry.at, MatchesRegex("[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z"));
+    EXPECT_GE(entry.duration_ms, 0);
+  }
+  EXPECT_EQ(entries[3].name, "broken");
+  EXPECT_THAT(entries[3].detail, HasSubstr("0004_broken/up.sql:2: ERROR: "));
+  EXPECT_EQ(entries[0].detail, "");
+}
+
+TYPED_TEST_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed) {
+  this->migrations_.add("0001_first", "CREATE TABLE t1 (id integer PRIMARY KEY);\n", "DROP TABLE t1;\n");
+  this->migrations_.add("0003_third", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  this->migrations_.add("0002_second", "INSERT INTO t1 (id) VALUES (2);\n", "DELETE FROM t1 WHERE id = 2;\n");
+  this->migrations_.add("0004_fourth", "CREATE TABLE t4 (id integer);\n", "DROP TABLE t4;\n");
+  Outcome refused = this->up();
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_THAT(refused.error, HasSubstr("refusing to apply migrations out of order, nothing was applied:\n  0002_second "
+                                       "is pending, but 0003_third (a higher version) is already applied"));
+  EXPECT_THAT(refused.error, HasSubstr("--allow-out-of-order"));
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 0);
+  EXPECT_EQ(this->backend_->count_rows("t4"), std::nullopt);  // not even the in-order one ran
+
+  Outcome allowed = this->up(std::nullopt, /*allow_out_of_order=*/true);
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.error;
+  EXPECT_THAT(allowed.out, MatchesRegex("applied 0002_second \\([0-9]+ ms\\)\napplied 0004_fourth \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 1);
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed,
+                            HistoryRecordsEveryAttemptWithOutcomeAndVersion, PrintStatusListsEverythingThenFailsOnDrift,
+                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
+                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,

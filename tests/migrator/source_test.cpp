@@ -1,5 +1,5 @@
 // The migrations directory format: parsing, validation errors, checksums.
-#include "migrator/source.h"
+#include "migrator/source/source.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -53,6 +53,30 @@ TEST(LoadMigrations, ReadsDirectoriesSortedNumericallyAndIgnoresPlainFiles) {
   EXPECT_EQ(migrations[2].name, "add_email");
 }
 
+TEST(LoadMigrations, WarnsForSqlFilesInOtherToolsLayouts) {
+  MigrationsDir dir;
+  dir.add("0001_real", "SELECT 1;", "SELECT 1;");
+  for (const char* name : {"1_init.up.sql", "1_init.down.sql", "20240101120000_create_users.sql", "0002_b.up.sql",
+                           "V3__add_email.sql", "notes.sql", "README.md"}) {
+    write_file(dir.path() / name, "SELECT 1;\n");
+  }
+  std::vector<std::string> warnings;
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path(), &warnings);
+  ASSERT_EQ(migrations.size(), 1u);
+  const std::string reads = "; migrator reads " + (dir.path() / "<version>_<name>").string() + "/up.sql and down.sql";
+  auto ignored = [&](const std::string& name, const std::string& layout) {
+    return "ignored " + (dir.path() / name).string() + ": it looks like " + layout + reads;
+  };
+  const std::string golang = "a golang-migrate migration (<version>_<name>.up.sql and .down.sql)";
+  EXPECT_THAT(warnings, ::testing::ElementsAre(
+                            ignored("0002_b.up.sql", golang), ignored("1_init.down.sql", golang),
+                            ignored("1_init.up.sql", golang),
+                            ignored("20240101120000_create_users.sql",
+                                    "a dbmate migration (<version>_<name>.sql with -- migrate:up and -- migrate:down)"),
+                            ignored("V3__add_email.sql", "a Flyway migration (V<version>__<name>.sql)"),
+                            ignored("notes.sql", "a migration file outside a migration directory")));
+}
+
 TEST(LoadMigrations, EmptyDirectoryHasNoMigrations) {
   MigrationsDir dir;
   EXPECT_TRUE(migrator::load_migrations(dir.path()).empty());
@@ -100,6 +124,82 @@ TEST(LoadMigrations, MissingUpOrDownNamesTheMissingPath) {
     EXPECT_THAT(load_error(dir.path()),
                 HasSubstr("missing migration file " + (dir.path() / "0001_first" / missing).string()));
   }
+}
+
+TEST(HeaderOptions, AreReadFromLeadingCommentLinesOnly) {
+  migrator::MigrationOptions options = migrator::parse_header_options(
+      "-- Adds the audit table.\n\n--migrator: irreversible\nCREATE TABLE t (id int);\n", "up.sql");
+  EXPECT_TRUE(options.irreversible);
+  EXPECT_FALSE(options.empty_down);
+  options = migrator::parse_header_options("  -- migrator:  empty-down \nSELECT 1;\n", "up.sql");
+  EXPECT_TRUE(options.empty_down);
+  // After the first statement, a comment is only a comment.
+  options = migrator::parse_header_options("SELECT 1;\n-- migrator: irreversible\n", "up.sql");
+  EXPECT_FALSE(options.irreversible);
+}
+
+TEST(HeaderOptions, UnknownOptionNamesFileLineAndTheKnownOnes) {
+  try {
+    migrator::parse_header_options("-- a comment\n-- migrator: irreversible, no-such-thing\nSELECT 1;\n", "x/up.sql");
+    ADD_FAILURE() << "accepted an unknown option";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_STREQ(e.what(),
+                 "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down, "
+                 "lock-timeout=DURATION, statement-timeout=DURATION");
+  }
+}
+
+TEST(Durations, AcceptMillisecondsSecondsAndMinutesUpToADay) {
+  EXPECT_EQ(migrator::parse_duration_ms("0s"), 0);
+  EXPECT_EQ(migrator::parse_duration_ms("500ms"), 500);
+  EXPECT_EQ(migrator::parse_duration_ms("5s"), 5000);
+  EXPECT_EQ(migrator::parse_duration_ms("2min"), 120000);
+  EXPECT_EQ(migrator::parse_duration_ms("1440min"), 86400000);
+  for (const char* bad : {"", "5", "s", "-1s", "1.5s", "5 s", "5sec", "1441min", "86400001ms", "9999999999s"}) {
+    EXPECT_EQ(migrator::parse_duration_ms(bad), std::nullopt) << bad;
+  }
+}
+
+TEST(HeaderOptions, TimeoutsAreDurations) {
+  migrator::MigrationOptions options =
+      migrator::parse_header_options("-- migrator: lock-timeout=250ms, statement-timeout=2min\nSELECT 1;\n", "up.sql");
+  EXPECT_EQ(options.lock_timeout_ms, 250);
+  EXPECT_EQ(options.statement_timeout_ms, 120000);
+  EXPECT_EQ(migrator::parse_header_options("SELECT 1;\n", "up.sql").lock_timeout_ms, std::nullopt);
+  try {
+    migrator::parse_header_options("\n-- migrator: lock-timeout=5\n", "x/up.sql");
+    ADD_FAILURE() << "accepted a duration without a unit";
+  } catch (const migrator::Error& e) {
+    EXPECT_STREQ(e.what(),
+                 "x/up.sql:2: lock-timeout expects a duration such as lock-timeout=500ms, =5s or =2min, at "
+                 "most a day; got 'lock-timeout=5'");
+  }
+}
+
+TEST(LoadMigrations, EmptyDownIsAnErrorUnlessDeclared) {
+  MigrationsDir dir;
+  dir.add("0001_first", "CREATE TABLE t1 (id integer);\n", "-- nothing\n\n/* really */\n");
+  EXPECT_THAT(load_error(dir.path()),
+              HasSubstr((dir.path() / "0001_first" / "down.sql").string() + ": down.sql has no statement"));
+  write_file(dir.path() / "0001_first" / "up.sql", "-- migrator: empty-down\nCREATE TABLE t1 (id integer);\n");
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_TRUE(migrations[0].options.empty_down);
+  write_file(dir.path() / "0001_first" / "down.sql", "DROP TABLE t1;\n");
+  EXPECT_THAT(load_error(dir.path()), HasSubstr("declares empty-down in its up.sql, but down.sql has statements"));
+}
+
+TEST(LoadMigrations, IrreversibleMigrationHasNoDownSql) {
+  MigrationsDir dir;
+  dir.add("0001_first", "-- migrator: irreversible\nDROP TABLE legacy;\n", "CREATE TABLE legacy ();\n");
+  EXPECT_THAT(load_error(dir.path()), HasSubstr("declared irreversible in its up.sql, so it must have no down.sql"));
+  std::filesystem::remove(dir.path() / "0001_first" / "down.sql");
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_TRUE(migrations[0].options.irreversible);
+  EXPECT_EQ(migrations[0].down_sql, "");
+  EXPECT_EQ(migrations[0].checksum, migrator::checksum(migrations[0].up_sql, ""));
 }
 
 TEST(LoadMigrations, ExampleMigrationsAreValid) {

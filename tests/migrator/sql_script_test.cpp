@@ -1,5 +1,5 @@
 // Statement splitting and line numbers.
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -80,6 +80,29 @@ TEST(SplitPostgresScript, SyntaxErrorNamesPathAndLine) {
       EXPECT_THAT(e.what(), HasSubstr("m/0001_x/up.sql:" + std::to_string(line) + ": syntax error at or near \";\""));
     }
   }
+}
+
+TEST(SplitPostgresScript, NamesEachStatementsNodeAndTransactionControl) {
+  std::vector<migrator::Statement> statements = migrator::split_postgres_script(
+      "CREATE TABLE t (id int);\n"
+      "-- ROLLBACK; in a comment is nothing\n"
+      "SELECT 'COMMIT;';\n"
+      "SAVEPOINT s; ROLLBACK TO SAVEPOINT s; RELEASE s;\n"
+      "BEGIN; COMMIT; END; ROLLBACK; ABORT; START TRANSACTION; PREPARE TRANSACTION 'x'; COMMIT PREPARED 'x';\n"
+      "CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN COMMIT; END $$;\n",
+      "up.sql");
+  std::vector<std::string> nodes;
+  std::vector<bool> control;
+  for (const migrator::Statement& statement : statements) {
+    nodes.push_back(statement.node);
+    control.push_back(statement.transaction_control);
+  }
+  EXPECT_THAT(nodes, ::testing::ElementsAre("CreateStmt", "SelectStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "TransactionStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "TransactionStmt", "TransactionStmt", "TransactionStmt",
+                                            "TransactionStmt", "CreateFunctionStmt"));
+  EXPECT_THAT(control, ::testing::ElementsAre(false, false, false, false, false, true, true, true, true, true, true,
+                                              true, true, false));
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <sqlite3.h>
 
 #include "migrator/driver_conformance.h"
-#include "migrator/sqlite_driver.h"
+#include "migrator/drivers/sqlite_driver.h"
 
 namespace migrator_test {
 namespace {
@@ -12,7 +12,14 @@ class SqliteBackend {
  public:
   static constexpr const char* kStateTable = "migrator_schema_migrations";
 
-  static std::unique_ptr<SqliteBackend> create(std::string* /*problem*/) { return std::make_unique<SqliteBackend>(); }
+  static std::unique_ptr<SqliteBackend> create(std::string* problem) {
+    auto backend = std::make_unique<SqliteBackend>();
+    sqlite3* db = nullptr;  // an empty file is an empty database
+    int rc = sqlite3_open_v2(backend->path().c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+    sqlite3_close(db);
+    if (rc != SQLITE_OK) *problem = "cannot create " + backend->path().string();
+    return rc == SQLITE_OK ? std::move(backend) : nullptr;
+  }
   std::string url() const { return "sqlite://" + path().string(); }
   std::filesystem::path path() const { return dir_.path() / "test.db"; }
 
@@ -66,13 +73,71 @@ TEST_F(SqliteDriverTest, ScriptThatCommitsItselfIsRejectedAndRolledBack) {
 
 TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
   TempDir dir;
+  migrator::DriverOptions options;
+  options.create_database = true;
   try {
-    migrator::SqliteDriver driver((dir.path() / "no" / "such" / "dir.db").string(), migrator::DriverOptions{});
+    migrator::SqliteDriver driver((dir.path() / "no" / "such" / "dir.db").string(), options);
     FAIL() << "opened a database in a directory that does not exist";
   } catch (const migrator::Error& e) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
     EXPECT_THAT(e.what(), HasSubstr("cannot open SQLite database"));
   }
+}
+
+TEST_F(SqliteDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  std::string old_state =  // the state table as the first release created it, with 0001 applied
+      "CREATE TABLE t1 (id integer);"
+      "CREATE TABLE migrator_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+      " checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+      " applied_by TEXT NOT NULL, execution_ms INTEGER NOT NULL);"
+      "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms)"
+      " VALUES (1, 'first', '" +
+      sum + "', 'someone', 3);";
+  ASSERT_EQ(sqlite3_exec(db, old_state.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_second pending"));
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0002_second \\([0-9]+ ms\\)\n"));
+  std::vector<migrator::AppliedMigration> rows = applied();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].directory, "");  // recorded before the column existed
+  EXPECT_EQ(rows[0].applied_by, "someone");
+  EXPECT_EQ(rows[1].directory, "0002_second");
+  migrations_.remove("0001_first");
+  migrations_.remove("0002_second");
+  EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
+}
+
+TEST_F(SqliteDriverTest, HistoryIsAppendOnly) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "UPDATE migrator_history SET outcome = 'failed'", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_STREQ(sqlite3_errmsg(db), "migrator_history is append-only");
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM migrator_history", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied"));
+}
+
+TEST(SqliteDriver, MissingDatabaseIsNotCreatedUnlessAsked) {
+  TempDir dir;
+  std::string path = (dir.path() / "typo.db").string();
+  try {
+    migrator::SqliteDriver driver(path, migrator::DriverOptions{});
+    FAIL() << "opened " << path;
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
+    EXPECT_THAT(e.what(), HasSubstr(path + " does not exist"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
 }
 
 TEST(SqliteDriver, InMemoryDatabaseKeepsStateForTheDriversLifetime) {

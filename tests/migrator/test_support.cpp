@@ -1,6 +1,8 @@
 #include "migrator/test_support.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +77,53 @@ CommandResult run_command(const std::string& program, const std::vector<std::str
   result.err = read_all(capture.path() / "err");
   return result;
 }
+
+ChildProcess::ChildProcess(const std::string& program, const std::vector<std::string>& args) {
+  std::string out = (capture_.path() / "out").string();
+  std::string err = (capture_.path() / "err").string();
+  std::vector<std::string> argv_storage = {program};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ == 0) {
+    int out_fd = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int err_fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (out_fd < 0 || err_fd < 0) _exit(127);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    unsetenv("DATABASE_URL");
+    execv(program.c_str(), argv.data());
+    _exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void ChildProcess::send(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
+CommandResult ChildProcess::wait() {
+  CommandResult result;
+  int status = 0;
+  if (pid_ > 0 && waitpid(pid_, &status, 0) == pid_) {
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+  }
+  pid_ = -1;
+  result.out = read_all(capture_.path() / "out");
+  result.err = read_all(capture_.path() / "err");
+  return result;
+}
+
+std::string ChildProcess::out_so_far() const { return read_all(capture_.path() / "out"); }
 
 std::string unique_test_name(const std::string& prefix) {
   const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();

@@ -41,6 +41,25 @@ struct CommandResult {
   std::string err;
 };
 
+// `program args...` running in the background (DATABASE_URL removed from its environment), its stdout
+// and stderr captured to files.
+class ChildProcess {
+ public:
+  ChildProcess(const std::string& program, const std::vector<std::string>& args);
+  ~ChildProcess();  // kills the child if it still runs
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+  void send(int signal);
+  // Waits for the child to exit; exit_code is 128 + the signal if a signal ended it.
+  CommandResult wait();
+  // What the child has written to stdout so far.
+  std::string out_so_far() const;
+
+ private:
+  TempDir capture_;
+  int pid_ = -1;
+};
+
 // Runs `program args...` through /bin/sh with DATABASE_URL removed from its environment, capturing
 // stdout, stderr and the exit code.
 CommandResult run_command(const std::string& program, const std::vector<std::string>& args);

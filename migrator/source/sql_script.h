@@ -23,10 +23,16 @@ size_t utf8_byte_offset(std::string_view text, size_t chars);
 struct Statement {
   std::string text;  // starts at the statement's first token (leading blanks and comments dropped)
   int line = 1;      // line of that first token in the script
+  // PostgreSQL only: the parse tree's top node ("CreateStmt", "IndexStmt", "TransactionStmt", ...).
+  std::string node;
+  // PostgreSQL only: a statement that begins or ends a transaction (BEGIN, START TRANSACTION, COMMIT,
+  // END, ROLLBACK, ABORT, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED); savepoints are not.
+  bool transaction_control = false;
 };
 
 // Splits a PostgreSQL script into statements with libpg_query's parser (so semicolons inside
-// strings, dollar quotes and function bodies are handled). Nothing touches a database.
+// strings, dollar quotes and function bodies are handled), each with its parse tree's top node.
+// Nothing touches a database.
 // Throws Error(kMigrationFailed) "<path>:<line>: syntax error ..." if the script does not parse.
 std::vector<Statement> split_postgres_script(const std::string& script, const std::string& path);
 

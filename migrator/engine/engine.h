@@ -3,13 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
-#include "migrator/driver.h"
-#include "migrator/source.h"
+#include "migrator/drivers/driver.h"
+#include "migrator/source/source.h"
 
 namespace migrator {
 
@@ -26,9 +27,12 @@ struct MigrationStatus {
   std::string name;
   MigrationState state = MigrationState::kPending;
   std::string applied_at;  // empty unless recorded
+  std::string applied_by;  // empty unless recorded
+  int64_t execution_ms = 0;
 };
 
-// "applied 2024-01-01T12:00:00Z", "pending", "changed (applied 2024-...)", "missing (applied 2024-...)".
+// "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
+// 2024-...)".
 std::string describe_state(const MigrationStatus& status);
 
 class Engine {
@@ -39,17 +43,22 @@ class Engine {
 
   // Every migration on disk or in the database, sorted by version. Takes no lock, creates nothing.
   std::vector<MigrationStatus> status();
-  // Writes status() as aligned lines: version, name, state.
+  // Writes status() as aligned lines: version, name, state. Then, if an applied migration is changed or
+  // missing, throws Error(kInvalidMigrations) naming each and how to proceed (so CI can gate on it).
   void print_status();
 
   // Applies pending migrations in version order, up to and including `to` if given, each in its
   // own transaction; prints "nothing to apply" if there are none. Returns how many were applied.
+  // Every pending script passes Driver::check() before the first one runs.
   // Throws Error(kInvalidMigrations) before applying anything if any applied migration is changed or
-  // missing; Error(kMigrationFailed) if one fails (the ones before it in this run stay applied).
-  int up(std::optional<uint64_t> to = std::nullopt);
+  // missing, or, unless `allow_out_of_order`, if a pending migration's version is below an applied
+  // one's (naming both); Error(kMigrationFailed) if one fails (the ones before it in this run stay
+  // applied).
+  int up(std::optional<uint64_t> to = std::nullopt, bool allow_out_of_order = false);
 
   // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
-  // prints "nothing to revert" if none are applied. Refuses like up(). Returns how many were reverted.
+  // prints "nothing to revert" if none are applied. Refuses like up(), and with Error(kInvalidMigrations)
+  // before reverting anything if one of them is irreversible. Returns how many were reverted.
   int down_steps(uint64_t steps);
   // Reverts every applied migration with a version above `version`, newest first.
   int down_to(uint64_t version);
@@ -57,7 +66,12 @@ class Engine {
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
   std::vector<MigrationStatus> lock_and_check();
+  // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
+  std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
+  // Runs `run` (an apply or revert of `migration`); if its SQL fails or is interrupted, appends that
+  // to the history before rethrowing.
+  int64_t attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run);
   int revert(const std::vector<uint64_t>& versions_newest_first);
 
   Driver& driver_;

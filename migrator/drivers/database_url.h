@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "migrator/driver.h"
+#include "migrator/drivers/driver.h"
 
 namespace migrator {
 

@@ -1,6 +1,8 @@
-#include "migrator/sql_script.h"
+#include "migrator/source/sql_script.h"
 
 #include <pg_query.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -71,9 +73,29 @@ std::vector<Statement> split_postgres_script(const std::string& script, const st
     size_t end = length == 0 ? script.size() : std::min(script.size(), location + length);
     size_t start = skip_blank_and_comments(script, location, /*nested_block_comments=*/true);
     if (start >= end) continue;
-    statements.push_back(Statement{script.substr(start, end - start), line_at(script, start)});
+    statements.push_back(Statement{script.substr(start, end - start), line_at(script, start), "", false});
   }
   pg_query_free_split_result(result);
+
+  // The same parser again for the trees: its statement list is the one split from above.
+  PgQueryParseResult parsed = pg_query_parse(script.c_str());
+  if (parsed.error == nullptr && parsed.parse_tree != nullptr) {
+    nlohmann::json tree = nlohmann::json::parse(parsed.parse_tree, nullptr, /*allow_exceptions=*/false);
+    const nlohmann::json* stmts = tree.is_object() && tree.contains("stmts") ? &tree["stmts"] : nullptr;
+    if (stmts != nullptr && stmts->is_array() && stmts->size() == statements.size()) {
+      for (size_t i = 0; i < statements.size(); ++i) {
+        const nlohmann::json& stmt = (*stmts)[i].value("stmt", nlohmann::json::object());
+        if (!stmt.is_object() || stmt.empty()) continue;
+        statements[i].node = stmt.begin().key();
+        if (statements[i].node == "TransactionStmt") {
+          std::string kind = stmt.begin().value().value("kind", "");
+          statements[i].transaction_control =
+              kind != "TRANS_STMT_SAVEPOINT" && kind != "TRANS_STMT_RELEASE" && kind != "TRANS_STMT_ROLLBACK_TO";
+        }
+      }
+    }
+  }
+  pg_query_free_parse_result(parsed);
   return statements;
 }
 

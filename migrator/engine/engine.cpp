@@ -1,4 +1,4 @@
-#include "migrator/engine.h"
+#include "migrator/engine/engine.h"
 
 #include <algorithm>
 #include <iomanip>
@@ -11,7 +11,8 @@ namespace migrator {
 std::string describe_state(const MigrationStatus& status) {
   switch (status.state) {
     case MigrationState::kApplied:
-      return "applied " + status.applied_at;
+      return "applied " + status.applied_at + " by " + status.applied_by + " in " +
+             std::to_string(status.execution_ms) + " ms";
     case MigrationState::kPending:
       return "pending";
     case MigrationState::kChanged:
@@ -40,20 +41,42 @@ std::vector<MigrationStatus> Engine::status() {
     if (found == by_version.end()) {
       MigrationStatus status;
       status.version = applied.version;
-      status.version_text = std::to_string(applied.version);
+      // The version as it was written on disk, when the state table recorded it.
+      bool recorded = applied.directory.size() > applied.name.size() + 1;
+      status.version_text = recorded ? applied.directory.substr(0, applied.directory.size() - applied.name.size() - 1)
+                                     : std::to_string(applied.version);
       status.name = applied.name;
       status.state = MigrationState::kMissing;
       status.applied_at = applied.applied_at;
+      status.applied_by = applied.applied_by;
+      status.execution_ms = applied.execution_ms;
       by_version.emplace(applied.version, std::move(status));
       continue;
     }
     const Migration* migration = find(applied.version);
     found->second.state = migration->checksum == applied.checksum ? MigrationState::kApplied : MigrationState::kChanged;
     found->second.applied_at = applied.applied_at;
+    found->second.applied_by = applied.applied_by;
+    found->second.execution_ms = applied.execution_ms;
   }
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
   return statuses;
+}
+
+std::string Engine::drift_report(const std::vector<MigrationStatus>& statuses) const {
+  std::string problems;
+  for (const MigrationStatus& status : statuses) {
+    std::string label = status.version_text + "_" + status.name;
+    if (status.state == MigrationState::kChanged) {
+      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied; restore the " +
+                  "applied files (e.g. git checkout them) and put the change in a new migration";
+    } else if (status.state == MigrationState::kMissing) {
+      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory; " +
+                  "restore it (e.g. from git), or restore it, revert it with `migrator down`, then delete it";
+    }
+  }
+  return problems;
 }
 
 void Engine::print_status() {
@@ -72,6 +95,11 @@ void Engine::print_status() {
     out_ << std::left << std::setw(static_cast<int>(version_width)) << status.version_text << "  "
          << std::setw(static_cast<int>(name_width)) << status.name << "  " << describe_state(status) << "\n";
   }
+  std::string problems = drift_report(statuses);
+  if (!problems.empty()) {
+    out_.flush();
+    throw Error(ExitCode::kInvalidMigrations, "applied migrations differ from the files on disk:" + problems);
+  }
 }
 
 const Migration* Engine::find(uint64_t version) const {
@@ -83,29 +111,53 @@ const Migration* Engine::find(uint64_t version) const {
 std::vector<MigrationStatus> Engine::lock_and_check() {
   driver_.lock();
   std::vector<MigrationStatus> statuses = status();
-  std::string problems;
-  for (const MigrationStatus& status : statuses) {
-    std::string label = status.version_text + "_" + status.name;
-    if (status.state == MigrationState::kChanged) {
-      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied";
-    } else if (status.state == MigrationState::kMissing) {
-      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory";
-    }
-  }
+  std::string problems = drift_report(statuses);
   if (!problems.empty()) {
     throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was changed:" + problems);
   }
   return statuses;
 }
 
-int Engine::up(std::optional<uint64_t> to) {
+int64_t Engine::attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run) {
+  try {
+    return run();
+  } catch (const Error& e) {
+    if (e.code() == ExitCode::kMigrationFailed || e.code() == ExitCode::kInterrupted) {
+      driver_.record_failure(migration, action, e.code() == ExitCode::kInterrupted ? "interrupted" : "failed",
+                             e.what());
+    }
+    throw;
+  }
+}
+
+int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
   std::vector<MigrationStatus> statuses = lock_and_check();
+  const MigrationStatus* highest_applied = nullptr;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state == MigrationState::kApplied) highest_applied = &status;
+  }
+  std::string out_of_order;
+  for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
+    if (status.state != MigrationState::kPending) continue;
+    if (to && status.version > *to) break;
+    const Migration& migration = *find(status.version);
+    driver_.check(migration.up_sql, migration.up_path().string());
+    if (highest_applied != nullptr && status.version < highest_applied->version && !allow_out_of_order) {
+      out_of_order += "\n  " + migration.label() + " is pending, but " + highest_applied->version_text + "_" +
+                      highest_applied->name + " (a higher version) is already applied";
+    }
+  }
+  if (!out_of_order.empty()) {
+    throw Error(ExitCode::kInvalidMigrations,
+                "refusing to apply migrations out of order, nothing was applied:" + out_of_order +
+                    "\n  renumber them above the applied ones, or pass --allow-out-of-order to apply them anyway");
+  }
   int applied = 0;
   for (const MigrationStatus& status : statuses) {
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    int64_t ms = driver_.apply(migration);
+    int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
     out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
     ++applied;
   }
@@ -114,10 +166,22 @@ int Engine::up(std::optional<uint64_t> to) {
 }
 
 int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
+  for (uint64_t version : versions_newest_first) {
+    const Migration& migration = *find(version);
+    if (migration.options.irreversible) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to revert " + migration.label() +
+                      ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
+    }
+  }
+  for (uint64_t version : versions_newest_first) {
+    const Migration& migration = *find(version);
+    driver_.check(migration.down_sql, migration.down_path().string());
+  }
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    int64_t ms = driver_.revert(migration);
+    int64_t ms = attempt(migration, "down", [&] { return driver_.revert(migration); });
     out_ << "reverted " << migration.label() << " (" << ms << " ms)" << std::endl;
     ++reverted;
   }

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "migrator/driver.h"
+#include "migrator/drivers/driver.h"
 
 namespace migrator {
 
@@ -21,10 +21,20 @@ class PostgresDriver : public Driver {
   PostgresDriver(const std::string& conninfo, DriverOptions options);
   ~PostgresDriver() override;
 
-  // Takes pg_advisory_lock(kLockKey) with lock_timeout set to the configured timeout (then reset),
-  // then creates schema migrator and its table if missing.
+  // Polls pg_try_advisory_lock(kLockKey) until it succeeds, wait_seconds pass (0: fails at once,
+  // Error(kLockHeld) naming the holder) or the run is interrupted, saying once a second to
+  // options.notices who holds the lock. Then
+  // creates or upgrades schema migrator and its table.
   void lock() override;
+  void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  // migrator.history; UPDATE and DELETE on it are refused by a trigger.
+  std::vector<HistoryEntry> history() override;
+  void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                      const std::string& detail) noexcept override;
+  // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
+  // tree: the migration already runs in a transaction, which they would end or discard.
+  void check(const std::string& script, const std::string& path) override;
   // Splits the script with libpg_query first, so a syntax error is reported before any statement
   // runs; then executes statement by statement inside one transaction.
   int64_t apply(const Migration& migration) override;

@@ -1,0 +1,347 @@
+// migrator: applies and reverts SQL migrations kept as <dir>/<version>_<name>/{up,down}.sql on
+// PostgreSQL or SQLite. Command line only; the work is done by migrator_lib.
+#include <CLI/CLI.hpp>
+#include <signal.h>
+#include <unistd.h>
+
+#include <mutex>
+#include <chrono>
+#include <cstdint>
+#include <thread>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "migrator/drivers/database_url.h"
+#include "migrator/engine/engine.h"
+#include "migrator/error.h"
+#include "migrator/interrupt.h"
+#include "migrator/source/scaffold.h"
+#include "migrator/source/source.h"
+#include "migrator/version.h"
+
+namespace {
+
+using migrator::Error;
+using migrator::ExitCode;
+
+constexpr const char* kExitCodes =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied)\n"
+    "  2  usage error (bad options, missing or unrecognised database URL)\n"
+    "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
+    "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
+    "     transaction control in a migration)\n"
+    "  4  database connection failure, or the database failed outside a migration's SQL\n"
+    "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
+    "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
+    "       back and the lock released (earlier migrations of the run stay applied)\n";
+
+constexpr const char* kCommands = "init, new, status, up, down, help";
+constexpr int64_t kMaxWaitSeconds = 86400;
+
+[[noreturn]] void usage(const std::string& message) {
+  throw Error(ExitCode::kUsage, message + " (see migrator --help)");
+}
+
+// A whole number from `min` to `max` written as plain decimal digits; a usage error naming `option`
+// and the allowed range otherwise (no sign, no blanks, no exponent: "-1" is never a huge number).
+int64_t parse_whole_number(const std::string& option, const std::string& text, int64_t min, int64_t max,
+                           const std::string& what) {
+  std::string allowed = option + ": expected " + what + " from " + std::to_string(min) + " to " + std::to_string(max);
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) {
+    usage(allowed + ", got '" + text + "'");
+  }
+  int64_t value = 0;
+  for (char c : text) {
+    int digit = c - '0';
+    if (value > (max - digit) / 10) usage(allowed + ", got " + text);
+    value = value * 10 + digit;
+  }
+  if (value < min) usage(allowed + ", got " + text);
+  return value;
+}
+
+constexpr int64_t kMaxVersion = std::numeric_limits<int64_t>::max();
+
+uint64_t parse_version(const std::string& option, const std::string& text) {
+  return static_cast<uint64_t>(parse_whole_number(option, text, 0, kMaxVersion, "a version number"));
+}
+
+// The first argument that is not an option or an option's value: the command the user meant.
+std::string first_command(int argc, char** argv, const std::vector<std::string>& options_with_values) {
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.empty() || arg[0] != '-') return arg;
+    bool takes_value = false;
+    for (const std::string& option : options_with_values) takes_value = takes_value || arg == option;
+    if (takes_value) ++i;
+  }
+  return "";
+}
+
+// The driver the signal watcher cancels; null outside the run. The mutex keeps it alive while cancelling.
+std::mutex active_driver_mutex;
+migrator::Driver* active_driver = nullptr;
+
+void set_active_driver(migrator::Driver* driver) {
+  std::lock_guard<std::mutex> guard(active_driver_mutex);
+  active_driver = driver;
+}
+
+// SIGINT and SIGTERM are blocked in every thread and taken by one watcher thread with sigwait(), so
+// the work they trigger (cancelling the server's statement) runs outside a signal handler. The first
+// signal interrupts the run, which then rolls back and exits 130; a second one exits at once.
+void watch_signals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::thread([signals] {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    migrator::request_interrupt();
+    std::cerr << "migrator: " << (signal == SIGINT ? "SIGINT" : "SIGTERM")
+              << ": cancelling the running statement and rolling back (again to quit at once)" << std::endl;
+    // Cancel more than once: a statement sent just after the first cancel would otherwise run to its end.
+    for (int i = 0; i < 20; ++i) {
+      {
+        std::lock_guard<std::mutex> guard(active_driver_mutex);
+        if (active_driver != nullptr) active_driver->cancel();
+      }
+      sigset_t pending;
+      sigpending(&pending);
+      if (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1) _exit(130);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    sigwait(&signals, &signal);
+    _exit(130);
+  }).detach();
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{
+      "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
+      "Migrations are directories <dir>/<version>_<name>/ holding up.sql and down.sql; each one runs in\n"
+      "its own transaction together with its row in the state table.",
+      "migrator"};
+  app.fallthrough();  // global options may follow the subcommand
+  app.set_version_flag("--version", std::string("migrator ") + migrator::kMigratorVersion);
+  app.require_subcommand(1, 1);
+  app.footer(std::string("Header options, comment lines at the top of up.sql (-- migrator: OPTION, OPTION):\n"
+                         "  irreversible               no down.sql; down refuses to revert it\n"
+                         "  empty-down                 down.sql intentionally empty; down only removes the record\n"
+                         "  lock-timeout=DURATION      PostgreSQL lock_timeout for this migration\n"
+                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n\n") +
+             "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
+             "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
+             "\nExample:\n"
+             "  DATABASE_URL=postgresql://localhost/app migrator --dir migrations up\n"
+             "  migrator --database-url sqlite:app.db status");
+
+  std::string database_url;
+  std::string dir = "migrations";
+  std::string wait_text = "0";
+  std::string lock_timeout_text = "5s";
+  std::string statement_timeout_text = "0s";
+  std::string lock_retries_text = "3";
+  app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
+      ->envname("DATABASE_URL");
+  app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
+  app.add_option("--wait", wait_text,
+                 "Seconds to wait for another run's migration lock (saying so once a second), 0 to " +
+                     std::to_string(kMaxWaitSeconds) + "; 0 fails at once with exit 5")
+      ->capture_default_str();
+  app.add_option("--lock-timeout", lock_timeout_text,
+                 "PostgreSQL: SET LOCAL lock_timeout for each migration, e.g. 500ms, 5s, 2min (0s: none; at most "
+                 "a day; a file's header option overrides it)")
+      ->capture_default_str();
+  app.add_option("--lock-retries", lock_retries_text,
+                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried, 0 to 10, "
+                 "after 1 s, 2 s, 4 s, ...")
+      ->capture_default_str();
+  app.add_option("--statement-timeout", statement_timeout_text,
+                 "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
+      ->capture_default_str();
+
+  CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
+  init->footer(
+      "Needs no database. Refuses (exit 3) if the directory exists and is not empty.\n\nExample:\n"
+      "  migrator --dir db/migrations init");
+
+  CLI::App* create = app.add_subcommand("new", "Creates the next migration's directory, up.sql and down.sql");
+  std::string new_name;
+  bool timestamp = false;
+  create->add_option("NAME", new_name, "What the migration does: letters, digits, _ and -")->required();
+  create->add_flag("--timestamp", timestamp,
+                   "Version it with the UTC time (YYYYMMDDHHMMSS) instead of the next number");
+  create->footer(
+      "Needs no database. The version is one more than the highest on disk, zero-padded like the\n"
+      "others (0001 first). down.sql starts as a comment: write it, or make the migration irreversible.\n\n"
+      "Example:\n  migrator --dir migrations new add_users_email");
+
+  CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
+  status->footer(
+      "States: applied <time> by <user> in <duration>, pending, changed (applied, files differ since),\n"
+      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed\n"
+      "or missing, so CI can gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
+
+  CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
+  std::string up_to;
+  up->add_option("--to", up_to, "Stop after this version (inclusive; a number from 0)");
+  bool allow_out_of_order = false;
+  up->add_flag("--allow-out-of-order", allow_out_of_order,
+               "Also apply pending migrations whose version is below an applied one (refused by default)");
+  up->footer(
+      "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
+      "migration whose version is below an applied one unless --allow-out-of-order.\n\nExample:\n"
+      "  migrator --database-url postgresql://localhost/app up --to 20240101120000");
+
+  CLI::App* down = app.add_subcommand("down", "Reverts the most recently applied migrations, newest first");
+  std::string steps_text;
+  std::string down_to;
+  down->add_option("--steps", steps_text, "How many migrations to revert (a number from 1; default 1)");
+  down->add_option("--to", down_to, "Revert every migration above this version (0: all)");
+  down->footer(
+      "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing,\n"
+      "and to revert a migration declared irreversible.\n\n"
+      "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
+
+  CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
+  std::string help_topic;
+  help->add_option("COMMAND", help_topic, "The command to explain");
+  help->footer("Example:\n  migrator help up");
+
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, help};
+  auto find_command = [&](const std::string& name) -> CLI::App* {
+    for (CLI::App* command : commands) {
+      if (command->get_name() == name) return command;
+    }
+    return nullptr;
+  };
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string command = first_command(
+        argc, argv, {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout"});
+    if (app.get_subcommands().empty()) {
+      if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
+      if (find_command(command) == nullptr) {
+        usage("unknown command '" + command + "'; commands: " + kCommands);
+      }
+    }
+    std::string message = e.what();
+    if (message.rfind("The following argument", 0) == 0) {
+      usage((command.empty() ? "" : command + ": ") + "unexpected " +
+            message.substr(std::string("The following ").size()));
+    }
+    usage((command.empty() ? "" : command + ": ") + message);
+  }
+
+  if (help->parsed()) {
+    if (help_topic.empty()) {
+      std::cout << app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
+      return 0;
+    }
+    CLI::App* topic = find_command(help_topic);
+    if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
+    std::cout << topic->help("migrator");
+    return 0;
+  }
+
+  if (init->parsed()) {
+    for (const auto& path : migrator::init_directory(dir)) std::cout << "created " << path.string() << "\n";
+    return 0;
+  }
+  if (create->parsed()) {
+    std::filesystem::path created =
+        migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
+    std::cout << "created " << (created / "up.sql").string() << "\ncreated " << (created / "down.sql").string() << "\n";
+    return 0;
+  }
+
+  int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
+  int64_t lock_retries = parse_whole_number("--lock-retries", lock_retries_text, 0, 10, "a number of retries");
+  auto duration = [](const std::string& option, const std::string& text) {
+    std::optional<int64_t> ms = migrator::parse_duration_ms(text);
+    if (!ms) usage(option + ": expected a duration such as 500ms, 5s or 2min, at most a day, got '" + text + "'");
+    return *ms;
+  };
+  int64_t lock_timeout_ms = duration("--lock-timeout", lock_timeout_text);
+  int64_t statement_timeout_ms = duration("--statement-timeout", statement_timeout_text);
+  std::optional<uint64_t> up_to_version;
+  if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
+  uint64_t steps = 1;
+  std::optional<uint64_t> down_to_version;
+  if (down->parsed()) {
+    if (!steps_text.empty() && !down_to.empty()) usage("down: give --steps or --to, not both");
+    if (!steps_text.empty()) {
+      steps =
+          static_cast<uint64_t>(parse_whole_number("--steps", steps_text, 1, kMaxVersion, "a number of migrations"));
+    }
+    if (!down_to.empty()) down_to_version = parse_version("--to", down_to);
+  }
+
+  if (database_url.empty()) {
+    usage("no database URL: pass --database-url URL or set DATABASE_URL");
+  }
+  migrator::DatabaseUrl url = migrator::parse_database_url(database_url);
+  std::vector<std::string> warnings;
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir, &warnings);
+  for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
+  migrator::DriverOptions options;
+  options.wait_seconds = static_cast<int>(wait);
+  options.lock_timeout_ms = lock_timeout_ms;
+  options.statement_timeout_ms = statement_timeout_ms;
+  options.lock_retries = static_cast<int>(lock_retries);
+  options.create_database = up->parsed();
+  options.notices = &std::cerr;
+  std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
+  set_active_driver(driver.get());
+  struct Release {  // the watcher must not cancel through a destroyed driver
+    ~Release() { set_active_driver(nullptr); }
+  } release;
+  migrator::Engine engine(*driver, std::move(migrations), std::cout);
+
+  if (status->parsed()) {
+    engine.print_status();
+  } else if (up->parsed()) {
+    engine.up(up_to_version, allow_out_of_order);
+  } else if (down_to_version) {
+    engine.down_to(*down_to_version);
+  } else {
+    engine.down_steps(steps);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  watch_signals();
+  try {
+    return run(argc, argv);
+  } catch (const migrator::Error& e) {
+    std::cout.flush();
+    if (migrator::interrupt_requested() && e.code() != migrator::ExitCode::kInterrupted) {
+      std::cerr << "migrator: interrupted: " << e.what() << std::endl;
+      return static_cast<int>(migrator::ExitCode::kInterrupted);
+    }
+    std::cerr << "migrator: " << e.what() << std::endl;
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cout.flush();
+    std::cerr << "migrator: unexpected error: " << e.what() << std::endl;
+    return static_cast<int>(migrator::ExitCode::kMigrationFailed);
+  }
+}

@@ -1,0 +1,101 @@
+// The database side of the migrator: where state is kept and how one migration is run atomically.
+// The engine decides what to apply or revert; a driver only executes, one migration at a time.
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "migrator/source/source.h"
+
+namespace migrator {
+
+// One row of the state table.
+struct AppliedMigration {
+  uint64_t version = 0;
+  std::string name;
+  std::string checksum;
+  std::string applied_at;  // ISO-8601 UTC, e.g. 2024-01-01T12:00:00Z
+  std::string applied_by;
+  int64_t execution_ms = 0;
+  // The directory name it was applied from ("0002_add_email"); empty for rows recorded before the
+  // state table had this column.
+  std::string directory;
+};
+
+// One row of the append-only history: every attempt to apply or revert a migration.
+struct HistoryEntry {
+  uint64_t version = 0;
+  std::string name;
+  std::string action;   // "up" or "down"
+  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
+  std::string at;       // ISO-8601 UTC
+  std::string by;
+  int64_t duration_ms = 0;
+  std::string migrator_version;
+  std::string detail;  // the error, for failed and interrupted attempts
+};
+
+struct DriverOptions {
+  // How long to wait for another run's migration lock (PostgreSQL advisory lock, SQLite write lock),
+  // in seconds; 0 fails at once.
+  int wait_seconds = 0;
+  // PostgreSQL only. Every migration runs with SET LOCAL lock_timeout (0: none) and, if above 0,
+  // SET LOCAL statement_timeout; a migration's header options override both. A migration whose
+  // statement times out waiting for a lock is rolled back and retried up to lock_retries times,
+  // after retry_backoff_ms, doubling each time.
+  int64_t lock_timeout_ms = 5000;
+  int64_t statement_timeout_ms = 0;
+  int lock_retries = 3;
+  int64_t retry_backoff_ms = 1000;
+  // Whether a database that does not exist yet may be created (an SQLite file; PostgreSQL databases
+  // are never created). Only `up` sets it: read-only commands and `down` never create a database.
+  bool create_database = false;
+  // Where to say, once a second, that the run is waiting for another run's migration lock; none if null.
+  std::ostream* notices = nullptr;
+};
+
+class Driver {
+ public:
+  virtual ~Driver() = default;
+
+  // Takes the migration lock for the rest of this driver's life (a no-op where each migration's
+  // own transaction serialises writers) and creates the state table if it does not exist.
+  // Call before apply/revert. Throws Error(kDatabase) if the lock cannot be had in time.
+  virtual void lock() = 0;
+
+  // The state table's rows sorted by version; empty if the state table does not exist yet.
+  virtual std::vector<AppliedMigration> applied() = 0;
+
+  // The history, oldest first; empty if it does not exist yet. Successful attempts are recorded by
+  // apply() and revert() in the migration's own transaction; failed ones by record_failure().
+  virtual std::vector<HistoryEntry> history() = 0;
+  // Appends a failed or interrupted attempt (`action` "up" or "down") after its rollback. Never
+  // throws: a history row must not hide the migration's own error.
+  virtual void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                              const std::string& detail) noexcept = 0;
+
+  // Makes the statement running now (or waiting for a lock) fail promptly. Safe to call from another
+  // thread while this driver works; a no-op if nothing runs. Pair it with request_interrupt().
+  virtual void cancel() = 0;
+
+  // Checks a script before anything runs, as when the directory is read: throws
+  // Error(kInvalidMigrations) "<path>:<line>: ..." for what this database cannot run as a migration.
+  // The default accepts everything (SQLite refuses a script that ends its transaction as it runs it,
+  // rolling it back).
+  virtual void check(const std::string& script, const std::string& path) {
+    (void)script;
+    (void)path;
+  }
+
+  // Runs `migration.up_sql` statement by statement and records the state row, all in one
+  // transaction. Returns the milliseconds the SQL took. On failure nothing of the migration
+  // remains and Error(kMigrationFailed) says "<up.sql path>:<line>: <database error>".
+  virtual int64_t apply(const Migration& migration) = 0;
+
+  // Runs `migration.down_sql` and deletes the state row, in one transaction; failures as apply().
+  virtual int64_t revert(const Migration& migration) = 0;
+};
+
+}  // namespace migrator

@@ -1,0 +1,368 @@
+#include "migrator/drivers/postgres_driver.h"
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <thread>
+
+#include "migrator/error.h"
+#include "migrator/interrupt.h"
+#include "migrator/source/sql_script.h"
+#include "migrator/version.h"
+
+namespace migrator {
+namespace {
+
+constexpr int64_t fnv1a64(const char* text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (; *text != '\0'; ++text) {
+    hash ^= static_cast<unsigned char>(*text);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(hash);
+}
+
+constexpr const char* kCreateState = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT session_user,
+  execution_ms bigint NOT NULL
+);
+-- Upgrades in place a state table created by an earlier migrator.
+ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+CREATE TABLE IF NOT EXISTS migrator.history (
+  id bigserial PRIMARY KEY,
+  version bigint NOT NULL,
+  name text NOT NULL,
+  action text NOT NULL CHECK (action IN ('up', 'down')),
+  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  by text NOT NULL DEFAULT session_user,
+  duration_ms bigint NOT NULL,
+  migrator_version text NOT NULL,
+  detail text NOT NULL DEFAULT ''
+);
+CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'migrator.history is append-only' USING ERRCODE = '55000',
+    HINT = 'The history records every migration attempt; add rows, never change them.';
+END $$;
+CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
+  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
+
+constexpr const char* kInsertHistory =
+    "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+// A server error as one line: "ERROR: <message> (SQLSTATE xxxxx)". Sets *statement_line to the
+// "LINE n:" the server reported within the statement, or leaves it alone.
+std::string describe(const pqxx::sql_error& e, int* statement_line) {
+  std::string what = e.what();
+  std::string first = what.substr(0, what.find('\n'));
+  const std::string severity = "ERROR:  ";
+  if (first.compare(0, severity.size(), severity) == 0) first = "ERROR: " + first.substr(severity.size());
+  size_t line = what.find("\nLINE ");
+  if (line != std::string::npos) {
+    int n = std::atoi(what.c_str() + line + 6);
+    if (n > 0) *statement_line = n;
+  }
+  if (!e.sqlstate().empty()) first += " (SQLSTATE " + e.sqlstate() + ")";
+  return first;
+}
+
+}  // namespace
+
+const int64_t PostgresDriver::kLockKey = fnv1a64("migrator");
+
+struct PostgresDriver::Session {
+  explicit Session(const std::string& conninfo) : connection(conninfo) {}
+  pqxx::connection connection;
+};
+
+PostgresDriver::PostgresDriver(const std::string& conninfo, DriverOptions options) : options_(options) {
+  try {
+    session_ = std::make_unique<Session>(conninfo);
+  } catch (const std::exception& e) {
+    std::string message = e.what();
+    while (!message.empty() && message.back() == '\n') message.pop_back();
+    throw Error(ExitCode::kDatabase, "cannot connect to PostgreSQL: " + message);
+  }
+}
+
+PostgresDriver::~PostgresDriver() = default;
+
+void PostgresDriver::cancel() {
+  try {
+    session_->connection.cancel_query();
+  } catch (const std::exception&) {
+    // Nothing running, or the server is gone: either way there is nothing left to cancel.
+  }
+}
+
+void PostgresDriver::lock() {
+  pqxx::connection& connection = session_->connection;
+  // A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid 1.
+  const uint64_t key = static_cast<uint64_t>(kLockKey);
+  const std::string holder_query =
+      "SELECT format('pid %s, user %s, application %L, since %s', a.pid, a.usename, a.application_name, "
+      "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
+      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+      "AND l.classid = " +
+      std::to_string(key >> 32) + " AND l.objid = " + std::to_string(key & 0xFFFFFFFFu) + " AND l.objsubid = 1";
+  auto start = std::chrono::steady_clock::now();
+  int64_t reported_seconds = 0;
+  try {
+    pqxx::nontransaction tx(connection);
+    while (!tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLockKey) + ")")[0].as<bool>()) {
+      if (interrupt_requested()) {
+        throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");
+      }
+      int64_t waited =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
+      auto holder = [&] {
+        pqxx::result row = tx.exec(holder_query);
+        return row.empty() ? std::string("gone") : row[0][0].as<std::string>();
+      };
+      if (waited >= options_.wait_seconds) {
+        throw Error(ExitCode::kLockHeld,
+                    "another run holds the migration lock (" + holder() + ")" +
+                        (options_.wait_seconds > 0 ? "; gave up after " + std::to_string(options_.wait_seconds) + " s"
+                                                   : std::string("; --wait SECONDS waits for it")));
+      }
+      if (waited > reported_seconds && options_.notices != nullptr) {
+        reported_seconds = waited;
+        *options_.notices << "waiting for the migration lock, held by another run (" << holder() << "): " << waited
+                          << " s" << std::endl;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");
+    }
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot take the migration lock: " + describe(e, &ignored));
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kDatabase, std::string("cannot take the migration lock: ") + e.what());
+  }
+  try {
+    pqxx::work tx(connection);
+    tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
+    tx.exec(kCreateState);
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot create migrator.schema_migrations: " + describe(e, &ignored));
+  }
+}
+
+void PostgresDriver::check(const std::string& script, const std::string& path) {
+  for (const Statement& statement : split_postgres_script(script, path)) {
+    if (!statement.transaction_control) continue;
+    std::string text = statement.text.substr(0, statement.text.find_first_of(";\n"));
+    throw Error(ExitCode::kInvalidMigrations,
+                path + ":" + std::to_string(statement.line) + ": '" + text +
+                    "' controls the transaction, but each migration already runs in one that the migrator "
+                    "commits or rolls back together with its record; remove the statement");
+  }
+}
+
+std::vector<AppliedMigration> PostgresDriver::applied() {
+  std::vector<AppliedMigration> rows;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
+    pqxx::result result = tx.exec(
+        "SELECT version, name, checksum, "
+        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
+        // to_jsonb: also reads a state table from before the column existed (status never upgrades).
+        "coalesce(to_jsonb(m)->>'directory', '') FROM migrator.schema_migrations m ORDER BY version");
+    for (const pqxx::row& row : result) {
+      AppliedMigration applied;
+      applied.version = static_cast<uint64_t>(row[0].as<int64_t>());
+      applied.name = row[1].as<std::string>();
+      applied.checksum = row[2].as<std::string>();
+      applied.applied_at = row[3].as<std::string>();
+      applied.applied_by = row[4].as<std::string>();
+      applied.execution_ms = row[5].as<int64_t>();
+      applied.directory = row[6].as<std::string>();
+      rows.push_back(std::move(applied));
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read migrator.schema_migrations: " + describe(e, &ignored));
+  }
+  return rows;
+}
+
+std::vector<HistoryEntry> PostgresDriver::history() {
+  std::vector<HistoryEntry> rows;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    if (!tx.exec1("SELECT to_regclass('migrator.history') IS NOT NULL")[0].as<bool>()) return rows;
+    for (const pqxx::row& row : tx.exec(
+             "SELECT version, name, action, outcome, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+             "by, duration_ms, migrator_version, detail FROM migrator.history ORDER BY id")) {
+      HistoryEntry entry;
+      entry.version = static_cast<uint64_t>(row[0].as<int64_t>());
+      entry.name = row[1].as<std::string>();
+      entry.action = row[2].as<std::string>();
+      entry.outcome = row[3].as<std::string>();
+      entry.at = row[4].as<std::string>();
+      entry.by = row[5].as<std::string>();
+      entry.duration_ms = row[6].as<int64_t>();
+      entry.migrator_version = row[7].as<std::string>();
+      entry.detail = row[8].as<std::string>();
+      rows.push_back(std::move(entry));
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read migrator.history: " + describe(e, &ignored));
+  }
+  return rows;
+}
+
+void PostgresDriver::record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                                    const std::string& detail) noexcept {
+  try {
+    pqxx::work tx(session_->connection);
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, action, outcome, 0,
+                   std::string(kMigratorVersion), detail);
+    tx.commit();
+  } catch (const std::exception&) {
+    // The connection may be gone (that may be why the migration failed): the error itself is reported.
+  }
+}
+
+namespace {
+
+// A statement gave up waiting for a lock (SQLSTATE 55P03): the migration may be retried.
+struct LockTimedOut {
+  std::string message;  // "<path>:<line>: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03)"
+};
+
+struct Timeouts {
+  int64_t lock_ms;
+  int64_t statement_ms;
+};
+
+// Runs `statements` of the script at `path`, then `record(tx, milliseconds the statements took)`, in one
+// transaction with the given timeouts. Throws LockTimedOut (after rolling back) when a lock wait timed out.
+int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
+                           const std::string& path, Timeouts timeouts,
+                           const std::function<void(pqxx::work&, int64_t)>& record) {
+  try {
+    pqxx::work tx(connection);
+    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler.
+    tx.exec("SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms));
+    if (timeouts.statement_ms > 0) tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms));
+    auto start = std::chrono::steady_clock::now();
+    auto interrupted = [&](const Statement& statement) {
+      return Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(statement.line) +
+                                               " was cancelled and the migration rolled back, nothing of it "
+                                               "remains; the migration lock is released");
+    };
+    for (const Statement& statement : statements) {
+      if (interrupt_requested()) throw interrupted(statement);
+      try {
+        tx.exec(statement.text);
+      } catch (const pqxx::sql_error& e) {
+        if (interrupt_requested()) throw interrupted(statement);
+        int statement_line = 1;
+        std::string message = describe(e, &statement_line);
+        std::string where = path + ":" + std::to_string(statement.line + statement_line - 1) + ": ";
+        if (e.sqlstate() == "55P03") throw LockTimedOut{where + message};
+        throw Error(ExitCode::kMigrationFailed, where + message);
+      }
+    }
+    auto elapsed = std::chrono::steady_clock::now() - start;
+    int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+    record(tx, ms);
+    tx.commit();
+    return ms;
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::sql_error& e) {
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted,
+                  "interrupted: " + path + " was rolled back, nothing of it remains; the migration lock is released");
+    }
+    int ignored = 0;
+    throw Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored));
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, path + ": lost the database connection: " + e.what());
+  }
+}
+
+// Runs the statements in one transaction with the migration's timeouts, retrying with backoff when a
+// lock wait times out (see DriverOptions).
+int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
+                         const std::vector<Statement>& statements, const std::string& path,
+                         const std::function<void(pqxx::work&, int64_t)>& record) {
+  Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
+                    migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
+  int64_t backoff_ms = options.retry_backoff_ms;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return run_in_transaction(connection, statements, path, timeouts, record);
+    } catch (const LockTimedOut& timed_out) {
+      if (attempt > options.lock_retries) {
+        throw Error(ExitCode::kMigrationFailed,
+                    timed_out.message + "; gave up after " + std::to_string(attempt) + " attempts (lock_timeout " +
+                        std::to_string(timeouts.lock_ms) +
+                        " ms): a long transaction holds a lock this migration needs, see pg_locks and "
+                        "pg_stat_activity; nothing of the migration remains");
+      }
+      if (options.notices != nullptr) {
+        *options.notices << timed_out.message << "; rolled back, retry " << attempt << " of " << options.lock_retries
+                         << " in " << backoff_ms << " ms" << std::endl;
+      }
+      for (int64_t slept = 0; slept < backoff_ms && !interrupt_requested(); slept += 50) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, backoff_ms - slept)));
+      }
+      if (interrupt_requested()) {
+        throw Error(ExitCode::kInterrupted, "interrupted: " + path + " was rolled back, nothing of it remains");
+      }
+      backoff_ms = std::min<int64_t>(backoff_ms * 2, 60000);
+    }
+  }
+}
+
+}  // namespace
+
+int64_t PostgresDriver::apply(const Migration& migration) {
+  std::string path = migration.up_path().string();
+  std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
+  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+    tx.exec_params(
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms, migration.label());
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "up", "applied", ms,
+                   std::string(kMigratorVersion), "");
+  });
+}
+
+int64_t PostgresDriver::revert(const Migration& migration) {
+  std::string path = migration.down_path().string();
+  std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
+  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+    tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "down", "reverted", ms,
+                   std::string(kMigratorVersion), "");
+    pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",
+                                          static_cast<int64_t>(migration.version));
+    if (deleted.affected_rows() != 1) {
+      throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
+    }
+  });
+}
+
+}  // namespace migrator

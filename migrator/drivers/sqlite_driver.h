@@ -1,0 +1,63 @@
+// SQLite driver (sqlite3). State lives in the table migrator_schema_migrations. Each migration runs
+// in its own BEGIN IMMEDIATE transaction, which also serialises concurrent migrators.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "migrator/drivers/driver.h"
+#include "migrator/error.h"
+
+struct sqlite3;
+
+namespace migrator {
+
+class SqliteDriver : public Driver {
+ public:
+  // Opens the database file at `path`, creating it only with options.create_database; ":memory:" is
+  // a private in-memory database. Throws Error(kDatabase) if it cannot be opened or does not exist.
+  SqliteDriver(const std::string& path, DriverOptions options);
+  ~SqliteDriver() override;
+  SqliteDriver(const SqliteDriver&) = delete;
+  SqliteDriver& operator=(const SqliteDriver&) = delete;
+
+  // Creates the state table if missing; the lock itself is each migration's BEGIN IMMEDIATE.
+  void lock() override;
+  // sqlite3_interrupt(), made for this.
+  void cancel() override;
+  std::vector<AppliedMigration> applied() override;
+  // migrator_history; UPDATE and DELETE on it are refused by triggers.
+  std::vector<HistoryEntry> history() override;
+  void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
+                      const std::string& detail) noexcept override;
+  // Prepares and steps one statement at a time (sqlite3_prepare_v2 with the tail pointer), so the
+  // failing statement's line is known. A script that ends the transaction itself is an error.
+  int64_t apply(const Migration& migration) override;
+  int64_t revert(const Migration& migration) override;
+
+ private:
+  // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
+  int64_t run_in_transaction(const std::string& script, const std::string& path,
+                             const std::function<void(int64_t)>& record);
+  // Appends one history row (inside the caller's transaction, if any); false on failure.
+  bool insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
+                      int64_t duration_ms, const std::string& detail);
+  // Whether the state table has the `directory` column (added after the first release).
+  bool has_directory_column();
+  // Executes one statement without parameters; throws Error(code) with `context` on failure, or
+  // Error(kLockHeld) if another connection holds the write lock past wait_seconds.
+  void execute(const char* sql, ExitCode code, const std::string& context);
+
+  // The busy handler: waits for another connection's write lock up to wait_seconds (0: fails
+  // at once), saying so once a second to options.notices; gives up at once when interrupted.
+  static int on_busy(void* self, int attempts);
+
+  sqlite3* db_ = nullptr;
+  DriverOptions options_;
+  int64_t busy_since_ms_ = 0;
+  int64_t busy_reported_seconds_ = 0;
+};
+
+}  // namespace migrator
