@@ -41,7 +41,7 @@ constexpr const char* kExitCodes =
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, help";
+constexpr const char* kCommands = "init, new, status, up, down, redo, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -212,12 +212,18 @@ int run(int argc, char** argv) {
       "and to revert a migration declared irreversible.\n\n"
       "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
 
+  CLI::App* redo = app.add_subcommand("redo", "Reverts the most recently applied migration and applies it again");
+  redo->footer(
+      "For trying a migration while writing it. Refuses like down (exit 3); if down.sql or up.sql fails,\n"
+      "the migration stays as that step left it (reverted if up.sql failed).\n\n"
+      "Example:\n  migrator --database-url sqlite:app.db redo");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -317,6 +323,8 @@ int run(int argc, char** argv) {
     engine.print_status();
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);
+  } else if (redo->parsed()) {
+    engine.redo();
   } else if (down_to_version) {
     engine.down_to(*down_to_version);
   } else {

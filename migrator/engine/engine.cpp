@@ -198,6 +198,22 @@ int Engine::down_steps(uint64_t steps) {
   return revert(versions);
 }
 
+bool Engine::redo() {
+  std::vector<MigrationStatus> statuses = lock_and_check();
+  auto latest = std::find_if(statuses.rbegin(), statuses.rend(),
+                             [](const MigrationStatus& s) { return s.state == MigrationState::kApplied; });
+  if (latest == statuses.rend()) {
+    out_ << "nothing to redo" << std::endl;
+    return false;
+  }
+  const Migration& migration = *find(latest->version);
+  driver_.check(migration.up_sql, migration.up_path().string());
+  revert({migration.version});
+  int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
+  out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+  return true;
+}
+
 int Engine::down_to(uint64_t version) {
   std::vector<MigrationStatus> statuses = lock_and_check();
   std::vector<uint64_t> versions;

@@ -62,6 +62,10 @@ class Engine {
   int down_steps(uint64_t steps);
   // Reverts every applied migration with a version above `version`, newest first.
   int down_to(uint64_t version);
+  // Reverts the most recently applied migration and applies it again, under one lock (both scripts
+  // are checked first); prints "nothing to redo" if none is applied. Refuses like down_steps(1).
+  // Returns whether a migration was redone.
+  bool redo();
 
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.

@@ -400,10 +400,23 @@ TYPED_TEST_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed) {
   EXPECT_EQ(this->backend_->count_rows("t1"), 1);
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, OutOfOrderMigrationIsRefusedUnlessAllowed,
-                            HistoryRecordsEveryAttemptWithOutcomeAndVersion, PrintStatusListsEverythingThenFailsOnDrift,
-                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
-                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, RedoRevertsAndReappliesTheLatest) {
+  Outcome nothing = this->run([](migrator::Engine& engine) { EXPECT_FALSE(engine.redo()); });
+  EXPECT_EQ(nothing.out, "nothing to redo\n");
+  this->add_three();
+  ASSERT_EQ(this->up(2).exit_code, 0);
+  Outcome result = this->run([](migrator::Engine& engine) { EXPECT_TRUE(engine.redo()); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("reverted 0002_second \\([0-9]+ ms\\)\napplied 0002_second \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);  // down.sql deleted both rows, up.sql inserted them again
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second applied", "0003_third pending"));
+  EXPECT_THAT(this->history(), ElementsAre("up 1 applied", "up 2 applied", "down 2 reverted", "up 2 applied"));
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, RedoRevertsAndReappliesTheLatest,
+                            OutOfOrderMigrationIsRefusedUnlessAllowed, HistoryRecordsEveryAttemptWithOutcomeAndVersion,
+                            PrintStatusListsEverythingThenFailsOnDrift, IrreversibleMigrationIsNeverReverted,
+                            EmptyDownOnlyRemovesTheRecord, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,
