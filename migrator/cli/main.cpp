@@ -35,13 +35,13 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
-    "     transaction control in a migration)\n"
+    "     transaction control in a migration, baseline of a database with applied migrations)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, redo, help";
+constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -218,12 +218,24 @@ int run(int argc, char** argv) {
       "the migration stays as that step left it (reverted if up.sql failed).\n\n"
       "Example:\n  migrator --database-url sqlite:app.db redo");
 
+  CLI::App* baseline =
+      app.add_subcommand("baseline", "Marks every migration up to VERSION as applied without running it");
+  std::string baseline_version;
+  baseline->add_option("VERSION", baseline_version, "The last migration already in the database (inclusive)")
+      ->required();
+  baseline->footer(
+      "Adopts a database whose schema already matches the migrations up to VERSION (made by hand or by\n"
+      "another tool): records each as applied, with the checksum of its files and action 'baseline' in\n"
+      "the history, and runs none of their SQL. Later migrations stay pending for `up`. Refuses (exit 3)\n"
+      "if any migration is already applied or VERSION is not a migration on disk.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app baseline 0012");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -287,6 +299,8 @@ int run(int argc, char** argv) {
   int64_t statement_timeout_ms = duration("--statement-timeout", statement_timeout_text);
   std::optional<uint64_t> up_to_version;
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
+  uint64_t baseline_to = 0;
+  if (baseline->parsed()) baseline_to = parse_version("baseline VERSION", baseline_version);
   uint64_t steps = 1;
   std::optional<uint64_t> down_to_version;
   if (down->parsed()) {
@@ -325,6 +339,8 @@ int run(int argc, char** argv) {
     engine.up(up_to_version, allow_out_of_order);
   } else if (redo->parsed()) {
     engine.redo();
+  } else if (baseline->parsed()) {
+    engine.baseline(baseline_to);
   } else if (down_to_version) {
     engine.down_to(*down_to_version);
   } else {

@@ -28,7 +28,7 @@ struct AppliedMigration {
 struct HistoryEntry {
   uint64_t version = 0;
   std::string name;
-  std::string action;   // "up" or "down"
+  std::string action;   // "up", "down" or "baseline"
   std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
   std::string at;       // ISO-8601 UTC
   std::string by;
@@ -96,6 +96,11 @@ class Driver {
 
   // Runs `migration.down_sql` and deletes the state row, in one transaction; failures as apply().
   virtual int64_t revert(const Migration& migration) = 0;
+
+  // Records every one of `migrations` as applied without running its SQL (execution_ms 0, the
+  // checksum from the files), each with a history row ("baseline", "applied"), all in one
+  // transaction. Throws Error(kDatabase) if that fails; then nothing is recorded.
+  virtual void baseline(const std::vector<Migration>& migrations) = 0;
 };
 
 }  // namespace migrator

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('up', 'down')),
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline')),
   outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
   at timestamptz NOT NULL DEFAULT clock_timestamp(),
   by text NOT NULL DEFAULT session_user,
@@ -48,6 +48,16 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   migrator_version text NOT NULL,
   detail text NOT NULL DEFAULT ''
 );
+-- Upgrades in place a history created before `baseline` was an action.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%baseline%') THEN
+    ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
+    ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
+      CHECK (action IN ('up', 'down', 'baseline'));
+  END IF;
+END $$;
 CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'migrator.history is append-only' USING ERRCODE = '55000',
@@ -363,6 +373,26 @@ int64_t PostgresDriver::revert(const Migration& migration) {
       throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
     }
   });
+}
+
+void PostgresDriver::baseline(const std::vector<Migration>& migrations) {
+  try {
+    pqxx::work tx(session_->connection);
+    for (const Migration& migration : migrations) {
+      tx.exec_params(
+          "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+          "VALUES ($1, $2, $3, 0, $4)",
+          static_cast<int64_t>(migration.version), migration.name, migration.checksum, migration.label());
+      tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "baseline", "applied", 0,
+                     std::string(kMigratorVersion), "");
+    }
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot record the baseline, nothing was recorded: " + describe(e, &ignored));
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, std::string("lost the database connection during the baseline: ") + e.what());
+  }
 }
 
 }  // namespace migrator

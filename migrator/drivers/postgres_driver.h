@@ -39,6 +39,7 @@ class PostgresDriver : public Driver {
   // runs; then executes statement by statement inside one transaction.
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
+  void baseline(const std::vector<Migration>& migrations) override;
 
  private:
   struct Session;

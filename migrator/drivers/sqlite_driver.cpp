@@ -37,6 +37,22 @@ std::string column_text(sqlite3_stmt* stmt, int column) {
   return text == nullptr ? std::string() : reinterpret_cast<const char*>(text);
 }
 
+// CREATE TABLE <name> for migrator_history; `name` may start with IF NOT EXISTS.
+std::string history_table_sql(const std::string& name) {
+  return "CREATE TABLE " + name +
+         " ("
+         " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+         " version INTEGER NOT NULL,"
+         " name TEXT NOT NULL,"
+         " action TEXT NOT NULL CHECK (action IN ('up', 'down', 'baseline')),"
+         " outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
+         " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+         " by TEXT NOT NULL,"
+         " duration_ms INTEGER NOT NULL,"
+         " migrator_version TEXT NOT NULL,"
+         " detail TEXT NOT NULL DEFAULT '')";
+}
+
 std::string current_user() {
   const char* user = std::getenv("USER");
   return user != nullptr && *user != '\0' ? user : "unknown";
@@ -119,23 +135,54 @@ void SqliteDriver::lock() {
     execute("ALTER TABLE migrator_schema_migrations ADD COLUMN directory TEXT", ExitCode::kDatabase,
             std::string("cannot upgrade ") + kStateTable);
   }
-  execute(
-      "CREATE TABLE IF NOT EXISTS migrator_history ("
-      " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-      " version INTEGER NOT NULL,"
-      " name TEXT NOT NULL,"
-      " action TEXT NOT NULL CHECK (action IN ('up', 'down')),"
-      " outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
-      " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
-      " by TEXT NOT NULL,"
-      " duration_ms INTEGER NOT NULL,"
-      " migrator_version TEXT NOT NULL,"
-      " detail TEXT NOT NULL DEFAULT '');"
-      "CREATE TRIGGER IF NOT EXISTS migrator_history_no_update BEFORE UPDATE ON migrator_history"
-      " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;"
-      "CREATE TRIGGER IF NOT EXISTS migrator_history_no_delete BEFORE DELETE ON migrator_history"
-      " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;",
-      ExitCode::kDatabase, "cannot create migrator_history");
+  // A history created before `baseline` was an action is rebuilt with the new check (SQLite cannot
+  // alter a check constraint); its rows and ids are kept.
+  bool upgrade = has_table("migrator_history") && !history_allows_baseline();
+  if (upgrade) {
+    execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot upgrade migrator_history");
+    try {
+      execute((history_table_sql("migrator_history_upgraded") +
+               ";INSERT INTO migrator_history_upgraded SELECT * FROM migrator_history;"
+               "DROP TABLE migrator_history;"
+               "ALTER TABLE migrator_history_upgraded RENAME TO migrator_history;")
+                  .c_str(),
+              ExitCode::kDatabase, "cannot upgrade migrator_history");
+    } catch (...) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw;
+    }
+  }
+  try {
+    execute((history_table_sql("IF NOT EXISTS migrator_history") +
+             ";CREATE TRIGGER IF NOT EXISTS migrator_history_no_update BEFORE UPDATE ON migrator_history"
+             " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;"
+             "CREATE TRIGGER IF NOT EXISTS migrator_history_no_delete BEFORE DELETE ON migrator_history"
+             " BEGIN SELECT RAISE(ABORT, 'migrator_history is append-only'); END;")
+                .c_str(),
+            ExitCode::kDatabase, "cannot create migrator_history");
+  } catch (...) {
+    if (upgrade) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  if (upgrade) execute("COMMIT", ExitCode::kDatabase, "cannot upgrade migrator_history");
+}
+
+bool SqliteDriver::has_table(const char* table) {
+  PreparedStatement exists;
+  sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, exists.out(), nullptr);
+  sqlite3_bind_text(exists.get(), 1, table, -1, SQLITE_STATIC);
+  int rc = sqlite3_step(exists.get());
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    throw Error(ExitCode::kDatabase, std::string("cannot read database: ") + sqlite3_errmsg(db_));
+  }
+  return rc == SQLITE_ROW;
+}
+
+bool SqliteDriver::history_allows_baseline() {
+  PreparedStatement probe;
+  sqlite3_prepare_v2(db_, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'migrator_history'", -1,
+                     probe.out(), nullptr);
+  return sqlite3_step(probe.get()) == SQLITE_ROW && column_text(probe.get(), 0).find("'baseline'") != std::string::npos;
 }
 
 bool SqliteDriver::insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
@@ -325,6 +372,35 @@ int64_t SqliteDriver::revert(const Migration& migration) {
       throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
     }
   });
+}
+
+void SqliteDriver::baseline(const std::vector<Migration>& migrations) {
+  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
+  for (const Migration& migration : migrations) {
+    PreparedStatement insert;
+    sqlite3_prepare_v2(db_,
+                       "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms, "
+                       "directory) VALUES (?, ?, ?, ?, 0, ?)",
+                       -1, insert.out(), nullptr);
+    std::string user = current_user();
+    std::string directory = migration.label();
+    sqlite3_bind_int64(insert.get(), 1, static_cast<sqlite3_int64>(migration.version));
+    sqlite3_bind_text(insert.get(), 2, migration.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 3, migration.checksum.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 4, user.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(insert.get(), 5, directory.c_str(), -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(insert.get()) != SQLITE_DONE || !insert_history(migration, "baseline", "applied", 0, "")) {
+      std::string message = sqlite3_errmsg(db_);
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      throw Error(ExitCode::kDatabase,
+                  "cannot record the baseline of " + migration.label() + ", nothing was recorded: " + message);
+    }
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    std::string message = sqlite3_errmsg(db_);
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw Error(ExitCode::kDatabase, "cannot record the baseline, nothing was recorded: " + message);
+  }
 }
 
 }  // namespace migrator

@@ -36,6 +36,7 @@ class SqliteDriver : public Driver {
   // failing statement's line is known. A script that ends the transaction itself is an error.
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
+  void baseline(const std::vector<Migration>& migrations) override;
 
  private:
   // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
@@ -44,6 +45,10 @@ class SqliteDriver : public Driver {
   // Appends one history row (inside the caller's transaction, if any); false on failure.
   bool insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
                       int64_t duration_ms, const std::string& detail);
+  // Whether a table of that name exists.
+  bool has_table(const char* table);
+  // Whether migrator_history's action check allows 'baseline' (false also if the table is missing).
+  bool history_allows_baseline();
   // Whether the state table has the `directory` column (added after the first release).
   bool has_directory_column();
   // Executes one statement without parameters; throws Error(code) with `context` on failure, or

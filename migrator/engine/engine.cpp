@@ -214,6 +214,30 @@ bool Engine::redo() {
   return true;
 }
 
+int Engine::baseline(uint64_t version) {
+  driver_.lock();
+  std::vector<AppliedMigration> applied = driver_.applied();
+  if (!applied.empty()) {
+    const AppliedMigration& first = applied.front();
+    std::string label = first.directory.empty() ? std::to_string(first.version) + "_" + first.name : first.directory;
+    throw Error(ExitCode::kInvalidMigrations,
+                "refusing to baseline, nothing was changed: " + std::to_string(applied.size()) +
+                    " migration(s) already applied (" + label +
+                    " first); baseline only adopts a database the migrator has not touched");
+  }
+  if (find(version) == nullptr) {
+    throw Error(ExitCode::kInvalidMigrations, "refusing to baseline, nothing was changed: no migration with version " +
+                                                  std::to_string(version) + " in the migrations directory");
+  }
+  std::vector<Migration> adopted;
+  for (const Migration& migration : migrations_) {
+    if (migration.version <= version) adopted.push_back(migration);
+  }
+  driver_.baseline(adopted);
+  for (const Migration& migration : adopted) out_ << "baselined " << migration.label() << " (not run)" << std::endl;
+  return static_cast<int>(adopted.size());
+}
+
 int Engine::down_to(uint64_t version) {
   std::vector<MigrationStatus> statuses = lock_and_check();
   std::vector<uint64_t> versions;

@@ -67,6 +67,12 @@ class Engine {
   // Returns whether a migration was redone.
   bool redo();
 
+  // Adopts an existing database: records every migration on disk up to and including `version` as
+  // applied without running it (see Driver::baseline), printing "baselined <label>" for each.
+  // Throws Error(kInvalidMigrations), changing nothing, if any migration is already applied or if
+  // `version` is not a migration on disk. Returns how many were recorded.
+  int baseline(uint64_t version);
+
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
   std::vector<MigrationStatus> lock_and_check();

@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -109,9 +109,9 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, help");
+                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -130,6 +130,41 @@ TEST(MigratorCli, HelpCommandShowsTheHelpOfACommand) {
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_EQ(help.out, migrator_cli({"--help"}).out);
   expect_usage_error({"help", "sideways"}, "help: unknown command 'sideways'");
+}
+
+TEST(MigratorCli, BaselineAdoptsAnExistingDatabaseOnce) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_accounts", "CREATE TABLE accounts (id integer);\n", "DROP TABLE accounts;\n");
+  migrations.add("0002_plans", "CREATE TABLE plans (id integer);\n", "DROP TABLE plans;\n");
+  std::string path = (db.path() / "app.db").string();
+  sqlite3* handle = nullptr;  // the database as it was made by hand, before the migrator
+  ASSERT_EQ(sqlite3_open(path.c_str(), &handle), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(handle, "CREATE TABLE accounts (id integer)", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(handle);
+  std::vector<std::string> global = {"--database-url", "sqlite:" + path, "--dir", migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return args;
+  };
+  const std::string range = "a version number from 0 to 9223372036854775807";
+  expect_usage_error(with({"baseline", "-1"}), "baseline VERSION: expected " + range + ", got '-1'");
+  expect_usage_error(with({"baseline", "first"}), "baseline VERSION: expected " + range + ", got 'first'");
+  EXPECT_EQ(migrator_cli(with({"baseline"})).exit_code, 2);
+
+  CommandResult missing = migrator_cli(with({"baseline", "3"}));
+  EXPECT_EQ(missing.exit_code, 3);
+  EXPECT_THAT(missing.err, HasSubstr("no migration with version 3 in the migrations directory"));
+
+  CommandResult adopted = migrator_cli(with({"baseline", "1"}));
+  ASSERT_EQ(adopted.exit_code, 0) << adopted.err;
+  EXPECT_EQ(adopted.out, "baselined 0001_accounts (not run)\n");
+  CommandResult again = migrator_cli(with({"baseline", "1"}));
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_THAT(again.err, HasSubstr("refusing to baseline, nothing was changed: 1 migration(s) already applied"));
+  CommandResult up = migrator_cli(with({"up"}));  // 0001 would fail: accounts exists already
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0002_plans \\([0-9]+ ms\\)\n"));
 }
 
 TEST(MigratorCli, DirThatIsAFileSaysSo) {

@@ -413,10 +413,59 @@ TYPED_TEST_P(DriverConformance, RedoRevertsAndReappliesTheLatest) {
   EXPECT_THAT(this->history(), ElementsAre("up 1 applied", "up 2 applied", "down 2 reverted", "up 2 applied"));
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, RedoRevertsAndReappliesTheLatest,
-                            OutOfOrderMigrationIsRefusedUnlessAllowed, HistoryRecordsEveryAttemptWithOutcomeAndVersion,
-                            PrintStatusListsEverythingThenFailsOnDrift, IrreversibleMigrationIsNeverReverted,
-                            EmptyDownOnlyRemovesTheRecord, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, BaselineRecordsVersionsUpToItWithoutRunningThem) {
+  this->add_three();
+  Outcome result = this->run([](migrator::Engine& engine) { EXPECT_EQ(engine.baseline(2), 2); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(result.out, "baselined 0001_first (not run)\nbaselined 0002_second (not run)\n");
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);  // 0001's CREATE TABLE never ran
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second applied", "0003_third pending"));
+  EXPECT_THAT(this->history(), ElementsAre("baseline 1 applied", "baseline 2 applied"));
+  std::vector<migrator::Migration> on_disk = migrator::load_migrations(this->migrations_.path());
+  std::vector<migrator::AppliedMigration> rows = this->applied();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].checksum, on_disk[0].checksum);
+  EXPECT_EQ(rows[1].checksum, on_disk[1].checksum);
+  EXPECT_EQ(rows[1].directory, "0002_second");
+  EXPECT_EQ(rows[1].execution_ms, 0);
+
+  Outcome later = this->up();  // only the migration above the baseline runs
+  ASSERT_EQ(later.exit_code, 0) << later.error;
+  EXPECT_THAT(later.out, MatchesRegex("applied 0003_third \\([0-9]+ ms\\)\n"));
+  EXPECT_EQ(this->backend_->count_rows("t2"), 0);
+  EXPECT_EQ(this->backend_->count_rows("t1"), std::nullopt);
+}
+
+TYPED_TEST_P(DriverConformance, BaselineRefusesWhenAMigrationIsApplied) {
+  this->add_three();
+  ASSERT_EQ(this->up(1).exit_code, 0);
+  Outcome refused = this->run([](migrator::Engine& engine) { engine.baseline(3); });
+  EXPECT_EQ(refused.exit_code, 3);
+  EXPECT_THAT(refused.error, HasSubstr("refusing to baseline, nothing was changed: 1 migration(s) already applied "
+                                       "(0001_first first)"));
+  EXPECT_EQ(refused.out, "");
+  EXPECT_THAT(this->states(), ElementsAre("0001_first applied", "0002_second pending", "0003_third pending"));
+  EXPECT_THAT(this->history(), ElementsAre("up 1 applied"));
+}
+
+TYPED_TEST_P(DriverConformance, BaselineRefusesAVersionNotOnDisk) {
+  this->add_three();
+  for (uint64_t version : {0u, 4u}) {
+    Outcome refused = this->run([&](migrator::Engine& engine) { engine.baseline(version); });
+    EXPECT_EQ(refused.exit_code, 3);
+    EXPECT_THAT(refused.error, HasSubstr("refusing to baseline, nothing was changed: no migration with version " +
+                                         std::to_string(version) + " in the migrations directory"));
+  }
+  EXPECT_TRUE(this->applied().empty());
+  EXPECT_TRUE(this->history().empty());
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, BaselineRecordsVersionsUpToItWithoutRunningThem,
+                            BaselineRefusesWhenAMigrationIsApplied, BaselineRefusesAVersionNotOnDisk,
+                            RedoRevertsAndReappliesTheLatest, OutOfOrderMigrationIsRefusedUnlessAllowed,
+                            HistoryRecordsEveryAttemptWithOutcomeAndVersion, PrintStatusListsEverythingThenFailsOnDrift,
+                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
+                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,

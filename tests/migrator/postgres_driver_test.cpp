@@ -220,6 +220,24 @@ TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
 }
 
+TEST_F(PostgresDriverTest, HistoryFromBeforeBaselineIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  {
+    pqxx::connection connection(backend_->url());
+    pqxx::work tx(connection);
+    // The action check as the release before baseline created it.
+    tx.exec(
+        "DELETE FROM migrator.schema_migrations;"
+        "ALTER TABLE migrator.history DROP CONSTRAINT history_action_check;"
+        "ALTER TABLE migrator.history ADD CONSTRAINT history_action_check CHECK (action IN ('up', 'down'))");
+    tx.commit();
+  }
+  Outcome result = run([](migrator::Engine& engine) { engine.baseline(1); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "baseline 1 applied"));
+}
+
 TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   pqxx::connection holder(backend_->url());

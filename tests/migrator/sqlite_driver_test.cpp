@@ -127,6 +127,33 @@ TEST_F(SqliteDriverTest, HistoryIsAppendOnly) {
   EXPECT_THAT(history(), ElementsAre("up 1 applied"));
 }
 
+TEST_F(SqliteDriverTest, HistoryFromBeforeBaselineIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  const char* old_history =  // the history as the release before baseline created it, with one row
+      "DROP TABLE migrator_history;"
+      "DELETE FROM migrator_schema_migrations;"
+      "CREATE TABLE migrator_history (id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL,"
+      " name TEXT NOT NULL, action TEXT NOT NULL CHECK (action IN ('up', 'down')),"
+      " outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
+      " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')), by TEXT NOT NULL,"
+      " duration_ms INTEGER NOT NULL, migrator_version TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');"
+      "INSERT INTO migrator_history (version, name, action, outcome, by, duration_ms, migrator_version)"
+      " VALUES (7, 'old', 'down', 'failed', 'someone', 5, '0.0.1');";
+  ASSERT_EQ(sqlite3_exec(db, old_history, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+
+  Outcome result = run([](migrator::Engine& engine) { engine.baseline(1); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(history(), ElementsAre("down 7 failed", "baseline 1 applied"));
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "DELETE FROM migrator_history", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_STREQ(sqlite3_errmsg(db), "migrator_history is append-only");  // the triggers came back
+  sqlite3_close(db);
+}
+
 TEST(SqliteDriver, MissingDatabaseIsNotCreatedUnlessAsked) {
   TempDir dir;
   std::string path = (dir.path() / "typo.db").string();
