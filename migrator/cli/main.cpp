@@ -31,7 +31,8 @@ using migrator::ExitCode;
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0  success\n"
-    "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied)\n"
+    "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied), or a\n"
+    "     verify.sql failed\n"
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
@@ -41,7 +42,7 @@ constexpr const char* kExitCodes =
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, help";
+constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -127,8 +128,8 @@ void watch_signals() {
 int run(int argc, char** argv) {
   CLI::App app{
       "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
-      "Migrations are directories <dir>/<version>_<name>/ holding up.sql and down.sql; each one runs in\n"
-      "its own transaction together with its row in the state table.",
+      "Migrations are directories <dir>/<version>_<name>/ holding up.sql, down.sql and optionally\n"
+      "verify.sql; each one runs in its own transaction together with its row in the state table.",
       "migrator"};
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", std::string("migrator ") + migrator::kMigratorVersion);
@@ -230,12 +231,19 @@ int run(int argc, char** argv) {
       "if any migration is already applied or VERSION is not a migration on disk.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app baseline 0012");
 
+  CLI::App* verify = app.add_subcommand("verify", "Checks applied migrations against the files and runs verify.sql");
+  verify->footer(
+      "Exits 3, running nothing, if an applied migration is changed or missing on disk. Then runs each\n"
+      "applied migration's verify.sql (optional; statements that must succeed) in a transaction that\n"
+      "is rolled back, and exits 1 naming file and line of every one that failed.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app verify");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -339,6 +347,8 @@ int run(int argc, char** argv) {
     engine.up(up_to_version, allow_out_of_order);
   } else if (redo->parsed()) {
     engine.redo();
+  } else if (verify->parsed()) {
+    engine.verify();
   } else if (baseline->parsed()) {
     engine.baseline(baseline_to);
   } else if (down_to_version) {

@@ -97,6 +97,11 @@ class Driver {
   // Runs `migration.down_sql` and deletes the state row, in one transaction; failures as apply().
   virtual int64_t revert(const Migration& migration) = 0;
 
+  // Runs `migration.verify_sql` statement by statement inside a transaction that is then rolled back,
+  // so nothing it does remains. Throws Error(kMigrationFailed) "<verify.sql path>:<line>: <database
+  // error>" if a statement fails.
+  virtual void verify(const Migration& migration) = 0;
+
   // Records every one of `migrations` as applied without running its SQL (execution_ms 0, the
   // checksum from the files), each with a history row ("baseline", "applied"), all in one
   // transaction. Throws Error(kDatabase) if that fails; then nothing is recorded.

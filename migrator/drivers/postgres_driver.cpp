@@ -265,7 +265,8 @@ struct Timeouts {
 };
 
 // Runs `statements` of the script at `path`, then `record(tx, milliseconds the statements took)`, in one
-// transaction with the given timeouts. Throws LockTimedOut (after rolling back) when a lock wait timed out.
+// transaction with the given timeouts; without `record`, the transaction is rolled back. Throws LockTimedOut (after
+// rolling back) when a lock wait timed out.
 int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
                            const std::string& path, Timeouts timeouts,
                            const std::function<void(pqxx::work&, int64_t)>& record) {
@@ -295,8 +296,10 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
     }
     auto elapsed = std::chrono::steady_clock::now() - start;
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    record(tx, ms);
-    tx.commit();
+    if (record) {
+      record(tx, ms);
+      tx.commit();
+    }  // without `record`, the transaction is rolled back as `tx` goes out of scope
     return ms;
   } catch (const Error&) {
     throw;
@@ -373,6 +376,18 @@ int64_t PostgresDriver::revert(const Migration& migration) {
       throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
     }
   });
+}
+
+void PostgresDriver::verify(const Migration& migration) {
+  std::string path = migration.verify_path().string();
+  std::vector<Statement> statements = split_postgres_script(migration.verify_sql, path);
+  Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options_.lock_timeout_ms),
+                    migration.options.statement_timeout_ms.value_or(options_.statement_timeout_ms)};
+  try {
+    run_in_transaction(session_->connection, statements, path, timeouts, nullptr);
+  } catch (const LockTimedOut& timed_out) {
+    throw Error(ExitCode::kMigrationFailed, timed_out.message);
+  }
 }
 
 void PostgresDriver::baseline(const std::vector<Migration>& migrations) {

@@ -40,6 +40,7 @@ class PostgresDriver : public Driver {
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
+  void verify(const Migration& migration) override;
 
  private:
   struct Session;

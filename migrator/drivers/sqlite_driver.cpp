@@ -321,6 +321,10 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
   }
   auto elapsed = std::chrono::steady_clock::now() - start;
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  if (!record) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    return ms;
+  }
   try {
     record(ms);
   } catch (...) {
@@ -372,6 +376,10 @@ int64_t SqliteDriver::revert(const Migration& migration) {
       throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
     }
   });
+}
+
+void SqliteDriver::verify(const Migration& migration) {
+  run_in_transaction(migration.verify_sql, migration.verify_path().string(), nullptr);
 }
 
 void SqliteDriver::baseline(const std::vector<Migration>& migrations) {

@@ -37,9 +37,11 @@ class SqliteDriver : public Driver {
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
+  void verify(const Migration& migration) override;
 
  private:
-  // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT.
+  // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT;
+  // without `record`, rolls back instead of committing.
   int64_t run_in_transaction(const std::string& script, const std::string& path,
                              const std::function<void(int64_t)>& record);
   // Appends one history row (inside the caller's transaction, if any); false on failure.

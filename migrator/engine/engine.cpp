@@ -238,6 +238,41 @@ int Engine::baseline(uint64_t version) {
   return static_cast<int>(adopted.size());
 }
 
+int Engine::verify() {
+  std::vector<MigrationStatus> statuses = status();
+  std::string problems = drift_report(statuses);
+  if (!problems.empty()) {
+    throw Error(ExitCode::kInvalidMigrations, "applied migrations differ from the files on disk:" + problems);
+  }
+  int ran = 0;
+  std::string failures;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state != MigrationState::kApplied) continue;
+    const Migration& migration = *find(status.version);
+    if (migration.verify_sql.empty()) {
+      out_ << "verified " << migration.label() << ": checksum ok, no verify.sql" << std::endl;
+      continue;
+    }
+    try {
+      driver_.verify(migration);
+      out_ << "verified " << migration.label() << ": checksum ok, verify.sql ok" << std::endl;
+    } catch (const Error& e) {
+      if (e.code() != ExitCode::kMigrationFailed) throw;
+      out_ << "FAILED " << migration.label() << ": checksum ok, verify.sql failed" << std::endl;
+      failures += std::string("\n  ") + e.what();
+    }
+    ++ran;
+  }
+  if (!failures.empty()) {
+    throw Error(ExitCode::kMigrationFailed, "verify.sql failed (rolled back, nothing was changed):" + failures);
+  }
+  if (statuses.empty() || std::none_of(statuses.begin(), statuses.end(),
+                                       [](const MigrationStatus& s) { return s.state == MigrationState::kApplied; })) {
+    out_ << "nothing applied to verify" << std::endl;
+  }
+  return ran;
+}
+
 int Engine::down_to(uint64_t version) {
   std::vector<MigrationStatus> statuses = lock_and_check();
   std::vector<uint64_t> versions;

@@ -73,6 +73,13 @@ class Engine {
   // `version` is not a migration on disk. Returns how many were recorded.
   int baseline(uint64_t version);
 
+  // Checks every applied migration against the files: throws Error(kInvalidMigrations) naming each
+  // changed or missing one (running nothing). Then runs each applied migration's verify.sql (see
+  // Driver::verify), printing "verified <label>: ..." per applied migration, and throws
+  // Error(kMigrationFailed) listing every verify.sql that failed, with file and line. Takes no lock.
+  // Returns how many verify.sql files ran.
+  int verify();
+
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
   std::vector<MigrationStatus> lock_and_check();

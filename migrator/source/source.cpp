@@ -222,6 +222,15 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
         invalid(down + ": the migration declares empty-down in its up.sql, but down.sql has statements");
       }
     }
+    if (fs::exists(migration.verify_path(), ec)) {
+      migration.verify_sql = read_file(migration.verify_path());
+      if (skip_blank_and_comments(migration.verify_sql, 0, /*nested_block_comments=*/true) ==
+          migration.verify_sql.size()) {
+        invalid(migration.verify_path().string() +
+                ": verify.sql has no statement; write a query that must succeed once the migration is applied, "
+                "or delete the file");
+      }
+    }
     migration.checksum = checksum(migration.up_sql, migration.down_sql);
     by_version.emplace(migration.version, std::move(migration));
   }

@@ -1,6 +1,7 @@
 // The migration source: a directory of migrations, read and validated in one go.
 //
-// Layout: <dir>/<version>_<name>/up.sql and down.sql, for example
+// Layout: <dir>/<version>_<name>/up.sql and down.sql, and optionally verify.sql (statements that must
+// succeed once the migration is applied; `migrator verify` runs them and rolls them back), for example
 //   migrations/0001_create_users/{up,down}.sql
 //   migrations/20240101120000_add_email/{up,down}.sql
 // The version is the leading digits, compared numerically (so 0002 and 2 are the same version); it
@@ -52,13 +53,15 @@ struct Migration {
   std::filesystem::path directory;  // as given by the user's --dir, joined with the directory name
   std::string up_sql;
   std::string down_sql;
-  std::string checksum;  // checksum(up_sql, down_sql)
+  std::string verify_sql;  // empty if the migration has no verify.sql
+  std::string checksum;    // checksum(up_sql, down_sql)
   MigrationOptions options;
 
   // The directory name, e.g. "0002_add_email": how messages refer to the migration.
   std::string label() const { return directory.filename().string(); }
   std::filesystem::path up_path() const { return directory / "up.sql"; }
   std::filesystem::path down_path() const { return directory / "down.sql"; }
+  std::filesystem::path verify_path() const { return directory / "verify.sql"; }
 };
 
 // Lower-case hex SHA-256 of up.sql bytes, one NUL byte, then down.sql bytes.
@@ -67,7 +70,8 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql);
 // Reads every migration under `dir`, sorted by version.
 // Throws Error(kInvalidMigrations) if `dir` is not a readable directory, a subdirectory name is not
 // <digits>_<name>, two directories share a version (naming both), up.sql is missing, or down.sql is
-// missing, present or empty against what the header declares (naming the path). Appends one line per ignored .sql file
+// missing, present or empty against what the header declares, or verify.sql is present without a
+// statement (naming the path). Appends one line per ignored .sql file
 // to `warnings` if given, e.g. "ignored migrations/1_init.up.sql: it looks like a golang-migrate migration; ...".
 std::vector<Migration> load_migrations(const std::filesystem::path& dir, std::vector<std::string>* warnings = nullptr);
 

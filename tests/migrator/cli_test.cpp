@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -109,9 +109,9 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, help");
+                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, baseline, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -165,6 +165,34 @@ TEST(MigratorCli, BaselineAdoptsAnExistingDatabaseOnce) {
   CommandResult up = migrator_cli(with({"up"}));  // 0001 would fail: accounts exists already
   ASSERT_EQ(up.exit_code, 0) << up.err;
   EXPECT_THAT(up.out, MatchesRegex("applied 0002_plans \\([0-9]+ ms\\)\n"));
+}
+
+TEST(MigratorCli, VerifyExitsOneNamingFileAndLineOfAFailedVerifySql) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_accounts", "CREATE TABLE accounts (id integer);\n", "DROP TABLE accounts;\n");
+  write_file(migrations.path() / "0001_accounts" / "verify.sql", "\nSELECT id FROM accounts;\n");
+  std::vector<std::string> global = {"--database-url", "sqlite:" + (db.path() / "app.db").string(), "--dir",
+                                     migrations.path().string()};
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), global.begin(), global.end());
+    return args;
+  };
+  ASSERT_EQ(migrator_cli(with({"up"})).exit_code, 0);
+  CommandResult ok = migrator_cli(with({"verify"}));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(ok.out, "verified 0001_accounts: checksum ok, verify.sql ok\n");
+
+  write_file(migrations.path() / "0001_accounts" / "verify.sql", "\nSELECT email FROM accounts;\n");
+  CommandResult failed = migrator_cli(with({"verify"}));
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_THAT(failed.err, HasSubstr((migrations.path() / "0001_accounts" / "verify.sql").string() + ":2: ERROR: "));
+  EXPECT_THAT(failed.err, HasSubstr("email"));
+
+  write_file(migrations.path() / "0001_accounts" / "verify.sql", "-- to do\n");
+  CommandResult empty = migrator_cli(with({"verify"}));
+  EXPECT_EQ(empty.exit_code, 3);
+  EXPECT_THAT(empty.err, HasSubstr("0001_accounts/verify.sql: verify.sql has no statement"));
 }
 
 TEST(MigratorCli, DirThatIsAFileSaysSo) {

@@ -460,12 +460,59 @@ TYPED_TEST_P(DriverConformance, BaselineRefusesAVersionNotOnDisk) {
   EXPECT_TRUE(this->history().empty());
 }
 
-REGISTER_TYPED_TEST_SUITE_P(DriverConformance, BaselineRecordsVersionsUpToItWithoutRunningThem,
-                            BaselineRefusesWhenAMigrationIsApplied, BaselineRefusesAVersionNotOnDisk,
-                            RedoRevertsAndReappliesTheLatest, OutOfOrderMigrationIsRefusedUnlessAllowed,
-                            HistoryRecordsEveryAttemptWithOutcomeAndVersion, PrintStatusListsEverythingThenFailsOnDrift,
-                            IrreversibleMigrationIsNeverReverted, EmptyDownOnlyRemovesTheRecord,
-                            FreshDatabaseIsAllPendingAndStatusCreatesNothing,
+TYPED_TEST_P(DriverConformance, VerifyRunsEachAppliedVerifySqlAndRollsItBack) {
+  this->add_three();
+  Outcome nothing = this->run([](migrator::Engine& engine) { EXPECT_EQ(engine.verify(), 0); });
+  ASSERT_EQ(nothing.exit_code, 0) << nothing.error;
+  EXPECT_EQ(nothing.out, "nothing applied to verify\n");
+  // Writes to t1 to show the transaction is rolled back; 0003 stays pending, so its verify.sql never runs.
+  write_file(this->migrations_.path() / "0001_first" / "verify.sql",
+             "INSERT INTO t1 (id) VALUES (42);\nSELECT id FROM t1 WHERE id = 42;\n");
+  write_file(this->migrations_.path() / "0003_third" / "verify.sql", "SELECT nope FROM t2;\n");
+  ASSERT_EQ(this->up(2).exit_code, 0);
+  Outcome result = this->run([](migrator::Engine& engine) { EXPECT_EQ(engine.verify(), 1); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(result.out,
+            "verified 0001_first: checksum ok, verify.sql ok\nverified 0002_second: checksum ok, no verify.sql\n");
+  EXPECT_EQ(this->backend_->count_rows("t1"), 2);  // the INSERT of verify.sql did not stay
+  EXPECT_THAT(this->history(), ElementsAre("up 1 applied", "up 2 applied"));
+}
+
+TYPED_TEST_P(DriverConformance, VerifyFailureNamesFileAndLine) {
+  this->add_three();
+  write_file(this->migrations_.path() / "0002_second" / "verify.sql",
+             "SELECT id FROM t1;\nSELECT id\n  FROM no_such_table;\n");
+  ASSERT_EQ(this->up().exit_code, 0);
+  Outcome result = this->run([](migrator::Engine& engine) { engine.verify(); });
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("verify.sql failed (rolled back, nothing was changed):\n  "));
+  EXPECT_THAT(result.error, HasSubstr("0002_second/verify.sql:"));
+  EXPECT_THAT(result.error, HasSubstr("no_such_table"));
+  EXPECT_EQ(result.out,
+            "verified 0001_first: checksum ok, no verify.sql\nFAILED 0002_second: checksum ok, verify.sql failed\n"
+            "verified 0003_third: checksum ok, no verify.sql\n");
+}
+
+TYPED_TEST_P(DriverConformance, VerifyReportsChangedAndMissingAndRunsNothing) {
+  this->add_three();
+  ASSERT_EQ(this->up().exit_code, 0);
+  write_file(this->migrations_.path() / "0001_first" / "up.sql", "CREATE TABLE t1 (id bigint PRIMARY KEY);\n");
+  write_file(this->migrations_.path() / "0003_third" / "verify.sql", "SELECT id FROM t2;\n");
+  this->migrations_.remove("0002_second");
+  Outcome result = this->run([](migrator::Engine& engine) { engine.verify(); });
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("applied migrations differ from the files on disk:\n  0001_first is changed"));
+  EXPECT_THAT(result.error, HasSubstr("\n  0002_second is missing"));
+  EXPECT_EQ(result.out, "");  // no verify.sql ran
+}
+
+REGISTER_TYPED_TEST_SUITE_P(DriverConformance, VerifyRunsEachAppliedVerifySqlAndRollsItBack,
+                            VerifyFailureNamesFileAndLine, VerifyReportsChangedAndMissingAndRunsNothing,
+                            BaselineRecordsVersionsUpToItWithoutRunningThem, BaselineRefusesWhenAMigrationIsApplied,
+                            BaselineRefusesAVersionNotOnDisk, RedoRevertsAndReappliesTheLatest,
+                            OutOfOrderMigrationIsRefusedUnlessAllowed, HistoryRecordsEveryAttemptWithOutcomeAndVersion,
+                            PrintStatusListsEverythingThenFailsOnDrift, IrreversibleMigrationIsNeverReverted,
+                            EmptyDownOnlyRemovesTheRecord, FreshDatabaseIsAllPendingAndStatusCreatesNothing,
                             UpAppliesInNumericVersionOrderAndRecordsState, UpWithNothingPendingSaysSo,
                             UpToStopsAtThatVersion, DownRevertsTheNewestByDefault, DownStepsAndDownToRevertNewestFirst,
                             DownWithNothingAppliedSaysSo, RevertedMigrationsCanBeReapplied,

@@ -190,6 +190,22 @@ TEST(LoadMigrations, EmptyDownIsAnErrorUnlessDeclared) {
   EXPECT_THAT(load_error(dir.path()), HasSubstr("declares empty-down in its up.sql, but down.sql has statements"));
 }
 
+TEST(LoadMigrations, VerifySqlIsOptionalAndMustHaveAStatement) {
+  MigrationsDir dir;
+  dir.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  dir.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  write_file(dir.path() / "0002_second" / "verify.sql", "SELECT id FROM t2;\n");
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 2u);
+  EXPECT_EQ(migrations[0].verify_sql, "");
+  EXPECT_EQ(migrations[1].verify_sql, "SELECT id FROM t2;\n");
+  EXPECT_EQ(migrations[1].verify_path(), dir.path() / "0002_second" / "verify.sql");
+
+  write_file(dir.path() / "0002_second" / "verify.sql", "-- nothing yet\n\n");
+  std::string error = load_error(dir.path());
+  EXPECT_THAT(error, HasSubstr((dir.path() / "0002_second" / "verify.sql").string() + ": verify.sql has no statement"));
+}
+
 TEST(LoadMigrations, IrreversibleMigrationHasNoDownSql) {
   MigrationsDir dir;
   dir.add("0001_first", "-- migrator: irreversible\nDROP TABLE legacy;\n", "CREATE TABLE legacy ();\n");
