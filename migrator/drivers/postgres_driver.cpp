@@ -123,6 +123,8 @@ void PostgresDriver::lock() {
       "SELECT format('pid %s, user %s, application %L, since %s', a.pid, a.usename, a.application_name, "
       "to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')) "
       "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+      // Advisory locks are per database: the same key held in another database is not our holder.
+      "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
       "AND l.classid = " +
       std::to_string(key >> 32) + " AND l.objid = " + std::to_string(key & 0xFFFFFFFFu) + " AND l.objsubid = 1";
   auto start = std::chrono::steady_clock::now();
