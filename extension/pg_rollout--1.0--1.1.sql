@@ -301,34 +301,27 @@ COMMENT ON FUNCTION rollout.flags_validate() IS
 CREATE TRIGGER flags_validate BEFORE INSERT OR UPDATE ON rollout.flags
     FOR EACH ROW EXECUTE FUNCTION rollout.flags_validate();
 
--- Every flag has a configuration, switched off, in every environment.
-CREATE FUNCTION rollout.flags_configure() RETURNS trigger
+-- Every flag has a configuration, switched off, in every environment: a new flag gets one in each
+-- environment, a new environment one for each flag.
+CREATE FUNCTION rollout.configs_create() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_flag text := CASE TG_TABLE_NAME WHEN 'flags' THEN to_jsonb(NEW) ->> 'key' END;
+    new_environment text := CASE TG_TABLE_NAME WHEN 'environments' THEN to_jsonb(NEW) ->> 'name' END;
 BEGIN
     INSERT INTO rollout.flag_configs (flag, environment)
-    SELECT NEW.key, e.name FROM rollout.environments e
+    SELECT f.key, e.name FROM rollout.flags f, rollout.environments e
+    WHERE f.key = coalesce(new_flag, f.key) AND e.name = coalesce(new_environment, e.name)
     ON CONFLICT DO NOTHING;
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rollout.flags_configure() IS
-    'Trigger: gives a new flag a switched-off configuration in every environment';
+COMMENT ON FUNCTION rollout.configs_create() IS
+    'Trigger: gives a new flag a switched-off configuration in every environment, and every flag one in a new environment';
 CREATE TRIGGER flags_configure AFTER INSERT ON rollout.flags
-    FOR EACH ROW EXECUTE FUNCTION rollout.flags_configure();
-
-CREATE FUNCTION rollout.environments_configure() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    INSERT INTO rollout.flag_configs (flag, environment)
-    SELECT f.key, NEW.name FROM rollout.flags f
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION rollout.environments_configure() IS
-    'Trigger: gives every flag a switched-off configuration in a new environment';
+    FOR EACH ROW EXECUTE FUNCTION rollout.configs_create();
 CREATE TRIGGER environments_configure AFTER INSERT ON rollout.environments
-    FOR EACH ROW EXECUTE FUNCTION rollout.environments_configure();
+    FOR EACH ROW EXECUTE FUNCTION rollout.configs_create();
 
 CREATE FUNCTION rollout.configs_validate() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$

@@ -387,45 +387,28 @@ Datum served_jsonb(CallSite* site, FunctionCallInfo fcinfo, const rollout::Serve
 
 // ---------------------------------------------------------------------------------------------
 
+// Where feature_enabled's attributes come from: nowhere, a jsonb argument, a row, or name/value pairs.
+enum class Attributes { kNone, kJsonb, kRow, kPairs };
+
+// feature_enabled in all its forms. A plain flag (a percentage and nothing else) needs neither the
+// attributes nor the evaluation time, so they are prepared only for flags that read them.
+template <Attributes kFrom>
 inline Datum enabled(FunctionCallInfo fcinfo, IdKind kind) {
   CallSite* site = call_site(fcinfo);
   const rollout::FlagSet* set;
   const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
   if (flag == nullptr) PG_RETURN_BOOL(false);
   IdBuffer buffer;
+  const std::string_view user_id = user_id_arg(fcinfo, kind, &buffer);
+  // The pairs are checked (names constant, in pairs) whatever the flag, so they come first.
+  if (kFrom != Attributes::kPairs && flag->plain()) PG_RETURN_BOOL(flag->plain_enabled_for(user_id));
   rollout::Subject subject;
-  subject.user_id = user_id_arg(fcinfo, kind, &buffer);
-  if (flag->plain()) PG_RETURN_BOOL(flag->plain_enabled_for(subject.user_id));
-  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
-}
-
-inline Datum enabled_jsonb(FunctionCallInfo fcinfo, IdKind kind) {
-  CallSite* site = call_site(fcinfo);
-  const rollout::FlagSet* set;
-  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  IdBuffer buffer;
-  const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
-  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
-}
-
-inline Datum enabled_row(FunctionCallInfo fcinfo, IdKind kind) {
-  CallSite* site = call_site(fcinfo);
-  const rollout::FlagSet* set;
-  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  IdBuffer buffer;
-  const rollout::Subject subject = subject_from_row(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
-  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
-}
-
-inline Datum enabled_pairs(FunctionCallInfo fcinfo, IdKind kind) {
-  CallSite* site = call_site(fcinfo);
-  const rollout::FlagSet* set;
-  const rollout::CompiledFlag* flag = resolve_flag(fcinfo, site, 1, &set);
-  if (flag == nullptr) PG_RETURN_BOOL(false);
-  IdBuffer buffer;
-  const rollout::Subject subject = subject_from_pairs(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer));
+  switch (kFrom) {
+    case Attributes::kNone: subject.user_id = user_id; break;
+    case Attributes::kJsonb: subject = subject_from_jsonb(fcinfo, site, set, flag, user_id, 2); break;
+    case Attributes::kRow: subject = subject_from_row(fcinfo, site, set, flag, user_id, 2); break;
+    case Attributes::kPairs: subject = subject_from_pairs(fcinfo, site, set, flag, user_id); break;
+  }
   PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
 }
 
@@ -511,18 +494,18 @@ extern "C" {
   PG_FUNCTION_INFO_V1(name);            \
   Datum name(PG_FUNCTION_ARGS) { return body(fcinfo, kind); }
 
-ROLLOUT_ENTRY(feature_enabled_bigint, enabled, IdKind::kBigint)
-ROLLOUT_ENTRY(feature_enabled_text, enabled, IdKind::kText)
-ROLLOUT_ENTRY(feature_enabled_uuid, enabled, IdKind::kUuid)
-ROLLOUT_ENTRY(feature_enabled_bigint_jsonb, enabled_jsonb, IdKind::kBigint)
-ROLLOUT_ENTRY(feature_enabled_text_jsonb, enabled_jsonb, IdKind::kText)
-ROLLOUT_ENTRY(feature_enabled_uuid_jsonb, enabled_jsonb, IdKind::kUuid)
-ROLLOUT_ENTRY(feature_enabled_bigint_row, enabled_row, IdKind::kBigint)
-ROLLOUT_ENTRY(feature_enabled_text_row, enabled_row, IdKind::kText)
-ROLLOUT_ENTRY(feature_enabled_uuid_row, enabled_row, IdKind::kUuid)
-ROLLOUT_ENTRY(feature_enabled_bigint_pairs, enabled_pairs, IdKind::kBigint)
-ROLLOUT_ENTRY(feature_enabled_text_pairs, enabled_pairs, IdKind::kText)
-ROLLOUT_ENTRY(feature_enabled_uuid_pairs, enabled_pairs, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint, enabled<Attributes::kNone>, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text, enabled<Attributes::kNone>, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid, enabled<Attributes::kNone>, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_jsonb, enabled<Attributes::kJsonb>, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_jsonb, enabled<Attributes::kJsonb>, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_jsonb, enabled<Attributes::kJsonb>, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_row, enabled<Attributes::kRow>, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_row, enabled<Attributes::kRow>, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_row, enabled<Attributes::kRow>, IdKind::kUuid)
+ROLLOUT_ENTRY(feature_enabled_bigint_pairs, enabled<Attributes::kPairs>, IdKind::kBigint)
+ROLLOUT_ENTRY(feature_enabled_text_pairs, enabled<Attributes::kPairs>, IdKind::kText)
+ROLLOUT_ENTRY(feature_enabled_uuid_pairs, enabled<Attributes::kPairs>, IdKind::kUuid)
 ROLLOUT_ENTRY(feature_value_bigint, value, IdKind::kBigint)
 ROLLOUT_ENTRY(feature_value_text, value, IdKind::kText)
 ROLLOUT_ENTRY(feature_value_uuid, value, IdKind::kUuid)
