@@ -13,8 +13,8 @@
 #   no_preload   pg_regress again on a cluster without shared_preload_libraries
 #   scripts      scripts/cluster.sh psql under Ctrl-C in a real terminal (tmux), and the demo's
 #                output (tests/scripts/)
-#   upgrade      1.0 -> 1.1: same answers and flags after ALTER EXTENSION UPDATE, same catalog
-#                as a fresh 1.1 (tests/upgrade/run.sh, its own cluster)
+#   upgrade      1.0 -> current: same answers and flags after ALTER EXTENSION UPDATE, same catalog
+#                as a fresh install (tests/upgrade/run.sh, its own cluster)
 #   standby      a primary and a streaming hot standby: evaluation on the standby follows replay
 #                (tests/standby/run.sh, its own two servers)
 set -uo pipefail

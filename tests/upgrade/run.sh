@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Upgrade test of pg_rollout 1.0 -> 1.1, on a throwaway cluster:
+# Upgrade test of pg_rollout 1.0 -> the current version (the control file's default_version), on a
+# throwaway cluster:
 #
 #   1. A database gets CREATE EXTENSION pg_rollout VERSION '1.0' and flags inserted the 1.0 way
 #      (several percentages, disabled flags, a salted flag). feature_enabled's answers for 20,000
@@ -7,7 +8,7 @@
 #   2. ALTER EXTENSION pg_rollout UPDATE: the answers are computed again and must not differ in a
 #      single case; every 1.0 flag row must still be there with the same switch, percentage and salt.
 #   3. ALTER EXTENSION pg_rollout UPDATE again is a no-op (version and catalog unchanged).
-#   4. A second database gets a fresh CREATE EXTENSION pg_rollout (1.1). With the test's own tables
+#   4. A second database gets a fresh CREATE EXTENSION pg_rollout (the current version). With the test's own tables
 #      dropped, the catalogs of both databases must be identical: `pg_dump --schema-only`, and
 #      `pg_dump --schema-only --binary-upgrade` with its OID-preserving calls removed (the plain
 #      dump names the extension only, not its member objects; the binary-upgrade dump lists every
@@ -19,6 +20,9 @@
 # into that server. Exits 0 when every check passes, 1 otherwise (the failing check is printed).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+# The version ALTER EXTENSION UPDATE and a fresh CREATE EXTENSION go to.
+current=$(sed -n "s/^default_version = '\(.*\)'$/\1/p" extension/pg_rollout.control)
 
 # shellcheck source=scripts/cluster.sh
 source scripts/cluster.sh
@@ -107,7 +111,7 @@ start=$SECONDS
 sql upgraded -c "ALTER EXTENSION pg_rollout UPDATE"
 echo "ALTER EXTENSION pg_rollout UPDATE took $((SECONDS - start))s"
 version=$(sql upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")
-if [ "$version" = 1.1 ]; then pass "updated to 1.1"; else fail "version after UPDATE is '$version', not 1.1"; fi
+if [ "$version" = "$current" ]; then pass "updated to $current"; else fail "version after UPDATE is '$version', not $current"; fi
 
 save_answers test_answers_after
 differences=$(sql upgraded <<'SQL'
@@ -142,7 +146,7 @@ else
   fail "after UPDATE: flag rows lost or changed: ${lost_flags:-(count $flag_count)}"
 fi
 
-# The updated database takes 1.1 management calls on its 1.0 flags.
+# The updated database takes the management calls on its 1.0 flags.
 sql upgraded -c "SELECT rollout.set_rollout('zero', 100)" >/dev/null
 if [ "$(sql upgraded -c "SELECT feature_enabled(7, 'zero')")" = t ]; then
   pass "after UPDATE: rollout.set_rollout works on a 1.0 flag"
@@ -175,8 +179,8 @@ catalog_dump upgraded "$WORK/first_update.sql"
 version_row=$(sql upgraded -c "SELECT version FROM rollout.config_version")
 sql upgraded -c "ALTER EXTENSION pg_rollout UPDATE" 2>"$WORK/second_update.txt"
 catalog_dump upgraded "$WORK/second_update.sql"
-if grep -q 'version "1.1" of extension "pg_rollout" is already installed' "$WORK/second_update.txt" &&
-  [ "$(sql upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")" = 1.1 ] &&
+if grep -q "version \"$current\" of extension \"pg_rollout\" is already installed" "$WORK/second_update.txt" &&
+  [ "$(sql upgraded -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")" = "$current" ] &&
   [ "$(sql upgraded -c "SELECT version FROM rollout.config_version")" = "$version_row" ] &&
   diff -u "$WORK/first_update.sql" "$WORK/second_update.sql" >"$WORK/noop.diff"; then
   pass "a second ALTER EXTENSION pg_rollout UPDATE is a no-op ($(head -n 1 "$WORK/second_update.txt"))"
@@ -185,7 +189,7 @@ else
   cat "$WORK/second_update.txt" "$WORK/noop.diff"
 fi
 
-# --- 4. A fresh 1.1 install has the same catalog as the updated 1.0 one ------------------------
+# --- 4. A fresh install has the same catalog as the updated 1.0 one ------------------------
 sql fresh -c "CREATE EXTENSION pg_rollout"
 sql upgraded -c "DROP TABLE test_flags_before, test_users, test_answers_before, test_answers_after"
 [ -z "$(sql upgraded -c "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace")" ] ||
@@ -194,9 +198,9 @@ sql upgraded -c "DROP TABLE test_flags_before, test_users, test_answers_before, 
 plain_dump upgraded "$WORK/upgraded.sql"
 plain_dump fresh "$WORK/fresh.sql"
 if diff -u "$WORK/upgraded.sql" "$WORK/fresh.sql" >"$WORK/plain.diff"; then
-  pass "pg_dump --schema-only: updated 1.0 and fresh 1.1 are identical ($(wc -l <"$WORK/fresh.sql") lines)"
+  pass "pg_dump --schema-only: updated 1.0 and fresh $current are identical ($(wc -l <"$WORK/fresh.sql") lines)"
 else
-  fail "pg_dump --schema-only differs between the updated 1.0 (-) and the fresh 1.1 (+) database:"
+  fail "pg_dump --schema-only differs between the updated 1.0 (-) and the fresh $current (+) database:"
   cat "$WORK/plain.diff"
 fi
 
@@ -208,7 +212,7 @@ if [ "$members" -lt 50 ]; then
 elif diff -u "$WORK/upgraded_members.sql" "$WORK/fresh_members.sql" >"$WORK/members.diff"; then
   pass "pg_dump --schema-only --binary-upgrade: all $members extension members identical in both databases"
 else
-  fail "the extension's members differ between the updated 1.0 (-) and the fresh 1.1 (+) database:"
+  fail "the extension's members differ between the updated 1.0 (-) and the fresh $current (+) database:"
   cat "$WORK/members.diff"
 fi
 
