@@ -94,8 +94,612 @@ GRANT SELECT ON rollout.experiments, rollout.experiment_variations, rollout.expe
 -- Experiments: validation, evaluation, assignment, tracking, management API
 -- =============================================================================================
 
+-- The audit log names the experiment a change belongs to (NULL for flag changes).
+ALTER TABLE rollout.audit_log ADD COLUMN experiment text;
 
+-- Experiments leave the evaluation core only through archiving: an archived experiment evaluates as
+-- unknown; its rows, assignments and exposures stay.
+ALTER TABLE rollout.experiments ADD COLUMN archived_at timestamptz;
 
+-- Core validation (the same code that compiles experiments): SQLSTATE, message and hint.
+CREATE FUNCTION rollout._validate_experiment_settings(coverage float8, hash_version integer,
+                                                      namespace_start float8, namespace_end float8) RETURNS void
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_validate_experiment_settings';
+CREATE FUNCTION rollout._validate_experiment_variations(keys text[], weights float8[]) RETURNS void
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_validate_experiment_variations';
+CREATE FUNCTION rollout._validate_experiment_transition(from_status text, to_status text) RETURNS void
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_validate_experiment_transition';
+
+CREATE FUNCTION rollout.experiments_validate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.key IS NULL OR btrim(NEW.key, E' \t\r\n\u00a0') = '' OR octet_length(NEW.key) > 200 OR NEW.key ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'invalid experiment key %', coalesce(quote_literal(left(NEW.key, 40)), 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'An experiment key is non-empty, non-blank UTF-8 text of at most 200 bytes without control characters.';
+    END IF;
+    IF NEW.seed = '' THEN
+        RAISE EXCEPTION 'empty seed for experiment "%"', NEW.key
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave the seed out (or NULL in the API) to hash with the experiment key.';
+    END IF;
+    IF NEW.hash_attribute = '' THEN
+        RAISE EXCEPTION 'empty hash attribute for experiment "%"', NEW.key
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''id'' to hash by the user id, or the name of an attribute.';
+    END IF;
+    IF NEW.namespace = '' THEN
+        RAISE EXCEPTION 'empty namespace for experiment "%"', NEW.key
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use NULL for an experiment outside any namespace.';
+    END IF;
+    PERFORM rollout._validate_experiment_settings(NEW.coverage, NEW.hash_version, NEW.namespace_start, NEW.namespace_end);
+    PERFORM rollout._validate_constraints(NEW.constraints);
+    IF NEW.starts_at >= NEW.ends_at THEN
+        RAISE EXCEPTION 'experiment "%" would end (%) before it starts (%)', NEW.key, NEW.ends_at, NEW.starts_at
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Give a start before the end, or NULL for no bound.';
+    END IF;
+    IF NEW.forced_variation IS NOT NULL AND NOT EXISTS (
+        SELECT FROM rollout.experiment_variations v WHERE v.experiment_id = NEW.id AND v.key = NEW.forced_variation)
+    THEN
+        RAISE EXCEPTION 'experiment "%" has no variation "%"', NEW.key, NEW.forced_variation
+            USING ERRCODE = 'undefined_object', HINT = 'Force one of its variation keys, or NULL to clear.';
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.status IS DISTINCT FROM OLD.status THEN
+            PERFORM rollout._validate_experiment_transition(OLD.status, NEW.status);
+        END IF;
+        NEW.updated_at := now();
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION rollout.experiments_validate() IS
+    'Trigger: refuses invalid experiment rows (key, seed, coverage, hash version, namespace, constraints, '
+    'schedule, forced variation, status transition) with an SQLSTATE and a hint; stamps updated_at';
+CREATE TRIGGER experiments_validate BEFORE INSERT OR UPDATE ON rollout.experiments
+    FOR EACH ROW EXECUTE FUNCTION rollout.experiments_validate();
+
+-- A variation row on its own: a non-empty key, not already taken in its experiment (checked before
+-- the unique constraint, for a message with a hint).
+CREATE FUNCTION rollout.experiment_variations_validate() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF NEW.key = '' THEN
+        RAISE EXCEPTION 'a variation key is empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Variation keys are non-empty text, e.g. ''control''.';
+    END IF;
+    IF EXISTS (SELECT FROM rollout.experiment_variations v
+               WHERE v.experiment_id = NEW.experiment_id AND v.key = NEW.key AND v.position <> NEW.position) THEN
+        RAISE EXCEPTION 'invalid experiment: variation key "%" appears twice', NEW.key
+            USING ERRCODE = 'duplicate_object', HINT = 'Variation keys must be unique within an experiment.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION rollout.experiment_variations_validate() IS
+    'Trigger: refuses an empty or duplicate variation key with an SQLSTATE and a hint';
+CREATE TRIGGER variations_validate BEFORE INSERT OR UPDATE ON rollout.experiment_variations
+    FOR EACH ROW EXECUTE FUNCTION rollout.experiment_variations_validate();
+
+-- The variations of an experiment are checked as a whole (at least two, unique keys, positions
+-- 0..n-1, weights summing to 1) when the transaction commits, so a change may pass through
+-- intermediate states (one weight updated before the other).
+CREATE FUNCTION rollout.experiment_variations_check() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    experiment bigint := CASE TG_TABLE_NAME
+                             WHEN 'experiments' THEN (to_jsonb(NEW) ->> 'id')::bigint
+                             ELSE coalesce((to_jsonb(NEW) ->> 'experiment_id')::bigint, (to_jsonb(OLD) ->> 'experiment_id')::bigint)
+                         END;
+    x rollout.experiments;
+    keys text[];
+    weights float8[];
+    positions integer[];
+BEGIN
+    SELECT * INTO x FROM rollout.experiments e WHERE e.id = experiment;
+    IF NOT FOUND THEN
+        RETURN NULL;  -- deleted with its variations
+    END IF;
+    SELECT coalesce(array_agg(v.key ORDER BY v.position), '{}'), coalesce(array_agg(v.weight ORDER BY v.position), '{}'),
+           coalesce(array_agg(v.position ORDER BY v.position), '{}')
+    INTO keys, weights, positions
+    FROM rollout.experiment_variations v WHERE v.experiment_id = experiment;
+    BEGIN
+        PERFORM rollout._validate_experiment_variations(keys, weights);
+    EXCEPTION WHEN invalid_parameter_value OR duplicate_object THEN
+        DECLARE
+            message text;
+            hint text;
+            state text;
+        BEGIN
+            GET STACKED DIAGNOSTICS message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT, state = RETURNED_SQLSTATE;
+            RAISE EXCEPTION 'experiment "%": %', x.key, message USING ERRCODE = state, HINT = hint;
+        END;
+    END;
+    IF positions <> ARRAY(SELECT generate_series(0, cardinality(positions) - 1)) THEN
+        RAISE EXCEPTION 'experiment "%": variation positions are %, not 0 to %', x.key, positions, cardinality(positions) - 1
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Number the variations 0 (the control), 1, 2, ... without gaps.';
+    END IF;
+    IF x.forced_variation IS NOT NULL AND NOT x.forced_variation = ANY (keys) THEN
+        RAISE EXCEPTION 'experiment "%" has no variation "%"', x.key, x.forced_variation
+            USING ERRCODE = 'undefined_object', HINT = 'Clear the forced variation first: rollout.force_variation(key, NULL).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout.experiment_variations_check() IS
+    'Constraint trigger (deferred to commit): an experiment''s variations as a whole are valid';
+CREATE CONSTRAINT TRIGGER variations_check AFTER INSERT OR UPDATE OR DELETE ON rollout.experiment_variations
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rollout.experiment_variations_check();
+CREATE CONSTRAINT TRIGGER variations_check AFTER INSERT ON rollout.experiments
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION rollout.experiment_variations_check();
+
+-- Audit: one row per changed experiment or variation row, with the experiment's key.
+CREATE FUNCTION rollout.audit_experiment() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old_row jsonb := CASE WHEN TG_OP IN ('UPDATE', 'DELETE') THEN to_jsonb(OLD) END;
+    new_row jsonb := CASE WHEN TG_OP IN ('INSERT', 'UPDATE') THEN to_jsonb(NEW) END;
+    row jsonb := coalesce(new_row, old_row);
+    experiment_key text := row ->> 'key';
+BEGIN
+    IF TG_TABLE_NAME <> 'experiments' THEN
+        SELECT e.key INTO experiment_key FROM rollout.experiments e WHERE e.id = (row ->> 'experiment_id')::bigint;
+    END IF;
+    INSERT INTO rollout.audit_log (experiment, action, table_name, old, new)
+    VALUES (experiment_key, coalesce(nullif(current_setting('rollout.api_action', true), ''), lower(TG_OP)),
+            TG_TABLE_NAME, old_row, new_row);
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rollout.audit_experiment() IS 'Trigger: appends each changed experiment or variation row to rollout.audit_log';
+
+-- Experiments and their variations are configuration: audited, and every write moves
+-- rollout.config_version (evaluation then compiles them with the flags). Assignments, exposures
+-- and events are data written per user, so they neither move the version nor fill the audit log.
+DO $triggers$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['experiments', 'experiment_variations'] LOOP
+        EXECUTE format('CREATE TRIGGER audit AFTER INSERT OR UPDATE OR DELETE ON rollout.%I
+                        FOR EACH ROW EXECUTE FUNCTION rollout.audit_experiment()', t);
+        EXECUTE format('CREATE TRIGGER audit_truncate AFTER TRUNCATE ON rollout.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION rollout.audit_truncate()', t);
+        EXECUTE format('CREATE TRIGGER config_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rollout.%I
+                        FOR EACH STATEMENT EXECUTE FUNCTION rollout.config_changed()', t);
+        EXECUTE format('ALTER TABLE rollout.%I ENABLE ALWAYS TRIGGER audit', t);
+        EXECUTE format('ALTER TABLE rollout.%I ENABLE ALWAYS TRIGGER audit_truncate', t);
+        EXECUTE format('ALTER TABLE rollout.%I ENABLE ALWAYS TRIGGER config_changed', t);
+        EXECUTE format('ALTER TABLE rollout.%I ENABLE ALWAYS TRIGGER variations_check', t);
+    END LOOP;
+    ALTER TABLE rollout.experiments ENABLE ALWAYS TRIGGER experiments_validate;
+    ALTER TABLE rollout.experiment_variations ENABLE ALWAYS TRIGGER variations_validate;
+END
+$triggers$;
+
+-- ---------------------------------------------------------------------------------------------
+-- The environment document gains the experiments (the same for every environment), so the
+-- snapshot-exact cache compiles flags and experiments from one document read with one snapshot.
+
+-- extra_float_digits = 3: weights and coverage reach the core as the exact doubles stored (a
+-- session with fewer digits would round 1/3 and move bucket boundaries).
+CREATE FUNCTION rollout._experiments_document() RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp SET extra_float_digits = 3 AS $$
+SELECT coalesce(jsonb_agg(jsonb_build_object(
+    'id', x.id,
+    'key', x.key,
+    'status', x.status,
+    'coverage', x.coverage,
+    'seed', x.seed,
+    'hash_version', x.hash_version,
+    'hash_attribute', x.hash_attribute,
+    'namespace', x.namespace,
+    'namespace_start', x.namespace_start,
+    'namespace_end', x.namespace_end,
+    'constraints', x.constraints,
+    'starts_at_us', (extract(epoch FROM x.starts_at) * 1000000)::int8,
+    'ends_at_us', (extract(epoch FROM x.ends_at) * 1000000)::int8,
+    'forced_variation', x.forced_variation,
+    'variations', (SELECT coalesce(jsonb_agg(jsonb_build_object('key', v.key, 'weight', v.weight) ORDER BY v.position), '[]')
+                   FROM rollout.experiment_variations v WHERE v.experiment_id = x.id)
+) ORDER BY x.key), '[]')
+FROM rollout.experiments x
+WHERE x.archived_at IS NULL
+$$;
+COMMENT ON FUNCTION rollout._experiments_document() IS
+    'Internal: every experiment that is not archived, as the JSON array the evaluation core compiles';
+
+CREATE OR REPLACE FUNCTION rollout._environment_document(environment text) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+SELECT jsonb_build_object(
+    'environment', $1,
+    'experiments', rollout._experiments_document(),
+    'flags', coalesce(jsonb_agg(jsonb_build_object(
+        'key', f.key,
+        'salt', coalesce(f.salt, f.key),
+        'variants', f.variants,
+        'enabled', c.enabled,
+        'rollout_bp', (c.rollout_percentage * 100)::int,
+        'tiers', to_jsonb(c.allowed_tiers),
+        'allow', to_jsonb(c.allow_users),
+        'deny', to_jsonb(c.deny_users),
+        'overrides', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                          'user_id', o.user_id, 'value', o.value,
+                          'expires_at_us', (extract(epoch FROM o.expires_at) * 1000000)::int8)), '[]')
+                      FROM rollout.overrides o WHERE o.flag = f.key AND o.environment = $1),
+        'prerequisites', (SELECT coalesce(jsonb_agg(jsonb_build_object('flag', p.requires, 'value', p.value)), '[]')
+                          FROM rollout.prerequisites p
+                          WHERE p.flag = f.key AND p.environment = $1),
+        'rules', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                      'number', r.number, 'constraints', r.constraints,
+                      'rollout_bp', (r.rollout_percentage * 100)::int,
+                      'bucket_by', r.bucket_by, 'fallback_bucket_by', r.fallback_bucket_by,
+                      'value', r.value) ORDER BY r.number), '[]')
+                  FROM rollout.rules r WHERE r.flag = f.key AND r.environment = $1),
+        'plan', (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                     'starts_at_us', (extract(epoch FROM s.starts_at) * 1000000)::int8,
+                     'rollout_bp', (s.rollout_percentage * 100)::int,
+                     'tiers', to_jsonb(s.allowed_tiers)) ORDER BY s.starts_at), '[]')
+                 FROM rollout.plan_stages s WHERE s.flag = f.key AND s.environment = $1)
+    ) ORDER BY f.key), '[]'))
+FROM rollout.flags f
+JOIN rollout.flag_configs c ON c.flag = f.key AND c.environment = $1
+WHERE f.archived_at IS NULL
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Evaluation: experiment_variant (stateless) and experiment_assign (sticky, records exposures)
+
+CREATE FUNCTION @extschema@.experiment_variant(user_id bigint, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'experiment_variant_bigint';
+CREATE FUNCTION @extschema@.experiment_variant(user_id text, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'experiment_variant_text';
+CREATE FUNCTION @extschema@.experiment_variant(user_id uuid, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'experiment_variant_uuid';
+COMMENT ON FUNCTION @extschema@.experiment_variant(bigint, text, jsonb) IS
+    'The variation key GrowthBook''s SDK run() gives the user, or NULL when the user is not in the '
+    'experiment (not running, outside its schedule, namespace, targeting or coverage; unknown experiment: '
+    'per rollout.missing_flag). Stateless and read-only: safe in any query and on a hot standby';
+COMMENT ON FUNCTION @extschema@.experiment_variant(text, text, jsonb) IS 'experiment_variant for a text user id';
+COMMENT ON FUNCTION @extschema@.experiment_variant(uuid, text, jsonb) IS 'experiment_variant for a uuid user id';
+
+CREATE FUNCTION rollout._experiment_decision(user_id text, experiment text, attributes jsonb,
+    OUT experiment_id bigint, OUT step text, OUT variation text, OUT forced_variation text, OUT status text)
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_experiment_decision';
+COMMENT ON FUNCTION rollout._experiment_decision(text, text, jsonb) IS
+    'Internal: the experiment''s id, the evaluation step that decided (INACTIVE, NO_HASH_VALUE, NAMESPACE, '
+    'TARGETING, COVERAGE, FORCED, STOPPED, ASSIGNED), the variation, the forced variation and the status';
+
+-- GrowthBook's sticky bucketing, persisted: an inactive experiment (draft, paused, outside its
+-- schedule) or a user without a hash value gets NULL; a user with an assignment keeps it whatever the
+-- weights, targeting or namespace say now, except that a forced variation wins and a stopped
+-- experiment serves nobody (as the SDK orders these steps); otherwise the stateless answer is
+-- persisted (the first writer wins; concurrent callers wait for it and read its row) and an exposure
+-- is recorded. Exposures are recorded once per assignment (GrowthBook deduplicates its tracking
+-- callback per user and variation), not per call; a forced variation is neither persisted nor
+-- recorded (the SDK does not track forced results).
+CREATE FUNCTION @extschema@.experiment_assign(user_id text, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    d record;
+    stored text;
+BEGIN
+    IF pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'experiment_assign() cannot run on a hot standby: it records the assignment'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Call experiment_variant() on a standby (the same answer, not persisted), or experiment_assign() on the primary.';
+    END IF;
+    d := rollout._experiment_decision(user_id, experiment, attributes);
+    IF d.experiment_id IS NULL OR d.step IN ('INACTIVE', 'NO_HASH_VALUE') THEN
+        RETURN NULL;
+    END IF;
+    SELECT a.variation INTO stored FROM rollout.experiment_assignments a
+    WHERE a.experiment_id = d.experiment_id AND a.user_id = experiment_assign.user_id;
+    IF FOUND THEN
+        IF d.forced_variation IS NOT NULL THEN
+            RETURN d.forced_variation;
+        END IF;
+        RETURN CASE WHEN d.status = 'stopped' THEN NULL ELSE stored END;
+    END IF;
+    IF d.step = 'FORCED' THEN
+        RETURN d.variation;
+    END IF;
+    IF d.step <> 'ASSIGNED' THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO rollout.experiment_assignments (experiment_id, user_id, variation)
+    VALUES (d.experiment_id, experiment_assign.user_id, d.variation)
+    ON CONFLICT DO NOTHING;
+    IF FOUND THEN
+        INSERT INTO rollout.exposures (experiment_id, user_id, variation)
+        VALUES (d.experiment_id, experiment_assign.user_id, d.variation);
+        RETURN d.variation;
+    END IF;
+    -- A concurrent call assigned this user first (and committed): its variation stands.
+    SELECT a.variation INTO stored FROM rollout.experiment_assignments a
+    WHERE a.experiment_id = d.experiment_id AND a.user_id = experiment_assign.user_id;
+    RETURN stored;
+END
+$$;
+CREATE FUNCTION @extschema@.experiment_assign(user_id bigint, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE sql VOLATILE AS $$ SELECT @extschema@.experiment_assign($1::text, $2, $3) $$;
+CREATE FUNCTION @extschema@.experiment_assign(user_id uuid, experiment text, attributes jsonb DEFAULT '{}') RETURNS text
+LANGUAGE sql VOLATILE AS $$ SELECT @extschema@.experiment_assign($1::text, $2, $3) $$;
+COMMENT ON FUNCTION @extschema@.experiment_assign(text, text, jsonb) IS
+    'Sticky assignment: the user''s persisted variation if any (later weight changes do not move it), '
+    'otherwise experiment_variant''s answer, persisted (concurrent callers agree) with an exposure row; '
+    'NULL when not in the experiment. Errors (25006) on a hot standby: use experiment_variant there';
+COMMENT ON FUNCTION @extschema@.experiment_assign(bigint, text, jsonb) IS 'experiment_assign for a bigint user id';
+COMMENT ON FUNCTION @extschema@.experiment_assign(uuid, text, jsonb) IS 'experiment_assign for a uuid user id';
+
+CREATE FUNCTION rollout.track(user_id text, event text, value numeric DEFAULT 1, occurred_at timestamptz DEFAULT now())
+RETURNS void LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF user_id IS NULL OR user_id = '' THEN
+        RAISE EXCEPTION 'track() needs a user id' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Pass the id the user was assigned with, e.g. rollout.track(42, ''purchase'').';
+    END IF;
+    IF event IS NULL OR btrim(event) = '' THEN
+        RAISE EXCEPTION 'track() needs an event name' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name the conversion, e.g. rollout.track(42, ''purchase'', 19.99).';
+    END IF;
+    IF value IS NULL OR occurred_at IS NULL THEN
+        RAISE EXCEPTION 'track() needs a value and a time' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Leave them out for the defaults: value 1, occurred now.';
+    END IF;
+    INSERT INTO rollout.events (user_id, event, value, occurred_at) VALUES (user_id, event, value, occurred_at);
+END
+$$;
+CREATE FUNCTION rollout.track(user_id bigint, event text, value numeric DEFAULT 1, occurred_at timestamptz DEFAULT now())
+RETURNS void LANGUAGE sql VOLATILE AS $$ SELECT rollout.track($1::text, $2, $3, $4) $$;
+CREATE FUNCTION rollout.track(user_id uuid, event text, value numeric DEFAULT 1, occurred_at timestamptz DEFAULT now())
+RETURNS void LANGUAGE sql VOLATILE AS $$ SELECT rollout.track($1::text, $2, $3, $4) $$;
+COMMENT ON FUNCTION rollout.track(text, text, numeric, timestamptz) IS
+    'Records a conversion event of a user (value default 1, time default now) in rollout.events';
+COMMENT ON FUNCTION rollout.track(bigint, text, numeric, timestamptz) IS 'rollout.track for a bigint user id';
+COMMENT ON FUNCTION rollout.track(uuid, text, numeric, timestamptz) IS 'rollout.track for a uuid user id';
+
+-- ---------------------------------------------------------------------------------------------
+-- Management API (SECURITY DEFINER, pinned search_path, granted to rollout_editor; each change is
+-- audited with the function's name as action)
+
+-- The experiment's id for a management call: raises 42704 for an unknown key; names the action.
+CREATE FUNCTION rollout._experiment_target(key text, action text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    found_id bigint;
+BEGIN
+    PERFORM set_config('rollout.api_action', action, true);
+    SELECT e.id INTO found_id FROM rollout.experiments e WHERE e.key = $1 FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment "%" does not exist', $1
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Create it with rollout.create_experiment(key, variations); list them with SELECT key, status FROM rollout.experiments.';
+    END IF;
+    RETURN found_id;
+END
+$$;
+
+CREATE FUNCTION rollout.create_experiment(key text, variations text[], weights float8[] DEFAULT NULL,
+    coverage float8 DEFAULT 1, seed text DEFAULT NULL, hash_version integer DEFAULT 2, namespace text DEFAULT NULL,
+    namespace_start float8 DEFAULT 0, namespace_end float8 DEFAULT 1)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_id bigint;
+    w float8[] := weights;
+BEGIN
+    PERFORM set_config('rollout.api_action', 'create_experiment', true);
+    IF EXISTS (SELECT FROM rollout.experiments e WHERE e.key = create_experiment.key) THEN
+        RAISE EXCEPTION 'experiment "%" already exists', key
+            USING ERRCODE = 'duplicate_object',
+                  HINT = 'Choose another key, or change the existing experiment with the rollout.set_* functions.';
+    END IF;
+    IF variations IS NULL THEN
+        RAISE EXCEPTION 'an experiment needs variations' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Give the control and at least one treatment, e.g. ARRAY[''control'', ''treatment''].';
+    END IF;
+    IF w IS NULL THEN  -- GrowthBook's equal weights: 1/n each
+        w := array_fill(1::float8 / greatest(cardinality(variations), 1), ARRAY[cardinality(variations)]);
+    END IF;
+    PERFORM rollout._validate_experiment_variations(variations, w);
+    PERFORM rollout._validate_experiment_settings(coverage, hash_version, namespace_start, namespace_end);
+    INSERT INTO rollout.experiments (key, coverage, seed, hash_version, namespace, namespace_start, namespace_end)
+    VALUES (key, coverage, coalesce(seed, key), hash_version, namespace, namespace_start, namespace_end)
+    RETURNING id INTO new_id;
+    INSERT INTO rollout.experiment_variations (experiment_id, position, key, weight)
+    SELECT new_id, v.n - 1, v.key, w[v.n] FROM unnest(variations) WITH ORDINALITY AS v(key, n);
+END
+$$;
+COMMENT ON FUNCTION rollout.create_experiment(text, text[], float8[], float8, text, integer, text, float8, float8) IS
+    'Creates an experiment as a draft: variations in order (the first is the control), weights summing to 1 '
+    '(NULL: equal), coverage 0 to 1, seed (NULL: the key), hash version 1 or 2, an optional namespace range';
+
+CREATE FUNCTION rollout.set_experiment_status(key text, status text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_experiment_status');
+    old_status text;
+BEGIN
+    SELECT e.status INTO old_status FROM rollout.experiments e WHERE e.id = exp_id;
+    PERFORM rollout._validate_experiment_transition(old_status, status);
+    UPDATE rollout.experiments e SET status = set_experiment_status.status WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_experiment_status(text, text) IS
+    'Moves an experiment through its lifecycle: draft -> running, running <-> paused, running or paused -> stopped';
+
+CREATE FUNCTION rollout.set_weights(key text, weights float8[]) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_weights');
+    keys text[];
+BEGIN
+    SELECT array_agg(v.key ORDER BY v.position) INTO keys FROM rollout.experiment_variations v WHERE v.experiment_id = exp_id;
+    PERFORM rollout._validate_experiment_variations(keys, weights);
+    UPDATE rollout.experiment_variations v SET weight = weights[v.position + 1]
+    WHERE v.experiment_id = exp_id AND v.weight IS DISTINCT FROM weights[v.position + 1];
+END
+$$;
+COMMENT ON FUNCTION rollout.set_weights(text, float8[]) IS
+    'Sets the variations'' weights (in variation order, summing to 1); users already assigned by experiment_assign keep their variation';
+
+CREATE FUNCTION rollout.force_variation(key text, variation text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'force_variation');
+BEGIN
+    IF variation IS NOT NULL AND NOT EXISTS (
+        SELECT FROM rollout.experiment_variations v WHERE v.experiment_id = exp_id AND v.key = variation) THEN
+        RAISE EXCEPTION 'experiment "%" has no variation "%"', key, variation
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Force one of ' || (SELECT string_agg(quote_literal(v.key), ', ' ORDER BY v.position)
+                                            FROM rollout.experiment_variations v WHERE v.experiment_id = exp_id) || ', or NULL to clear.';
+    END IF;
+    UPDATE rollout.experiments e SET forced_variation = variation WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.force_variation(text, text) IS
+    'Serves one variation (e.g. the winner) to every user the experiment covers, as GrowthBook''s force; NULL clears';
+
+CREATE FUNCTION rollout.set_coverage(key text, coverage float8) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_coverage');
+BEGIN
+    UPDATE rollout.experiments e SET coverage = set_coverage.coverage WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_coverage(text, float8) IS 'Sets the fraction of users (0 to 1) included in the experiment';
+
+CREATE FUNCTION rollout.set_targeting(key text, constraints jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_targeting');
+BEGIN
+    UPDATE rollout.experiments e SET constraints = coalesce(set_targeting.constraints, '[]') WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_targeting(text, jsonb) IS
+    'Sets the targeting constraints (the flag rules'' format, ANDed; ''[]'' or NULL: everyone)';
+
+CREATE FUNCTION rollout.set_schedule(key text, starts_at timestamptz, ends_at timestamptz) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_schedule');
+BEGIN
+    UPDATE rollout.experiments e SET starts_at = set_schedule.starts_at, ends_at = set_schedule.ends_at WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_schedule(text, timestamptz, timestamptz) IS
+    'Sets when a running experiment assigns users: from starts_at (inclusive) to ends_at (exclusive), NULL for no bound; '
+    'evaluated against the transaction time or rollout.now';
+
+CREATE FUNCTION rollout.set_namespace(key text, namespace text, namespace_start float8 DEFAULT 0, namespace_end float8 DEFAULT 1)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_namespace');
+BEGIN
+    UPDATE rollout.experiments e
+    SET namespace = set_namespace.namespace, namespace_start = set_namespace.namespace_start,
+        namespace_end = set_namespace.namespace_end
+    WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_namespace(text, text, float8, float8) IS
+    'Puts the experiment in a namespace range (experiments with disjoint ranges of one namespace share no user); NULL namespace: none';
+
+CREATE FUNCTION rollout.set_hash_attribute(key text, attribute text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_hash_attribute');
+BEGIN
+    UPDATE rollout.experiments e SET hash_attribute = coalesce(attribute, 'id') WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_hash_attribute(text, text) IS
+    'Buckets users by an attribute of the attributes argument (e.g. company) instead of the user id (''id'' or NULL)';
+
+CREATE FUNCTION rollout.set_variation_payload(key text, variation text, payload jsonb) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'set_variation_payload');
+BEGIN
+    UPDATE rollout.experiment_variations v SET payload = set_variation_payload.payload
+    WHERE v.experiment_id = exp_id AND v.key = variation;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment "%" has no variation "%"', key, variation USING ERRCODE = 'undefined_object',
+            HINT = 'List its variations with SELECT key FROM rollout.experiment_variations.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rollout.set_variation_payload(text, text, jsonb) IS
+    'Attaches a JSON payload (e.g. copy, colours) to a variation, for the application to read';
+
+CREATE FUNCTION rollout.archive_experiment(key text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'archive_experiment');
+BEGIN
+    UPDATE rollout.experiments e SET archived_at = coalesce(e.archived_at, now()) WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.archive_experiment(text) IS
+    'Archives an experiment: it then evaluates as unknown; its assignments, exposures and history stay';
+
+CREATE FUNCTION rollout.delete_experiment(key text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint := rollout._experiment_target(key, 'delete_experiment');
+    current_status text;
+BEGIN
+    SELECT e.status INTO current_status FROM rollout.experiments e WHERE e.id = exp_id;
+    IF current_status IN ('running', 'paused') THEN
+        RAISE EXCEPTION 'experiment "%" is %: it cannot be deleted', key, current_status
+            USING ERRCODE = 'object_in_use',
+                  HINT = 'Stop it first (rollout.set_experiment_status(key, ''stopped'')), or archive it to keep its data.';
+    END IF;
+    DELETE FROM rollout.experiments e WHERE e.id = exp_id;
+END
+$$;
+COMMENT ON FUNCTION rollout.delete_experiment(text) IS
+    'Deletes a draft or stopped experiment with its variations, assignments and exposures (the audit log keeps its history)';
+
+-- Privileges: anyone may evaluate (experiment_variant, like feature_enabled); assigning and tracking
+-- write data the results are computed from, so they need rollout_reader (grant it to the
+-- application's role); the management API needs rollout_editor.
+REVOKE ALL ON FUNCTION rollout._validate_experiment_settings(float8, integer, float8, float8),
+    rollout._validate_experiment_variations(text[], float8[]), rollout._validate_experiment_transition(text, text),
+    rollout._experiments_document(), rollout._experiment_decision(text, text, jsonb),
+    rollout._experiment_target(text, text), rollout.experiments_validate(), rollout.experiment_variations_check(),
+    rollout.experiment_variations_validate(),
+    rollout.audit_experiment(),
+    @extschema@.experiment_assign(text, text, jsonb), @extschema@.experiment_assign(bigint, text, jsonb),
+    @extschema@.experiment_assign(uuid, text, jsonb),
+    rollout.track(text, text, numeric, timestamptz), rollout.track(bigint, text, numeric, timestamptz),
+    rollout.track(uuid, text, numeric, timestamptz),
+    rollout.create_experiment(text, text[], float8[], float8, text, integer, text, float8, float8),
+    rollout.set_experiment_status(text, text), rollout.set_weights(text, float8[]), rollout.force_variation(text, text),
+    rollout.set_coverage(text, float8), rollout.set_targeting(text, jsonb),
+    rollout.set_schedule(text, timestamptz, timestamptz), rollout.set_namespace(text, text, float8, float8),
+    rollout.set_hash_attribute(text, text), rollout.set_variation_payload(text, text, jsonb),
+    rollout.archive_experiment(text), rollout.delete_experiment(text)
+    FROM PUBLIC;
+-- Validators run inside the tables' triggers as whoever writes.
+GRANT EXECUTE ON FUNCTION rollout._validate_experiment_settings(float8, integer, float8, float8),
+    rollout._validate_experiment_variations(text[], float8[]), rollout._validate_experiment_transition(text, text)
+    TO PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.experiment_assign(text, text, jsonb), @extschema@.experiment_assign(bigint, text, jsonb),
+    @extschema@.experiment_assign(uuid, text, jsonb),
+    rollout.track(text, text, numeric, timestamptz), rollout.track(bigint, text, numeric, timestamptz),
+    rollout.track(uuid, text, numeric, timestamptz)
+    TO rollout_reader;
+GRANT EXECUTE ON FUNCTION
+    rollout.create_experiment(text, text[], float8[], float8, text, integer, text, float8, float8),
+    rollout.set_experiment_status(text, text), rollout.set_weights(text, float8[]), rollout.force_variation(text, text),
+    rollout.set_coverage(text, float8), rollout.set_targeting(text, jsonb),
+    rollout.set_schedule(text, timestamptz, timestamptz), rollout.set_namespace(text, text, float8, float8),
+    rollout.set_hash_attribute(text, text), rollout.set_variation_payload(text, text, jsonb),
+    rollout.archive_experiment(text), rollout.delete_experiment(text)
+    TO rollout_editor;
 
 -- =============================================================================================
 -- Metrics: evaluation counters, flag adoption, experiment results

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <memory>
 
+#include "core/experiment.h"
 #include "core/flag.h"
 #include "pg/guc.h"
 #include "pg/status.h"
@@ -48,6 +49,7 @@ struct Entry {
   char environment[kMaxEnvironmentLength];
   uint64 legacy_stamp;         // 1.0 schema only: the check count that loaded it
   rollout::FlagSet* set;       // owned (new/delete)
+  rollout::ExperimentSet* experiments;  // owned: the same document's experiments
   uint64 last_used;            // check count of its last use
   uint64 last_xact;            // transaction (xact_counter) of its last use
   uint64 serial;               // unique per load
@@ -90,6 +92,11 @@ void free_entry(Entry* e) {
     rollout::FlagSet* set = e->set;
     e->set = nullptr;
     delete set;  // noexcept destructors
+  }
+  if (e->experiments != nullptr) {
+    rollout::ExperimentSet* experiments = e->experiments;
+    e->experiments = nullptr;
+    delete experiments;
   }
   e->used = false;
   if (latest == e) latest = nullptr;
@@ -267,12 +274,16 @@ Entry* load_entry(int64 version, TransactionId xmin, const char* environment) {
   MemoryContextSwitchTo(old);
 
   rollout::FlagSet* set = nullptr;
+  rollout::ExperimentSet* experiments = nullptr;
   rollout_pg::Problem problem;
   rollout_pg::call_core("compiling feature flags", [&] {
     auto compiled = std::make_unique<rollout::FlagSet>();
+    auto compiled_experiments = std::make_unique<rollout::ExperimentSet>();
     rollout::Status status = rollout::FlagSet::Compile(document, compiled.get());
+    if (status.ok) status = rollout::ExperimentSet::Compile(document, compiled_experiments.get());
     if (status.ok) {
       set = compiled.release();
+      experiments = compiled_experiments.release();
     } else {
       problem.set(status);
     }
@@ -287,6 +298,7 @@ Entry* load_entry(int64 version, TransactionId xmin, const char* environment) {
   e->xmin = xmin;
   strlcpy(e->environment, environment, sizeof e->environment);
   e->set = set;
+  e->experiments = experiments;
   e->serial = next_serial++;
   rollout_cache_counters.reloads++;
   return e;
@@ -334,4 +346,9 @@ const rollout::FlagSet* rollout_current_flags(uint64_t* serial) {
   remember_snapshot(snapshot);
   if (serial != nullptr) *serial = e->serial;
   return e->set;
+}
+
+const rollout::ExperimentSet* rollout_current_experiments(uint64_t* serial) {
+  rollout_current_flags(serial);
+  return latest->experiments;
 }

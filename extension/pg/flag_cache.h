@@ -28,6 +28,7 @@
 #include <cstdint>
 
 namespace rollout {
+class ExperimentSet;
 class FlagSet;
 }
 
@@ -36,6 +37,9 @@ class FlagSet;
 // receives a number unique to this loaded configuration in the backend's life: callers that keep
 // pointers into it compare serials, since a later configuration may reuse a freed address.
 const rollout::FlagSet* rollout_current_flags(uint64_t* serial);
+
+// The experiments of the same configuration (compiled from the same document); same contract.
+const rollout::ExperimentSet* rollout_current_experiments(uint64_t* serial);
 
 // Registers the callbacks. Called once from _PG_init.
 void rollout_cache_init(void);
