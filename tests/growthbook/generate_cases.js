@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Generates bucketing cases and asks GrowthBook's own JavaScript SDK for the answer to each.
 //
-//   node generate_cases.js [COUNT] > cases.json      (COUNT defaults to 12000)
+//   node generate_cases.js [COUNT] > cases.json                  (COUNT defaults to 12000)
+//   node generate_cases.js COUNT experiments > experiments.json    experiment cases instead
 //
 // Each case is a flag (key, salt), a user id and a rollout percentage with two decimals. The
 // expected answer is not computed here: a GrowthBook instance is given a feature whose only rule
@@ -22,8 +23,9 @@ const sdkVersion = require("@growthbook/growthbook/package.json").version;
 
 const SEED = 20240611;
 const count = Number(process.argv[2] || 12000);
-if (!Number.isInteger(count) || count < 1) {
-  process.stderr.write("usage: node generate_cases.js [COUNT]\n");
+const mode = process.argv[3] || "flags";
+if (!Number.isInteger(count) || count < 1 || (mode !== "flags" && mode !== "experiments")) {
+  process.stderr.write("usage: node generate_cases.js [COUNT [flags|experiments]]\n");
   process.exit(2);
 }
 
@@ -162,6 +164,82 @@ function sdkThreshold(key, seed, id) {
     else lo = mid + 1;
   }
   return lo;
+}
+
+// Experiment cases: COUNT users over COUNT / 10 experiments (10 users each). Each experiment has
+// 2 to 5 variations with uneven weights (random, normalised; some with GrowthBook's equal weights;
+// some with the 0.1/0.2/0.7 split whose cumulative 0.30000000000000004 tests the double
+// arithmetic), a coverage below 1 in half of them (0 in a few), a namespace range in a third,
+// hash version 1 or 2 and a seed (null: the key). The expected answer is `run()` of a fresh
+// GrowthBook instance: the variation index when `inExperiment`, else null.
+function experimentWeights(variations) {
+  switch (int(6)) {
+    case 0:
+      return null;  // equal weights
+    case 1:
+      if (variations === 3) return [0.1, 0.2, 0.7];
+      return Array.from({ length: variations }, () => 1 / variations);
+    default: {
+      const raw = Array.from({ length: variations }, () => 0.05 + random());
+      const total = raw.reduce((a, b) => a + b, 0);
+      const w = raw.map((x) => x / total);
+      const sum = w.reduce((a, b) => a + b, 0);
+      w[w.length - 1] += 1 - sum;  // as close to 1 as doubles allow
+      return w;
+    }
+  }
+}
+
+function sdkRun(experiment, id) {
+  const gb = new GrowthBook({ attributes: { id } });
+  const spec = {
+    key: experiment.key,
+    variations: Array.from({ length: experiment.variations }, (_, i) => `v${i}`),
+    hashVersion: experiment.hash_version,
+    coverage: experiment.coverage,
+  };
+  if (experiment.weights !== null) spec.weights = experiment.weights;
+  if (experiment.seed !== null) spec.seed = experiment.seed;
+  if (experiment.namespace !== null) spec.namespace = experiment.namespace;
+  const result = gb.run(spec);
+  gb.destroy();
+  return result.inExperiment ? result.variationId : null;
+}
+
+if (mode === "experiments") {
+  const experimentCases = [];
+  let experiment = null;
+  for (let n = 1; n <= count; n++) {
+    if ((n - 1) % 10 === 0) {
+      const variations = 2 + int(4);
+      const s = salt();
+      const shape = int(10);
+      experiment = {
+        key: s === null ? `ex${n}_${pick([pick(words), pick(accented), cjk(), astral()])}` : `ex${n}`,
+        seed: s,
+        hash_version: 1 + int(2),
+        variations,
+        weights: experimentWeights(variations),
+        coverage: shape < 5 ? 1 : shape === 5 ? pick([0, 0.001, 0.999]) : Math.round(random() * 1000) / 1000,
+        namespace: int(3) === 0 ? namespaceRange() : null,
+      };
+    }
+    const kind = kindNames[(n - 1) % kindNames.length];
+    const id = idKinds[kind]();
+    experimentCases.push({ n, ...experiment, id, kind, expected: sdkRun(experiment, id) });
+  }
+  process.stdout.write(
+    JSON.stringify({ sdk: `@growthbook/growthbook ${sdkVersion}`, prng_seed: SEED, experiment_cases: experimentCases }) + "\n",
+  );
+  process.exit(0);
+}
+
+function namespaceRange() {
+  const name = pick(["checkout", "pricing", pick(accented), cjk(), astral()]);
+  const a = Math.round(random() * 100) / 100;
+  const b = Math.round(random() * 100) / 100;
+  if (a === b) return [name, 0, 1];
+  return [name, Math.min(a, b), Math.max(a, b)];
 }
 
 const cases = [];
