@@ -19,7 +19,7 @@ MODULEDIR = extension
 DATA = extension/pg_rollout.control $(wildcard extension/pg_rollout--*.sql)
 
 REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiments
-ISOLATION = cache_invalidation snapshot_levels one_statement
+ISOLATION = cache_invalidation snapshot_levels one_statement concurrent_assign
 ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=output_iso
 
 # The core is built once, by CMake, into a static library (-fPIC) linked into the module.

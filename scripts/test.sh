@@ -6,7 +6,7 @@
 #   pg_regress   the extension's regression tests (sql/, expected/) on a throwaway cluster
 #   growthbook   >= 10,000 cases answered by GrowthBook's JavaScript SDK (npm, pinned by
 #                tests/growthbook/package-lock.json) against the core and feature_enabled()
-#   isolation    concurrent-session tests of the flag cache (tests/isolation/)
+#   isolation    concurrent-session tests of the flag cache and of experiment_assign (tests/isolation/)
 #   migrator_pg  the CTest suites that need a server (label pg), on the same cluster: the
 #                migrator's integration tests and the randomized multi-session consistency test
 #                of flag evaluation (tests/consistency/)
