@@ -11,7 +11,10 @@
 #   3. while replay is paused the standby session keeps the old answer, and after replay it never
 #      serves the old one again (asked several times, one user and a count over 10,000 users);
 #   4. a REPEATABLE READ transaction on the standby keeps the version of its snapshot across replay;
-#   5. the management API and direct writes on the standby fail with a read-only error (25006).
+#   5. the management API and direct writes on the standby fail with a read-only error (25006);
+#   6. experiment_variant works on the standby, agrees with the primary and follows a replayed
+#      weight change in the open session; experiment_assign (and rollout.track) fail there with
+#      25006, experiment_assign with a hint naming experiment_variant.
 # Both servers are stopped and their directory removed on exit, also on failure or interrupt.
 #
 #   bash tests/standby/run.sh
@@ -220,6 +223,32 @@ for call in "SELECT rollout.set_enabled('f', true)" "SELECT rollout.set_rollout(
 done
 ask "$USERS"
 [ "$ANSWER" = "$want_count" ] || fail "the refused writes changed the standby's answers"
+
+# 6. Experiments: experiment_variant on the standby, experiment_assign refused there.
+primary >/dev/null <<'SQL'
+SELECT rollout.create_experiment('e', ARRAY['control', 'treatment']);
+SELECT rollout.set_experiment_status('e', 'running');
+SQL
+TREATED="SELECT count(*) FROM generate_series(1, 10000) AS u WHERE experiment_variant(u, 'e') = 'treatment'"
+for weights in '{0.5,0.5}' '{0.2,0.8}'; do
+  [ "$weights" = '{0.5,0.5}' ] || primary -c "SELECT rollout.set_weights('e', '$weights')" >/dev/null
+  want_treated=$(primary -c "$TREATED")
+  wait_for_replay
+  ask "$TREATED"
+  if [ "$ANSWER" = "$want_treated" ] && [ "$want_treated" -gt 0 ]; then
+    pass "experiment_variant on the standby (weights $weights): $ANSWER of 10,000 users in treatment, as on the primary"
+  else
+    fail "experiment_variant on the standby (weights $weights): '$ANSWER' users in treatment, primary $want_treated"
+  fi
+done
+for call in "SELECT experiment_assign(1, 'e')" "SELECT rollout.track(1, 'purchase')"; do
+  state=$(standby -v ON_ERROR_STOP=0 -c "$call" -c '\echo :LAST_ERROR_SQLSTATE' 2>"$DIR/error.txt" | tail -n 1)
+  if [ "$state" = 25006 ] && { [ "$call" != "SELECT experiment_assign(1, 'e')" ] || grep -q 'HINT:.*experiment_variant' "$DIR/error.txt"; }; then
+    pass "on the standby, $call fails: $(head -n 1 "$DIR/error.txt")"
+  else
+    fail "on the standby, $call gave SQLSTATE '$state', expected 25006 (with a hint naming experiment_variant): $(cat "$DIR/error.txt")"
+  fi
+done
 
 printf '\\q\n' >&"${SESSION[1]}"
 if [ "$failures" -eq 0 ]; then
