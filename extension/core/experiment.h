@@ -98,6 +98,11 @@ class CompiledExperiment {
   // Attribute names evaluation reads, in the order ExperimentSubject::attributes holds them.
   const std::vector<std::string>& attribute_names() const noexcept { return attribute_names_; }
 
+  // Whether a schedule bounds the experiment (else active() ignores `now_us`).
+  bool scheduled() const noexcept {
+    return starts_at_us_ != std::numeric_limits<int64_t>::min() || ends_at_us_ != std::numeric_limits<int64_t>::max();
+  }
+
   // Whether the experiment takes part at `now_us` at all (status draft/paused, time window).
   bool active(int64_t now_us) const noexcept {
     if (status_ == ExperimentStatus::kDraft || status_ == ExperimentStatus::kPaused) return false;

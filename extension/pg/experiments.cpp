@@ -6,7 +6,7 @@
 // (compiled from the same environment document as the flags), the experiment argument is resolved
 // once per call site into fn_extra together with the configuration it was resolved in, and the
 // variations' text results are built there once; per row the cost is the user id's text, one
-// GrowthBook hash and a range lookup, and a copy of the (short) result.
+// GrowthBook hash and a range lookup; the result is the variation's prepared text.
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -202,9 +202,13 @@ rollout::ExperimentSubject subject_of(FunctionCallInfo fcinfo, ExperimentSite* s
   return subject;
 }
 
+// A variation's text. With a constant experiment argument the texts live as long as the query (a
+// new configuration is resolved only at a later statement), so the result can be the text itself,
+// as functions returning one of their arguments do: nobody frees or changes a result it does not
+// own. With a varying argument the texts are rebuilt when the key changes, so callers get a copy.
 Datum variation_datum(ExperimentSite* site, int variation) {
-  // A copy in the caller's context: the executor may free what it is given.
   const text* t = site->variation_text[variation];
+  if (site->key_stable) return PointerGetDatum(t);
   void* copy = palloc(VARSIZE(t));
   memcpy(copy, t, VARSIZE(t));
   return PointerGetDatum(copy);
@@ -216,7 +220,7 @@ inline Datum variant(FunctionCallInfo fcinfo, IdKind kind) {
   if (x == nullptr) PG_RETURN_NULL();
   IdBuffer buffer;
   const rollout::ExperimentSubject subject = subject_of(fcinfo, site, x, user_id_arg(fcinfo, kind, &buffer), 2);
-  const rollout::ExperimentDecision d = x->evaluate(subject, rollout_evaluation_time_us());
+  const rollout::ExperimentDecision d = x->evaluate(subject, x->scheduled() ? rollout_evaluation_time_us() : 0);
   if (d.variation < 0) PG_RETURN_NULL();
   return variation_datum(site, d.variation);
 }

@@ -158,6 +158,7 @@ TEST(Experiment, TimeWindowIsHalfOpen) {
   e["starts_at_us"] = 100;
   e["ends_at_us"] = 200;
   const auto& x = compile(e, &set);
+  EXPECT_TRUE(x.scheduled());
   EXPECT_EQ(run(x, "a", nullptr, 99).step, ExperimentStep::kInactive);
   EXPECT_EQ(run(x, "a", nullptr, 100).step, ExperimentStep::kAssigned);
   EXPECT_EQ(run(x, "a", nullptr, 199).step, ExperimentStep::kAssigned);
@@ -167,6 +168,7 @@ TEST(Experiment, TimeWindowIsHalfOpen) {
 TEST(Experiment, EmptyHashValueIsNotInTheExperiment) {
   ExperimentSet set;
   const auto& x = compile(experiment("x", {"c", "t"}, {0.5, 0.5}), &set);
+  EXPECT_FALSE(x.scheduled());  // so evaluation needs no clock
   EXPECT_EQ(run(x, "").step, ExperimentStep::kNoHashValue);
 }
 
