@@ -17,7 +17,9 @@
 # PGBENCH_SECONDS each, medians): SELECT feature_enabled(:uid, 'f') against SELECT hashint8(:uid) > 0.
 #
 # Figures that need pg_rollout 1.1 (rules, allow lists, the row form feature_enabled_row(id, flag,
-# users)) print "needs pg_rollout 1.1" while the installed version is older.
+# users)) print "needs pg_rollout 1.1" while the installed version is older; experiment_variant
+# (count(*) WHERE experiment_variant(id, 'e') = 'treatment' on a running 50/50 experiment, target
+# <= 1.5x the floor) prints "needs pg_rollout 1.2" likewise.
 set -euo pipefail
 ROWS=${ROWS:-3000000}
 RUNS=${RUNS:-5}
@@ -36,7 +38,11 @@ psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "DROP DATABASE IF EXISTS $db" -c "C
 sql -c "CREATE EXTENSION pg_rollout" -c "CREATE EXTENSION rollout_floor"
 version=$(value "SELECT extversion FROM pg_extension WHERE extname = 'pg_rollout'")
 if [ "$(printf '%s\n' 1.1 "$version" | sort -V | head -n 1)" = 1.1 ]; then has_1_1=1; else has_1_1=0; fi
+if [ "$(printf '%s\n' 1.2 "$version" | sort -V | head -n 1)" = 1.2 ]; then has_1_2=1; else has_1_2=0; fi
 needs_1_1="needs pg_rollout 1.1 (installed: $version)"
+needs_1_2="needs pg_rollout 1.2 (installed: $version)"
+# Whether a query that needs version 1.<N> (0: any) can run here.
+available() { [ "$1" = 0 ] || { [ "$1" = 1 ] && [ "$has_1_1" = 1 ]; } || { [ "$1" = 2 ] && [ "$has_1_2" = 1 ]; }; }
 # The row form: feature_enabled_row(id, flag, row), or an overload of feature_enabled.
 row_function=$(value "SELECT CASE WHEN to_regprocedure('feature_enabled_row(bigint, text, record)') IS NOT NULL
                                   THEN 'feature_enabled_row' ELSE 'feature_enabled' END")
@@ -116,6 +122,11 @@ SQL
 else
   sql -c "INSERT INTO rollout.flags (key, enabled, rollout_percentage) VALUES ('f', true, 30)"
 fi
+# A running 50/50 experiment (GrowthBook hash v2, coverage 1).
+if [ "$has_1_2" = 1 ]; then
+  sql -o /dev/null -c "SELECT rollout.create_experiment('e', ARRAY['control', 'treatment'])" \
+    -c "SELECT rollout.set_experiment_status('e', 'running')"
+fi
 
 size=$(value "SELECT pg_size_pretty(pg_relation_size('users'))")
 buffers=$(value "SHOW shared_buffers")
@@ -126,7 +137,7 @@ if [ "$(value "SELECT pg_relation_size('users') + pg_relation_size('users_sample
   echo "   WARNING: the tables do not fit in shared_buffers; figures include reads (scripts/bench.sh sets 1GB)"
 fi
 
-# name|needs 1.1|query
+# name|needs 1.N (0: any version)|query
 queries=(
   "count(*)|0|SELECT count(*) FROM users"
   "hashint8(id) > 0|0|SELECT count(*) FROM users WHERE hashint8(id) > 0"
@@ -135,6 +146,7 @@ queries=(
   "3 rules + allow list + 30%|1|SELECT count(*) FROM users WHERE feature_enabled(id, 'f_full')"
   "row attributes, same flag|1|SELECT count(*) FROM users WHERE $row_function(id, 'f_full', users)"
   "name/value pairs, same flag|1|SELECT count(*) FROM users WHERE feature_enabled_with(id, 'f_full', 'tier', tier, 'country', country)"
+  "experiment_variant 50/50|2|SELECT count(*) FROM users WHERE experiment_variant(id, 'e') = 'treatment'"
   "count(*) sample|0|SELECT count(*) FROM users_sample"
   "PL/pgSQL seed logic|0|SELECT count(*) FROM users_sample WHERE is_feature_enabled(id, tier, 'f')"
 )
@@ -148,7 +160,7 @@ trap 'rm -f "$round_sql"' EXIT
   echo '\timing on'
   for q in "${queries[@]}"; do
     IFS='|' read -r _ needs query <<<"$q"
-    if [ "$needs" = 0 ] || [ "$has_1_1" = 1 ]; then echo "$query;"; fi
+    if available "$needs"; then echo "$query;"; fi
   done
 } >"$round_sql"
 
@@ -158,7 +170,7 @@ for round in $(seq 1 "$RUNS"); do
   i=0
   for q in "${queries[@]}"; do
     IFS='|' read -r name needs _ <<<"$q"
-    if [ "$needs" = 0 ] || [ "$has_1_1" = 1 ]; then
+    if available "$needs"; then
       times[$name]+="${round_ms[$i]} "
       i=$((i + 1))
     fi
@@ -190,6 +202,7 @@ target() {
     "plain 30% flag") echo "<= 1.2x floor" ;;
     "3 rules + allow list + 30%") echo "<= 2x floor" ;;
     "row attributes, same flag" | "name/value pairs, same flag") echo "<= 3x floor" ;;
+    "experiment_variant 50/50") echo "<= 1.5x floor" ;;
     *) echo "" ;;
   esac
 }
@@ -197,7 +210,7 @@ for q in "${queries[@]}"; do
   IFS='|' read -r name needs _ <<<"$q"
   case $name in "count(*)" | "count(*) sample") printf '  %-30s %10.1f\n' "$name" "${ms[$name]}"; continue ;; esac
   if [ -z "${ms[$name]:-}" ]; then
-    printf '  %-30s %s\n' "$name" "$needs_1_1"
+    if [ "$needs" = 2 ]; then printf '  %-30s %s\n' "$name" "$needs_1_2"; else printf '  %-30s %s\n' "$name" "$needs_1_1"; fi
     continue
   fi
   ns=$(per_row "$name")
