@@ -101,3 +101,139 @@ GRANT SELECT ON rollout.experiments, rollout.experiment_variations, rollout.expe
 -- Metrics: evaluation counters, flag adoption, experiment results
 -- =============================================================================================
 
+
+-- ---------------------------------------------------------------------------------------------
+-- Experiment results
+
+-- experiment_results reads an experiment's exposures in user order and the event's rows per
+-- user: both from index-only scans of these (exposures and events are append-only, so their
+-- visibility maps stay set once vacuumed; autovacuum does it for inserts).
+CREATE INDEX exposures_results ON rollout.exposures (experiment_id, user_id) INCLUDE (variation, exposed_at);
+CREATE INDEX events_results ON rollout.events (event, user_id) INCLUDE (occurred_at);
+
+-- The arithmetic of experiment_results, in the C++ core (extension/core/stats.h): per variation
+-- (in the order of the arrays; element 1 is the control) the rate, the lift against the control,
+-- its 95% interval and two-sided z-test p-value; the sample-ratio-mismatch p-value of the counts
+-- against the weights; and, when look arrays are given (look-major, one element per look and
+-- variation, cumulative counts), the mSPRT always-valid p-value and 95% interval.
+CREATE FUNCTION rollout._experiment_statistics(
+    weights float8[], exposed bigint[], converted bigint[], look_exposed bigint[], look_converted bigint[],
+    tau float8,
+    OUT variation_index integer, OUT conversion_rate float8, OUT absolute_lift float8, OUT relative_lift float8,
+    OUT ci_low float8, OUT ci_high float8, OUT p_value float8, OUT srm_p_value float8,
+    OUT sequential_p_value float8, OUT sequential_ci_low float8, OUT sequential_ci_high float8)
+RETURNS SETOF record
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_experiment_statistics';
+COMMENT ON FUNCTION rollout._experiment_statistics(float8[], bigint[], bigint[], bigint[], bigint[], float8) IS
+    'Internal: the statistics of rollout.experiment_results() from per-variation counts';
+
+-- Who counts: a user is exposed to a variation from their first exposure on; users with exposures
+-- to two or more variations are left out of every count (and counted apart); a user converts when
+-- they have `event` at or after their first exposure. Looks (sequential) are the UTC days of
+-- first exposures: the look of day D counts the users first exposed by the end of D and their
+-- conversions by the end of D; the last look counts every conversion recorded so far.
+CREATE FUNCTION rollout.experiment_results(experiment text, event text, sequential boolean DEFAULT false,
+                                           tau float8 DEFAULT 0.01)
+RETURNS TABLE (variation text, is_control boolean, weight float8, exposed_users bigint, converting_users bigint,
+               conversion_rate float8, absolute_lift float8, relative_lift float8, ci_low float8, ci_high float8,
+               p_value float8, srm_p_value float8, srm_flag boolean, multiple_exposure_users bigint,
+               multiple_exposure_flag boolean, sequential_p_value float8, sequential_ci_low float8,
+               sequential_ci_high float8)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    exp_id bigint;
+    keys text[];
+    weights float8[];
+    exposed bigint[];
+    converted bigint[];
+    look_exposed bigint[];
+    look_converted bigint[];
+    multiple bigint;
+BEGIN
+    IF experiment_results.tau IS NULL OR NOT experiment_results.tau > 0 OR experiment_results.tau = 'Infinity' THEN
+        RAISE EXCEPTION 'tau must be a positive number, not %', coalesce(experiment_results.tau::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'tau is the standard deviation of the mixture over the true difference of rates, e.g. 0.01.';
+    END IF;
+    SELECT e.id INTO exp_id FROM rollout.experiments e WHERE e.key = experiment_results.experiment;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'experiment "%" does not exist', experiment_results.experiment
+            USING ERRCODE = 'undefined_object', HINT = 'The experiments are the rows of rollout.experiments.';
+    END IF;
+    SELECT array_agg(v.key ORDER BY v.position), array_agg(v.weight ORDER BY v.position)
+      INTO keys, weights
+      FROM rollout.experiment_variations v WHERE v.experiment_id = exp_id;
+    IF keys IS NULL THEN
+        RAISE EXCEPTION 'experiment "%" has no variations', experiment_results.experiment
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Add its variations to rollout.experiment_variations.';
+    END IF;
+
+    -- One pass over the experiment's exposures (in user order, from the covering index) merged
+    -- with the event's rows, reduced at once to a few cells: users per (variation, day of first
+    -- exposure, day of conversion); variation 0 holds users exposed to several variations.
+    WITH cells AS (
+        SELECT u.variation, (u.first_exposed AT TIME ZONE 'UTC')::date AS exposed_day,
+               (u.converted_at AT TIME ZONE 'UTC')::date AS converted_day, count(*) AS users
+          FROM (SELECT CASE WHEN bool_or(p.multiple) THEN 0 ELSE array_position(keys, min(p.variation)) END AS variation,
+                       min(p.first_exposed) AS first_exposed, min(ev.occurred_at) AS converted_at
+                  FROM (SELECT x.user_id, min(x.variation) AS variation, min(x.variation) <> max(x.variation) AS multiple,
+                               min(x.exposed_at) AS first_exposed
+                          FROM rollout.exposures x
+                         WHERE x.experiment_id = exp_id
+                         GROUP BY x.user_id) p
+                  LEFT JOIN rollout.events ev ON ev.event = experiment_results.event AND ev.user_id = p.user_id
+                                             AND ev.occurred_at >= p.first_exposed
+                 GROUP BY p.user_id) u
+         GROUP BY 1, 2, 3
+    ), counted AS (
+        SELECT * FROM cells c WHERE c.variation >= 1
+    ), days AS (
+        SELECT DISTINCT c.exposed_day AS day FROM counted c WHERE experiment_results.sequential
+    ), looks AS (
+        -- Conversions after the last day of exposures belong to the last look.
+        SELECT d.day, i AS variation,
+               coalesce(sum(c.users) FILTER (WHERE c.exposed_day <= d.day), 0)::bigint AS n,
+               coalesce(sum(c.users) FILTER (WHERE least(c.converted_day, (SELECT max(day) FROM days)) <= d.day
+                                                          AND c.converted_day IS NOT NULL), 0)::bigint AS c
+          FROM days d CROSS JOIN generate_subscripts(keys, 1) i
+          LEFT JOIN counted c ON c.variation = i
+         GROUP BY d.day, i
+    ), totals AS (
+        SELECT i AS variation, coalesce(sum(c.users), 0)::bigint AS n,
+               coalesce(sum(c.users) FILTER (WHERE c.converted_day IS NOT NULL), 0)::bigint AS c
+          FROM generate_subscripts(keys, 1) i LEFT JOIN counted c ON c.variation = i
+         GROUP BY i
+    )
+    SELECT (SELECT coalesce(sum(c.users), 0)::bigint FROM cells c WHERE c.variation = 0),
+           (SELECT array_agg(t.n ORDER BY t.variation) FROM totals t),
+           (SELECT array_agg(t.c ORDER BY t.variation) FROM totals t),
+           (SELECT coalesce(array_agg(l.n ORDER BY l.day, l.variation), '{}') FROM looks l),
+           (SELECT coalesce(array_agg(l.c ORDER BY l.day, l.variation), '{}') FROM looks l)
+      INTO multiple, exposed, converted, look_exposed, look_converted;
+    IF NOT sequential THEN
+        look_exposed := NULL;
+        look_converted := NULL;
+    END IF;
+
+    RETURN QUERY
+    SELECT keys[s.variation_index], s.variation_index = 1, weights[s.variation_index],
+           exposed[s.variation_index], converted[s.variation_index],
+           s.conversion_rate, s.absolute_lift, s.relative_lift, s.ci_low, s.ci_high, s.p_value,
+           s.srm_p_value, s.srm_p_value < 0.001, multiple, multiple > 0,
+           s.sequential_p_value, s.sequential_ci_low, s.sequential_ci_high
+      FROM rollout._experiment_statistics(weights, exposed, converted, look_exposed, look_converted,
+                                          experiment_results.tau) s
+     ORDER BY s.variation_index;
+END
+$$;
+COMMENT ON FUNCTION rollout.experiment_results(text, text, boolean, float8) IS
+    'Per variation of an experiment: exposed and converting users (a conversion is the event at or after '
+    'the user''s first exposure; users exposed to several variations are left out and counted in '
+    'multiple_exposure_users), rate, absolute and relative lift against the control (position 0), 95% '
+    'interval of the difference, two-sided z-test p-value, sample-ratio-mismatch p-value (flagged below '
+    '0.001); with sequential => true the always-valid mSPRT p-value and 95% interval over daily looks '
+    '(mixture standard deviation tau)';
+REVOKE ALL ON FUNCTION rollout._experiment_statistics(float8[], bigint[], bigint[], bigint[], bigint[], float8),
+    rollout.experiment_results(text, text, boolean, float8) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._experiment_statistics(float8[], bigint[], bigint[], bigint[], bigint[], float8),
+    rollout.experiment_results(text, text, boolean, float8) TO rollout_reader;

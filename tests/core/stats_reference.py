@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# Reference values for tests/core/stats_test.cpp, computed independently of the core with
+# Reference values for tests/core/stats_test.cpp and sql/experiment_results.sql, computed independently of the core with
 # SciPy 1.10.1 and statsmodels 0.13.5 (Debian 12: python3-scipy, python3-statsmodels).
 # Not run by CI: the numbers it prints are written into the test, each beside the call that
 # produced it. Run: /usr/bin/python3 tests/core/stats_reference.py
@@ -56,5 +56,7 @@ def msprt(looks, tau, alpha):
 print("# msprt(looks, tau=0.01, alpha=0.05)")
 for looks in [[(1000, 100, 1000, 130)],
               [(1000, 100, 1000, 130), (2000, 210, 2000, 250), (3000, 300, 3000, 390)],
-              [(5000, 500, 5000, 505), (10000, 1000, 10000, 1010)]]:
+              [(5000, 500, 5000, 505), (10000, 1000, 10000, 1010)],
+              # sql/experiment_results.sql, experiment "daily"
+              [(1000, 100, 1000, 130), (2000, 200, 2000, 260), (3000, 300, 3000, 390)]]:
     print(f"{looks}: {msprt(looks, 0.01, 0.05)!r}")
