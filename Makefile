@@ -18,8 +18,8 @@ OBJS = $(patsubst %.cpp,%.o,$(wildcard extension/pg/*.cpp))
 MODULEDIR = extension
 DATA = extension/pg_rollout.control $(wildcard extension/pg_rollout--*.sql)
 
-REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiment_results
-ISOLATION = cache_invalidation snapshot_levels one_statement
+REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiment_results counters
+ISOLATION = cache_invalidation snapshot_levels one_statement evaluation_counters
 ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=output_iso
 
 # The core is built once, by CMake, into a static library (-fPIC) linked into the module.

@@ -237,3 +237,75 @@ REVOKE ALL ON FUNCTION rollout._experiment_statistics(float8[], bigint[], bigint
     rollout.experiment_results(text, text, boolean, float8) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION rollout._experiment_statistics(float8[], bigint[], bigint[], bigint[], bigint[], float8),
     rollout.experiment_results(text, text, boolean, float8) TO rollout_reader;
+
+-- ---------------------------------------------------------------------------------------------
+-- Evaluation counters (extension/pg/counters.h): shared memory, only when pg_rollout is in
+-- shared_preload_libraries; rollout.track_evaluations switches counting off per session.
+
+CREATE FUNCTION rollout._counting() RETURNS text
+LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_counting_status';
+COMMENT ON FUNCTION rollout._counting() IS
+    'Internal: whether evaluations are counted: on, or off with the reason';
+
+CREATE FUNCTION rollout._evaluation_counters(OUT kind text, OUT environment text, OUT name text,
+                                             OUT "position" integer, OUT evaluations bigint,
+                                             OUT true_results bigint, OUT last_evaluated_at timestamptz)
+RETURNS SETOF record
+LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'rollout_evaluation_counters';
+COMMENT ON FUNCTION rollout._evaluation_counters() IS
+    'Internal: this database''s shared evaluation counters (flag per environment, experiment variation) and '
+    'the overflow entry, after adding this session''s pending counts; no rows when not preloaded';
+
+CREATE FUNCTION rollout.reset_stats() RETURNS void
+LANGUAGE c VOLATILE PARALLEL RESTRICTED AS 'MODULE_PATHNAME', 'rollout_reset_counters';
+COMMENT ON FUNCTION rollout.reset_stats() IS
+    'Zeros the evaluation counters of this database (and the shared overflow row)';
+
+-- Every flag configuration, with its counts (0 when never evaluated, NULL when counters are off),
+-- and a row without flag for the overflow entry when the counters' table was full.
+CREATE VIEW rollout.flag_stats AS
+WITH counting AS (
+    SELECT rollout._counting() AS status,
+           rollout._counting() NOT LIKE 'off: pg_rollout is not in shared_preload_libraries%' AS available
+), counters AS MATERIALIZED (
+    SELECT * FROM rollout._evaluation_counters()
+)
+SELECT c.flag, c.environment,
+       CASE WHEN s.available THEN coalesce(n.evaluations, 0) END AS evaluations,
+       CASE WHEN s.available THEN coalesce(n.true_results, 0) END AS true_results,
+       CASE WHEN s.available THEN coalesce(n.evaluations - n.true_results, 0) END AS false_results,
+       n.last_evaluated_at, s.status AS counting
+  FROM rollout.flag_configs c
+ CROSS JOIN counting s
+  LEFT JOIN counters n ON n.kind = 'flag' AND n.name = c.flag AND n.environment = c.environment
+UNION ALL
+SELECT NULL, NULL, n.evaluations, n.true_results, n.evaluations - n.true_results, n.last_evaluated_at,
+       'overflow: evaluations of flags and variations beyond rollout.max_tracked (all databases)'
+  FROM counters n WHERE n.kind = 'overflow';
+COMMENT ON VIEW rollout.flag_stats IS
+    'Evaluations per flag and environment since the last rollout.reset_stats(): total, true and false results '
+    '(feature_enabled in every form, feature_value and features_for; feature_explain is not counted), time of '
+    'the last; counting says whether counters are on (they need shared_preload_libraries)';
+
+CREATE VIEW rollout.experiment_stats AS
+WITH counting AS (
+    SELECT rollout._counting() AS status,
+           rollout._counting() NOT LIKE 'off: pg_rollout is not in shared_preload_libraries%' AS available
+), counters AS MATERIALIZED (
+    SELECT * FROM rollout._evaluation_counters()
+)
+SELECT e.key AS experiment, v.position, v.key AS variation,
+       CASE WHEN s.available THEN coalesce(n.evaluations, 0) END AS evaluations,
+       n.last_evaluated_at, s.status AS counting
+  FROM rollout.experiments e
+  JOIN rollout.experiment_variations v ON v.experiment_id = e.id
+ CROSS JOIN counting s
+  LEFT JOIN counters n ON n.kind = 'experiment' AND n.name = e.key AND n.position = v.position;
+COMMENT ON VIEW rollout.experiment_stats IS
+    'Evaluations per experiment variation (every variation, 0 when never served) since the last '
+    'rollout.reset_stats(); counting says whether counters are on (they need shared_preload_libraries)';
+
+REVOKE ALL ON FUNCTION rollout._counting(), rollout._evaluation_counters(), rollout.reset_stats() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rollout._counting(), rollout._evaluation_counters() TO rollout_reader;
+GRANT EXECUTE ON FUNCTION rollout.reset_stats() TO rollout_admin;
+GRANT SELECT ON rollout.flag_stats, rollout.experiment_stats TO rollout_reader;

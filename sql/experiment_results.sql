@@ -129,3 +129,5 @@ SELECT * FROM rollout.experiment_results('checkout', 'purchase');
 RESET ROLE;
 DROP ROLE rollout_test_dashboard;
 DROP ROLE rollout_test_outsider;
+
+DROP EXTENSION pg_rollout;
