@@ -18,7 +18,7 @@ OBJS = $(patsubst %.cpp,%.o,$(wildcard extension/pg/*.cpp))
 MODULEDIR = extension
 DATA = extension/pg_rollout.control $(wildcard extension/pg_rollout--*.sql)
 
-REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiment_results counters
+REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiment_results counters flag_adoption
 ISOLATION = cache_invalidation snapshot_levels one_statement evaluation_counters
 ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=output_iso
 

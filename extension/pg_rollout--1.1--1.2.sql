@@ -309,3 +309,51 @@ REVOKE ALL ON FUNCTION rollout._counting(), rollout._evaluation_counters(), roll
 GRANT EXECUTE ON FUNCTION rollout._counting(), rollout._evaluation_counters() TO rollout_reader;
 GRANT EXECUTE ON FUNCTION rollout.reset_stats() TO rollout_admin;
 GRANT SELECT ON rollout.flag_stats, rollout.experiment_stats TO rollout_reader;
+
+-- ---------------------------------------------------------------------------------------------
+-- Flag adoption
+
+-- The latest audit entry of a flag, for flag_adoption.
+CREATE INDEX audit_log_flag ON rollout.audit_log (flag, id);
+
+-- Per live flag and environment: the switches in force now (a started plan stage replaces the
+-- fallthrough percentage and tiers, at the time evaluation uses: rollout.now or the transaction
+-- start), list sizes, unexpired overrides, evaluations from the counters, the last change.
+CREATE VIEW rollout.flag_adoption AS
+WITH at AS (
+    SELECT coalesce(nullif(current_setting('rollout.now', true), '')::timestamptz, now()) AS now
+)
+SELECT c.flag, c.environment, c.enabled,
+       coalesce(stage.rollout_percentage, c.rollout_percentage) AS rollout_percentage,
+       CASE WHEN stage.starts_at IS NOT NULL THEN stage.allowed_tiers ELSE c.allowed_tiers END AS allowed_tiers,
+       stage.starts_at AS plan_stage_started_at,
+       (SELECT count(*) FROM rollout.rules r WHERE r.flag = c.flag AND r.environment = c.environment) AS rules,
+       cardinality(c.allow_users) AS allow_list_size,
+       cardinality(c.deny_users) AS deny_list_size,
+       (SELECT count(*) FROM rollout.overrides o
+         WHERE o.flag = c.flag AND o.environment = c.environment
+           AND (o.expires_at IS NULL OR o.expires_at > at.now)) AS active_overrides,
+       s.evaluations,
+       s.true_results::float8 / nullif(s.evaluations, 0) AS true_share,
+       s.counting,
+       change.at AS last_changed_at,
+       coalesce(change.actor, change.current_user_name::text) AS last_changed_by,
+       change.action AS last_change
+  FROM rollout.flag_configs c
+  JOIN rollout.flags f ON f.key = c.flag AND f.archived_at IS NULL
+ CROSS JOIN at
+  LEFT JOIN rollout.flag_stats s ON s.flag = c.flag AND s.environment = c.environment
+  LEFT JOIN LATERAL (
+        SELECT p.starts_at, p.rollout_percentage, p.allowed_tiers FROM rollout.plan_stages p
+         WHERE p.flag = c.flag AND p.environment = c.environment AND p.starts_at <= at.now
+         ORDER BY p.starts_at DESC LIMIT 1) stage ON true
+  LEFT JOIN LATERAL (
+        SELECT a.at, a.actor, a.current_user_name, a.action FROM rollout.audit_log a
+         WHERE a.flag = c.flag AND (a.environment = c.environment OR a.environment IS NULL)
+         ORDER BY a.id DESC LIMIT 1) change ON true;
+COMMENT ON VIEW rollout.flag_adoption IS
+    'Per live flag and environment: kill switch, rollout percentage and tiers in force (a started plan stage '
+    'applied), rules, allow and deny list sizes, unexpired overrides, evaluations and the share that returned '
+    'true (NULL when the counters are off), and the last change: when, by whom (rollout.actor, else the role), '
+    'which action';
+GRANT SELECT ON rollout.flag_adoption TO rollout_reader;
