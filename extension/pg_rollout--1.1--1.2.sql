@@ -242,10 +242,11 @@ GRANT EXECUTE ON FUNCTION rollout._experiment_statistics(float8[], bigint[], big
 -- Evaluation counters (extension/pg/counters.h): shared memory, only when pg_rollout is in
 -- shared_preload_libraries; rollout.track_evaluations switches counting off per session.
 
-CREATE FUNCTION rollout._counting() RETURNS text
+CREATE FUNCTION rollout._counting(OUT status text, OUT available boolean)
 LANGUAGE c STABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'rollout_counting_status';
 COMMENT ON FUNCTION rollout._counting() IS
-    'Internal: whether evaluations are counted: on, or off with the reason';
+    'Internal: whether evaluations are counted (on, or off with the reason), and whether the shared '
+    'counters exist (pg_rollout preloaded)';
 
 CREATE FUNCTION rollout._evaluation_counters(OUT kind text, OUT environment text, OUT name text,
                                              OUT "position" integer, OUT evaluations bigint,
@@ -264,19 +265,14 @@ COMMENT ON FUNCTION rollout.reset_stats() IS
 -- Every flag configuration, with its counts (0 when never evaluated, NULL when counters are off),
 -- and a row without flag for the overflow entry when the counters' table was full.
 CREATE VIEW rollout.flag_stats AS
-WITH counting AS (
-    SELECT rollout._counting() AS status,
-           rollout._counting() NOT LIKE 'off: pg_rollout is not in shared_preload_libraries%' AS available
-), counters AS MATERIALIZED (
-    SELECT * FROM rollout._evaluation_counters()
-)
+WITH counters AS MATERIALIZED (SELECT * FROM rollout._evaluation_counters())
 SELECT c.flag, c.environment,
        CASE WHEN s.available THEN coalesce(n.evaluations, 0) END AS evaluations,
        CASE WHEN s.available THEN coalesce(n.true_results, 0) END AS true_results,
        CASE WHEN s.available THEN coalesce(n.evaluations - n.true_results, 0) END AS false_results,
        n.last_evaluated_at, s.status AS counting
   FROM rollout.flag_configs c
- CROSS JOIN counting s
+ CROSS JOIN rollout._counting() s
   LEFT JOIN counters n ON n.kind = 'flag' AND n.name = c.flag AND n.environment = c.environment
 UNION ALL
 SELECT NULL, NULL, n.evaluations, n.true_results, n.evaluations - n.true_results, n.last_evaluated_at,
@@ -288,18 +284,13 @@ COMMENT ON VIEW rollout.flag_stats IS
     'the last; counting says whether counters are on (they need shared_preload_libraries)';
 
 CREATE VIEW rollout.experiment_stats AS
-WITH counting AS (
-    SELECT rollout._counting() AS status,
-           rollout._counting() NOT LIKE 'off: pg_rollout is not in shared_preload_libraries%' AS available
-), counters AS MATERIALIZED (
-    SELECT * FROM rollout._evaluation_counters()
-)
+WITH counters AS MATERIALIZED (SELECT * FROM rollout._evaluation_counters())
 SELECT e.key AS experiment, v.position, v.key AS variation,
        CASE WHEN s.available THEN coalesce(n.evaluations, 0) END AS evaluations,
        n.last_evaluated_at, s.status AS counting
   FROM rollout.experiments e
   JOIN rollout.experiment_variations v ON v.experiment_id = e.id
- CROSS JOIN counting s
+ CROSS JOIN rollout._counting() s
   LEFT JOIN counters n ON n.kind = 'experiment' AND n.name = e.key AND n.position = v.position;
 COMMENT ON VIEW rollout.experiment_stats IS
     'Evaluations per experiment variation (every variation, 0 when never served) since the last '

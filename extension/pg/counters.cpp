@@ -201,6 +201,26 @@ RolloutCounterSlot* local_counter(int32 kind, std::string_view environment, std:
   return &local->slot;
 }
 
+void zero_counter(SharedCounter* counter) {
+  pg_atomic_write_u64(&counter->evaluations, 0);
+  pg_atomic_write_u64(&counter->true_results, 0);
+  pg_atomic_write_u64(&counter->last_evaluated, 0);
+}
+
+// Calls visit(entry) for each shared entry of this database, holding the table's lock shared
+// (entries are only added under it, never removed).
+template <typename Visit>
+void for_each_entry_of_database(Visit&& visit) {
+  LWLockAcquire(shared_state->lock, LW_SHARED);
+  HASH_SEQ_STATUS scan;
+  hash_seq_init(&scan, shared_table);
+  SharedCounter* entry;
+  while ((entry = static_cast<SharedCounter*>(hash_seq_search(&scan))) != nullptr) {
+    if (entry->key.database == MyDatabaseId) visit(entry);
+  }
+  LWLockRelease(shared_state->lock);
+}
+
 }  // namespace
 
 void rollout_counters_init(void) {
@@ -240,11 +260,16 @@ extern "C" {
 
 PG_FUNCTION_INFO_V1(rollout_counting_status);
 Datum rollout_counting_status(PG_FUNCTION_ARGS) {
-  if (!preloaded || shared_state == nullptr) {
-    PG_RETURN_TEXT_P(cstring_to_text("off: pg_rollout is not in shared_preload_libraries"));
-  }
-  if (!track_evaluations) PG_RETURN_TEXT_P(cstring_to_text("off: rollout.track_evaluations is off in this session"));
-  PG_RETURN_TEXT_P(cstring_to_text("on"));
+  TupleDesc desc;
+  if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) elog(ERROR, "return type must be a row type");
+  desc = BlessTupleDesc(desc);
+  const bool available = preloaded && shared_state != nullptr;
+  const char* status = !available           ? "off: pg_rollout is not in shared_preload_libraries"
+                       : !track_evaluations ? "off: rollout.track_evaluations is off in this session"
+                                            : "on";
+  Datum values[2] = {CStringGetTextDatum(status), BoolGetDatum(available)};
+  bool nulls[2] = {false, false};
+  PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
 // This database's counters (after adding this backend's pending counts), and the overflow
@@ -278,15 +303,8 @@ Datum rollout_evaluation_counters(PG_FUNCTION_ARGS) {
     nulls[6] = last == 0;
     tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
   };
-  LWLockAcquire(shared_state->lock, LW_SHARED);
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, shared_table);
-  SharedCounter* entry;
-  while ((entry = static_cast<SharedCounter*>(hash_seq_search(&scan))) != nullptr) {
-    if (entry->key.database != MyDatabaseId) continue;
-    emit(entry->key.kind == kKindFlag ? "flag" : "experiment", entry, true);
-  }
-  LWLockRelease(shared_state->lock);
+  for_each_entry_of_database(
+      [&](SharedCounter* entry) { emit(entry->key.kind == kKindFlag ? "flag" : "experiment", entry, true); });
   if (pg_atomic_read_u64(&shared_state->overflow.evaluations) > 0) emit("overflow", &shared_state->overflow, false);
   return (Datum)0;
 }
@@ -305,20 +323,8 @@ Datum rollout_reset_counters(PG_FUNCTION_ARGS) {
       local->slot.true_results = 0;
     }
   }
-  LWLockAcquire(shared_state->lock, LW_SHARED);
-  HASH_SEQ_STATUS scan;
-  hash_seq_init(&scan, shared_table);
-  SharedCounter* entry;
-  while ((entry = static_cast<SharedCounter*>(hash_seq_search(&scan))) != nullptr) {
-    if (entry->key.database != MyDatabaseId) continue;
-    pg_atomic_write_u64(&entry->evaluations, 0);
-    pg_atomic_write_u64(&entry->true_results, 0);
-    pg_atomic_write_u64(&entry->last_evaluated, 0);
-  }
-  LWLockRelease(shared_state->lock);
-  pg_atomic_write_u64(&shared_state->overflow.evaluations, 0);
-  pg_atomic_write_u64(&shared_state->overflow.true_results, 0);
-  pg_atomic_write_u64(&shared_state->overflow.last_evaluated, 0);
+  for_each_entry_of_database(zero_counter);
+  zero_counter(&shared_state->overflow);
   PG_RETURN_VOID();
 }
 
