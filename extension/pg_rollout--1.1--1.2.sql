@@ -168,22 +168,25 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value', HINT = 'Add its variations to rollout.experiment_variations.';
     END IF;
 
-    -- One pass over the experiment's exposures (in user order, from the covering index) merged
-    -- with the event's rows, reduced at once to a few cells: users per (variation, day of first
-    -- exposure, day of conversion); variation 0 holds users exposed to several variations.
+    -- One pass, no hash table or sort of a million users: the experiment's exposures in user order
+    -- (index-only scan of exposures_results) merged with the event's rows in user order (of
+    -- events_results; the ORDER BY makes the subquery keep that order), grouped per user as they
+    -- stream by, then reduced to a few cells: users per (variation, day of first exposure, day of
+    -- conversion); variation 0 holds users exposed to several variations. A user's conversion is
+    -- their first event at or after any of their exposures, which is the first at or after their
+    -- first exposure.
     WITH cells AS (
         SELECT u.variation, (u.first_exposed AT TIME ZONE 'UTC')::date AS exposed_day,
                (u.converted_at AT TIME ZONE 'UTC')::date AS converted_day, count(*) AS users
-          FROM (SELECT CASE WHEN bool_or(p.multiple) THEN 0 ELSE array_position(keys, min(p.variation)) END AS variation,
-                       min(p.first_exposed) AS first_exposed, min(ev.occurred_at) AS converted_at
-                  FROM (SELECT x.user_id, min(x.variation) AS variation, min(x.variation) <> max(x.variation) AS multiple,
-                               min(x.exposed_at) AS first_exposed
-                          FROM rollout.exposures x
-                         WHERE x.experiment_id = exp_id
-                         GROUP BY x.user_id) p
-                  LEFT JOIN rollout.events ev ON ev.event = experiment_results.event AND ev.user_id = p.user_id
-                                             AND ev.occurred_at >= p.first_exposed
-                 GROUP BY p.user_id) u
+          FROM (SELECT CASE WHEN min(x.variation) <> max(x.variation) THEN 0
+                            ELSE array_position(keys, min(x.variation)) END AS variation,
+                       min(x.exposed_at) AS first_exposed, min(ev.occurred_at) AS converted_at
+                  FROM rollout.exposures x
+                  LEFT JOIN (SELECT e.user_id, e.occurred_at FROM rollout.events e
+                              WHERE e.event = experiment_results.event ORDER BY e.user_id) ev
+                         ON ev.user_id = x.user_id AND ev.occurred_at >= x.exposed_at
+                 WHERE x.experiment_id = exp_id
+                 GROUP BY x.user_id) u
          GROUP BY 1, 2, 3
     ), counted AS (
         SELECT * FROM cells c WHERE c.variation >= 1
