@@ -18,8 +18,8 @@ OBJS = $(patsubst %.cpp,%.o,$(wildcard extension/pg/*.cpp))
 MODULEDIR = extension
 DATA = extension/pg_rollout.control $(wildcard extension/pg_rollout--*.sql)
 
-REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiments
-ISOLATION = cache_invalidation snapshot_levels one_statement concurrent_assign
+REGRESS = feature_enabled flags_table evaluation operators bad_input roles_audit distribution experiments experiment_results counters flag_adoption
+ISOLATION = cache_invalidation snapshot_levels one_statement concurrent_assign evaluation_counters
 ISOLATION_OPTS = --inputdir=tests/isolation --outputdir=output_iso
 
 # The core is built once, by CMake, into a static library (-fPIC) linked into the module.

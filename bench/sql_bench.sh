@@ -13,6 +13,9 @@
 # The hand-written PL/pgSQL seed logic runs on the first PLPGSQL_ROWS rows (default 100,000), with
 # its own bare count(*): at some 40 us a row, the whole table would take minutes per run.
 #
+# The plain flag runs twice per round, with the evaluation counters on (as deployed) and off
+# (SET rollout.track_evaluations = off), and the ratio of their per-row costs is printed.
+#
 # Then a pgbench point test (-M prepared, 2 clients, PGBENCH_ROUNDS interleaved runs of
 # PGBENCH_SECONDS each, medians): SELECT feature_enabled(:uid, 'f') against SELECT hashint8(:uid) > 0.
 #
@@ -143,6 +146,7 @@ queries=(
   "hashint8(id) > 0|0|SELECT count(*) FROM users WHERE hashint8(id) > 0"
   "floor|0|SELECT count(*) FROM users WHERE rollout_floor(id, 'f')"
   "plain 30% flag|0|SELECT count(*) FROM users WHERE feature_enabled(id, 'f')"
+  "plain 30% flag, counters off|0|SELECT count(*) FROM users WHERE feature_enabled(id, 'f')"
   "3 rules + allow list + 30%|1|SELECT count(*) FROM users WHERE feature_enabled(id, 'f_full')"
   "row attributes, same flag|1|SELECT count(*) FROM users WHERE $row_function(id, 'f_full', users)"
   "name/value pairs, same flag|1|SELECT count(*) FROM users WHERE feature_enabled_with(id, 'f_full', 'tier', tier, 'country', country)"
@@ -159,8 +163,13 @@ trap 'rm -f "$round_sql"' EXIT
   echo "SELECT feature_enabled(1, 'f'), (SELECT count(*) FROM users), (SELECT count(*) FROM users_sample);"
   echo '\timing on'
   for q in "${queries[@]}"; do
-    IFS='|' read -r _ needs query <<<"$q"
-    if available "$needs"; then echo "$query;"; fi
+    IFS='|' read -r name needs query <<<"$q"
+    if available "$needs"; then
+      # The evaluation counters (pg_rollout 1.2, when preloaded) off for this query alone.
+      case $name in *"counters off") printf '\\timing off\nSET rollout.track_evaluations = off;\n\\timing on\n' ;; esac
+      echo "$query;"
+      case $name in *"counters off") printf '\\timing off\nRESET rollout.track_evaluations;\n\\timing on\n' ;; esac
+    fi
   done
 } >"$round_sql"
 
@@ -199,7 +208,7 @@ echo "== Per-row cost, $ROWS rows (PL/pgSQL: the first $PLPGSQL_ROWS), median of
 printf '  %-30s %10s %14s %10s %12s  %s\n' query "ms" "ns/row added" "x floor" "PL/pgSQL /" target
 target() {
   case $1 in
-    "plain 30% flag") echo "<= 1.2x floor" ;;
+    "plain 30% flag") echo "<= 1.2x floor (counters on)" ;;
     "3 rules + allow list + 30%") echo "<= 2x floor" ;;
     "row attributes, same flag" | "name/value pairs, same flag") echo "<= 3x floor" ;;
     "experiment_variant 50/50") echo "<= 1.5x floor" ;;
@@ -223,6 +232,14 @@ same=$(value "SELECT count(*) FILTER (WHERE rollout_floor(id, 'f')) || ' ' ||
                      count(*) FILTER (WHERE rollout_floor(id, 'f') IS DISTINCT FROM feature_enabled(id, 'f'))
               FROM users")
 echo "  plain flag vs floor: the floor selects ${same% *} ids; feature_enabled differs on ${same#* } rows (must be 0)"
+
+# The evaluation counters' cost: the plain flag with counting on against off, same rounds.
+counting=$(value "SELECT CASE WHEN to_regproc('rollout._counting') IS NULL THEN 'no counters (pg_rollout < 1.2)'
+                              ELSE (rollout._counting()).status END")
+if [ -n "${ms[plain 30% flag, counters off]:-}" ]; then
+  awk -v on="$(per_row "plain 30% flag")" -v off="$(per_row "plain 30% flag, counters off")" -v c="$counting" \
+    'BEGIN { printf "  evaluation counters (%s): plain flag %.1f ns/row counted, %.1f ns/row not; ratio %.3f (target <= 1.05)\n", c, on, off, on / off }'
+fi
 
 echo
 echo "== pgbench point test: -M prepared, 2 clients, $PGBENCH_ROUNDS interleaved runs of ${PGBENCH_SECONDS}s, medians"

@@ -7,11 +7,16 @@
 // into fn_extra together with the configuration it was resolved in. Attributes are read only for
 // the slots the flag's rules use: from a jsonb argument by key, or from a row's columns through a
 // column map built once per query (the row form builds no jsonb at all).
+//
+// feature_enabled (every form), feature_value and features_for count each evaluation of an existing
+// flag (counters.h: a backend-local slot memoized in the call site); feature_explain, a
+// diagnostic, does not.
 #include <cstring>
 #include <string_view>
 
 #include "core/bucket.h"
 #include "core/flag.h"
+#include "pg/counters.h"
 #include "pg/flag_cache.h"
 #include "pg/guc.h"
 
@@ -71,6 +76,8 @@ struct CallSite {
   uint64 value_serial;
   const rollout::ServedValue* last_value;
   Datum last_jsonb;
+  // The evaluation counter of `flag` (nullptr until first counted; reset when `flag` is resolved).
+  RolloutCounterSlot* counter;
 };
 
 CallSite* call_site(FunctionCallInfo fcinfo) {
@@ -79,6 +86,13 @@ CallSite* call_site(FunctionCallInfo fcinfo) {
     flinfo->fn_extra = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(CallSite));
   }
   return static_cast<CallSite*>(flinfo->fn_extra);
+}
+
+// Counts an evaluation of the call site's flag (see counters.h): two increments on the hot path.
+inline void count(CallSite* site, const rollout::FlagSet* set, const rollout::CompiledFlag* flag, bool result) {
+  if (!rollout_counting) return;
+  if (unlikely(site->counter == nullptr)) site->counter = rollout_flag_counter(set->environment(), flag->key());
+  rollout_count(site->counter, result);
 }
 
 // Resolves the flag argument in the configuration the statement sees; nullptr: not found
@@ -106,6 +120,7 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   if (length > 0) memcpy(site->key, key, length);
   site->key_length = length;
   site->flag = set->find(std::string_view(key, length));
+  site->counter = nullptr;
   site->set = set;
   site->serial = serial;
   site->warned = false;
@@ -116,9 +131,11 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   if (site->flag == nullptr) {
     const int mode = rollout_missing_flag_mode();
     if (mode == ROLLOUT_MISSING_ERROR) {
-      ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT),
-                      errmsg("flag \"%.*s\" does not exist in environment \"%s\"", length, key, set->environment().c_str()),
-                      errhint("Create it with rollout.create_flag(), or SET rollout.missing_flag = off to evaluate unknown flags as off.")));
+      ereport(ERROR,
+              (errcode(ERRCODE_UNDEFINED_OBJECT),
+               errmsg("flag \"%.*s\" does not exist in environment \"%s\"", length, key, set->environment().c_str()),
+               errhint("Create it with rollout.create_flag(), or SET rollout.missing_flag = off to evaluate unknown "
+                       "flags as off.")));
     }
     if (mode == ROLLOUT_MISSING_WARNING) {
       site->warned = true;
@@ -198,10 +215,17 @@ rollout::Subject subject_from_jsonb(FunctionCallInfo fcinfo, CallSite* site, con
     JsonbValue* value = findJsonbValueFromContainer(&attributes->root, JB_FOBJECT, &key);
     if (value == nullptr) continue;
     switch (value->type) {
-      case jbvString: out = rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len)); break;
-      case jbvNumeric: out = number_attribute(value->val.numeric); break;
-      case jbvBool: out = rollout::AttributeValue::Bool(value->val.boolean); break;
-      default: break;  // null, arrays and objects: absent
+      case jbvString:
+        out = rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len));
+        break;
+      case jbvNumeric:
+        out = number_attribute(value->val.numeric);
+        break;
+      case jbvBool:
+        out = rollout::AttributeValue::Bool(value->val.boolean);
+        break;
+      default:
+        break;  // null, arrays and objects: absent
     }
   }
   return subject;
@@ -225,9 +249,12 @@ rollout::AttributeValue attribute_from_datum(Datum value, RowColumn& column) {
       const size_t n = rollout::format_decimal(v, column.text);
       return rollout::AttributeValue::Number(static_cast<double>(v), std::string_view(column.text, n));
     }
-    case UNKNOWNOID: return rollout::AttributeValue::String(DatumGetCString(value));  // a literal
-    case NUMERICOID: return number_attribute(DatumGetNumeric(value));
-    case BOOLOID: return rollout::AttributeValue::Bool(DatumGetBool(value));
+    case UNKNOWNOID:
+      return rollout::AttributeValue::String(DatumGetCString(value));  // a literal
+    case NUMERICOID:
+      return number_attribute(DatumGetNumeric(value));
+    case BOOLOID:
+      return rollout::AttributeValue::Bool(DatumGetBool(value));
     case UUIDOID: {
       char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(column.text);
       rollout::format_uuid(DatumGetUUIDP(value)->data, out);
@@ -262,7 +289,8 @@ rollout::Subject subject_from_row(FunctionCallInfo fcinfo, CallSite* site, const
   const Oid type = HeapTupleHeaderGetTypeId(row);
   const int32 typmod = HeapTupleHeaderGetTypMod(row);
   ensure_attribute_room(fcinfo, site, set);
-  if (site->row_serial != site->serial || site->row_type != type || site->row_typmod != typmod || site->columns == nullptr) {
+  if (site->row_serial != site->serial || site->row_type != type || site->row_typmod != typmod ||
+      site->columns == nullptr) {
     MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
     TupleDesc desc = lookup_rowtype_tupdesc(type, typmod);
     TupleDesc copy = CreateTupleDescCopy(desc);
@@ -329,7 +357,8 @@ rollout::Subject subject_from_pairs(FunctionCallInfo fcinfo, CallSite* site, con
                       errmsg("feature_enabled_with takes attribute names and values in pairs"),
                       errhint("Call it as feature_enabled_with(id, 'flag', 'tier', u.tier, 'country', u.country).")));
     }
-    auto* map = static_cast<RowColumn*>(MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowColumn) * (pairs + 1)));
+    auto* map =
+        static_cast<RowColumn*>(MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowColumn) * (pairs + 1)));
     for (int i = 0; i < pairs; i++) {
       const int name_arg = 2 + 2 * i;
       const Oid name_type = get_fn_expr_argtype(fcinfo->flinfo, name_arg);
@@ -401,15 +430,29 @@ inline Datum enabled(FunctionCallInfo fcinfo, IdKind kind) {
   IdBuffer buffer;
   const std::string_view user_id = user_id_arg(fcinfo, kind, &buffer);
   // The pairs are checked (names constant, in pairs) whatever the flag, so they come first.
-  if (kFrom != Attributes::kPairs && flag->plain()) PG_RETURN_BOOL(flag->plain_enabled_for(user_id));
+  if (kFrom != Attributes::kPairs && flag->plain()) {
+    const bool result = flag->plain_enabled_for(user_id);
+    count(site, set, flag, result);
+    PG_RETURN_BOOL(result);
+  }
   rollout::Subject subject;
   switch (kFrom) {
-    case Attributes::kNone: subject.user_id = user_id; break;
-    case Attributes::kJsonb: subject = subject_from_jsonb(fcinfo, site, set, flag, user_id, 2); break;
-    case Attributes::kRow: subject = subject_from_row(fcinfo, site, set, flag, user_id, 2); break;
-    case Attributes::kPairs: subject = subject_from_pairs(fcinfo, site, set, flag, user_id); break;
+    case Attributes::kNone:
+      subject.user_id = user_id;
+      break;
+    case Attributes::kJsonb:
+      subject = subject_from_jsonb(fcinfo, site, set, flag, user_id, 2);
+      break;
+    case Attributes::kRow:
+      subject = subject_from_row(fcinfo, site, set, flag, user_id, 2);
+      break;
+    case Attributes::kPairs:
+      subject = subject_from_pairs(fcinfo, site, set, flag, user_id);
+      break;
   }
-  PG_RETURN_BOOL(flag->enabled_for(subject, rollout_evaluation_time_us()));
+  const bool result = flag->enabled_for(subject, rollout_evaluation_time_us());
+  count(site, set, flag, result);
+  PG_RETURN_BOOL(result);
 }
 
 inline Datum value(FunctionCallInfo fcinfo, IdKind kind) {
@@ -420,6 +463,7 @@ inline Datum value(FunctionCallInfo fcinfo, IdKind kind) {
   IdBuffer buffer;
   const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, flag, user_id_arg(fcinfo, kind, &buffer), 2);
   const rollout::Evaluation e = flag->evaluate(subject, rollout_evaluation_time_us());
+  count(site, set, flag, e.value->on);
   return served_jsonb(site, fcinfo, e.value);
 }
 
@@ -431,7 +475,8 @@ Datum text_or_null(const char* s, bool* isnull) {
 inline Datum explain(FunctionCallInfo fcinfo, IdKind kind) {
   TupleDesc desc;
   if (get_call_result_type(fcinfo, nullptr, &desc) != TYPEFUNC_COMPOSITE) {
-    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errmsg("feature_explain must be called in a context that accepts a row")));
+    ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                    errmsg("feature_explain must be called in a context that accepts a row")));
   }
   desc = BlessTupleDesc(desc);
   CallSite* site = call_site(fcinfo);
@@ -454,7 +499,8 @@ inline Datum explain(FunctionCallInfo fcinfo, IdKind kind) {
     if (e.bucket >= 0) {
       char text[16];
       snprintf(text, sizeof text, "%d.%04d", e.bucket / 10000, e.bucket % 10000);
-      values[3] = DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+      values[3] =
+          DirectFunctionCall3(numeric_in, CStringGetDatum(text), ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
     } else {
       nulls[3] = true;
     }
@@ -478,6 +524,7 @@ inline Datum features(FunctionCallInfo fcinfo, IdKind kind) {
     const rollout::CompiledFlag& flag = set->at(i);
     const rollout::Subject subject = subject_from_jsonb(fcinfo, site, set, &flag, user_id, 1);
     const rollout::Evaluation e = flag.evaluate(subject, now);
+    if (rollout_counting) rollout_count(rollout_flag_counter(set->environment(), flag.key()), e.value->on);
     Datum values[2] = {CStringGetTextDatum(flag.key().c_str()),
                        DirectFunctionCall1(jsonb_in, CStringGetDatum(e.value->json.c_str()))};
     bool nulls[2] = {false, false};

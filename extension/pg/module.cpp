@@ -1,4 +1,5 @@
 // Module entry: PG_MODULE_MAGIC, _PG_init, and the 1.0 cache trigger kept for 1.0 schemas.
+#include "pg/counters.h"
 #include "pg/flag_cache.h"
 #include "pg/guc.h"
 
@@ -19,6 +20,7 @@ PG_FUNCTION_INFO_V1(rollout_flags_changed);
 void _PG_init(void) {
   rollout_define_gucs();
   rollout_cache_init();
+  rollout_counters_init();
 }
 
 // The 1.0 schema's statement trigger on rollout.flags (1.1 drops it). A database still on 1.0
