@@ -308,43 +308,18 @@ $$;
 COMMENT ON FUNCTION rollout._experiments_document() IS
     'Internal: every experiment that is not archived, as the JSON array the evaluation core compiles';
 
-CREATE OR REPLACE FUNCTION rollout._environment_document(environment text) RETURNS jsonb
+-- 1.1's document function keeps building the flags, under a new name; the document is now its
+-- result with the experiments added.
+ALTER FUNCTION rollout._environment_document(text) RENAME TO _flags_document;
+COMMENT ON FUNCTION rollout._flags_document(text) IS
+    'Internal: one environment''s flags as the environment document without experiments';
+CREATE FUNCTION rollout._environment_document(environment text) RETURNS jsonb
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
-SELECT jsonb_build_object(
-    'environment', $1,
-    'experiments', rollout._experiments_document(),
-    'flags', coalesce(jsonb_agg(jsonb_build_object(
-        'key', f.key,
-        'salt', coalesce(f.salt, f.key),
-        'variants', f.variants,
-        'enabled', c.enabled,
-        'rollout_bp', (c.rollout_percentage * 100)::int,
-        'tiers', to_jsonb(c.allowed_tiers),
-        'allow', to_jsonb(c.allow_users),
-        'deny', to_jsonb(c.deny_users),
-        'overrides', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                          'user_id', o.user_id, 'value', o.value,
-                          'expires_at_us', (extract(epoch FROM o.expires_at) * 1000000)::int8)), '[]')
-                      FROM rollout.overrides o WHERE o.flag = f.key AND o.environment = $1),
-        'prerequisites', (SELECT coalesce(jsonb_agg(jsonb_build_object('flag', p.requires, 'value', p.value)), '[]')
-                          FROM rollout.prerequisites p
-                          WHERE p.flag = f.key AND p.environment = $1),
-        'rules', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                      'number', r.number, 'constraints', r.constraints,
-                      'rollout_bp', (r.rollout_percentage * 100)::int,
-                      'bucket_by', r.bucket_by, 'fallback_bucket_by', r.fallback_bucket_by,
-                      'value', r.value) ORDER BY r.number), '[]')
-                  FROM rollout.rules r WHERE r.flag = f.key AND r.environment = $1),
-        'plan', (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                     'starts_at_us', (extract(epoch FROM s.starts_at) * 1000000)::int8,
-                     'rollout_bp', (s.rollout_percentage * 100)::int,
-                     'tiers', to_jsonb(s.allowed_tiers)) ORDER BY s.starts_at), '[]')
-                 FROM rollout.plan_stages s WHERE s.flag = f.key AND s.environment = $1)
-    ) ORDER BY f.key), '[]'))
-FROM rollout.flags f
-JOIN rollout.flag_configs c ON c.flag = f.key AND c.environment = $1
-WHERE f.archived_at IS NULL
+SELECT rollout._flags_document($1) || jsonb_build_object('experiments', rollout._experiments_document())
 $$;
+COMMENT ON FUNCTION rollout._environment_document(text) IS
+    'Internal: one environment''s whole configuration (flags and experiments) as the JSON document the '
+    'evaluation core compiles';
 
 -- ---------------------------------------------------------------------------------------------
 -- Evaluation: experiment_variant (stateless) and experiment_assign (sticky, records exposures)
@@ -667,6 +642,7 @@ COMMENT ON FUNCTION rollout.delete_experiment(text) IS
 -- write data the results are computed from, so they need rollout_reader (grant it to the
 -- application's role); the management API needs rollout_editor.
 REVOKE ALL ON FUNCTION rollout._validate_experiment_settings(float8, integer, float8, float8),
+    rollout._flags_document(text), rollout._environment_document(text),
     rollout._validate_experiment_variations(text[], float8[]), rollout._validate_experiment_transition(text, text),
     rollout._experiments_document(), rollout._experiment_decision(text, text, jsonb),
     rollout._experiment_target(text, text), rollout.experiments_validate(), rollout.experiment_variations_check(),
