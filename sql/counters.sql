@@ -52,9 +52,11 @@ ROLLBACK;
 SELECT flag, evaluations FROM rollout.flag_stats WHERE flag = 'plain';
 
 -- Experiments: every variation is listed, with zeros until evaluated.
+BEGIN;  -- an experiment and its variations are checked as a whole at commit
 INSERT INTO rollout.experiments (key, seed) VALUES ('layout', 'layout');
 INSERT INTO rollout.experiment_variations (experiment_id, position, key, weight)
 SELECT id, p, k, w FROM rollout.experiments, (VALUES (0, 'control', 0.5), (1, 'wide', 0.25), (2, 'narrow', 0.25)) v(p, k, w);
+COMMIT;
 SELECT experiment, position, variation, evaluations, last_evaluated_at, counting
   FROM rollout.experiment_stats ORDER BY position;
 

@@ -204,6 +204,29 @@ SELECT feature_enabled_with(1, 'checkout', 'country');
 -- A row type without the attribute's column: the attribute is absent.
 SELECT feature_enabled_row(10, 'checkout', ROW(1, 2)) AS anonymous_row;
 
+-- A flag key held in a PL/pgSQL variable: PL/pgSQL evaluates the call as a simple expression
+-- whose state lives for the transaction, so the same call site sees a new key at each call and
+-- must answer for that key, not for the first one (the key is a Param there, not a Const).
+SELECT rollout.create_flag('plpgsql_on'), rollout.set_enabled('plpgsql_on', true),
+       rollout.set_rollout('plpgsql_on', 100);
+SELECT rollout.create_flag('plpgsql_off');
+CREATE FUNCTION flag_by_variable(k text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN feature_enabled(7, k);
+END $$;
+CREATE FUNCTION pairs_by_variable(name text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN feature_enabled_with(7, 'plpgsql_on', name, 'x');
+END $$;
+BEGIN;
+SELECT flag_by_variable('plpgsql_on') AS on_flag, flag_by_variable('plpgsql_off') AS off_flag,
+       flag_by_variable('plpgsql_on') AS on_again;
+ROLLBACK;
+\set VERBOSITY terse
+SELECT pairs_by_variable('tier');
+\set VERBOSITY default
+DROP FUNCTION flag_by_variable(text), pairs_by_variable(text);
+
 -- cache_stats counts what this backend did.
 SELECT environment, flags > 0 AS has_flags, version > 0 AS versioned, hits > 0 AS hits, reloads > 0 AS reloads
 FROM rollout.cache_stats();

@@ -35,6 +35,8 @@ extern "C" {
 }
 
 #include "pg/border.h"
+#include "pg/call_args.h"
+#include "pg/counters.h"
 
 namespace {
 
@@ -50,6 +52,7 @@ struct ExperimentSite {
   int key_capacity;
   char* key;
   text** variation_text;  // per variation of `experiment`: its key as a text datum
+  RolloutCounterSlot** counters;  // per variation: its evaluation counter (nullptr until counted)
   int variation_capacity;
   rollout::AttributeValue* attributes;  // per attribute name of `experiment`
   int attribute_capacity;
@@ -59,16 +62,6 @@ ExperimentSite* site_of(FunctionCallInfo fcinfo) {
   FmgrInfo* flinfo = fcinfo->flinfo;
   if (flinfo->fn_extra == nullptr) flinfo->fn_extra = MemoryContextAllocZero(flinfo->fn_mcxt, sizeof(ExperimentSite));
   return static_cast<ExperimentSite*>(flinfo->fn_extra);
-}
-
-// Whether argument `arg` of the call is a Const, the same for every call of this FmgrInfo. (Not
-// get_fn_expr_arg_stable: it also accepts external Params, whose value changes between calls
-// that share one expression state, as PL/pgSQL's simple expressions do within a transaction.)
-bool argument_is_constant(FmgrInfo* flinfo, int arg) {
-  Node* expr = flinfo->fn_expr;
-  if (expr == nullptr || !IsA(expr, FuncExpr)) return false;
-  List* args = reinterpret_cast<FuncExpr*>(expr)->args;
-  return arg < list_length(args) && IsA(list_nth(args, arg), Const);
 }
 
 // Resolves the experiment argument in the configuration the statement sees; nullptr: not found
@@ -96,7 +89,7 @@ const rollout::CompiledExperiment* resolve_experiment(FunctionCallInfo fcinfo, E
   site->experiment = set->find(std::string_view(key, length));
   site->serial = serial;
   if (!site->key_stable_checked) {
-    site->key_stable = argument_is_constant(fcinfo->flinfo, arg);
+    site->key_stable = rollout_pg::argument_is_constant(fcinfo->flinfo, arg);
     site->key_stable_checked = true;
   }
   const rollout::CompiledExperiment* x = site->experiment;
@@ -120,8 +113,13 @@ const rollout::CompiledExperiment* resolve_experiment(FunctionCallInfo fcinfo, E
     auto** grown = static_cast<text**>(MemoryContextAllocZero(mcxt, sizeof(text*) * variations));
     if (site->variation_text != nullptr) pfree(site->variation_text);
     site->variation_text = grown;
+    auto** slots = static_cast<RolloutCounterSlot**>(MemoryContextAllocZero(mcxt, sizeof(RolloutCounterSlot*) * variations));
+    if (site->counters != nullptr) pfree(site->counters);
+    site->counters = slots;
     site->variation_capacity = variations;
   }
+  // Counter slots belong to one experiment's variations: looked up again for this one.
+  for (int i = 0; i < variations; i++) site->counters[i] = nullptr;
   for (int i = 0; i < variations; i++) {
     if (site->variation_text[i] != nullptr) pfree(site->variation_text[i]);
     const std::string& k = x->variations()[i].key;
@@ -222,6 +220,11 @@ inline Datum variant(FunctionCallInfo fcinfo, IdKind kind) {
   const rollout::ExperimentSubject subject = subject_of(fcinfo, site, x, user_id_arg(fcinfo, kind, &buffer), 2);
   const rollout::ExperimentDecision d = x->evaluate(subject, x->scheduled() ? rollout_evaluation_time_us() : 0);
   if (d.variation < 0) PG_RETURN_NULL();
+  if (rollout_counting) {  // counters.h: two increments on the hot path
+    RolloutCounterSlot*& slot = site->counters[d.variation];
+    if (unlikely(slot == nullptr)) slot = rollout_experiment_counter(x->key(), d.variation);
+    rollout_count(slot, true);
+  }
   return variation_datum(site, d.variation);
 }
 

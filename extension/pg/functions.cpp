@@ -27,6 +27,7 @@ extern "C" {
 #include "catalog/pg_type_d.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "nodes/primnodes.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -35,6 +36,8 @@ extern "C" {
 #include "utils/typcache.h"
 #include "utils/uuid.h"
 }
+
+#include "pg/call_args.h"
 
 namespace {
 
@@ -125,7 +128,7 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   site->serial = serial;
   site->warned = false;
   if (!site->key_stable_checked) {
-    site->key_stable = get_fn_expr_arg_stable(fcinfo->flinfo, arg);
+    site->key_stable = rollout_pg::argument_is_constant(fcinfo->flinfo, arg);
     site->key_stable_checked = true;
   }
   if (site->flag == nullptr) {
@@ -363,7 +366,7 @@ rollout::Subject subject_from_pairs(FunctionCallInfo fcinfo, CallSite* site, con
       const int name_arg = 2 + 2 * i;
       const Oid name_type = get_fn_expr_argtype(fcinfo->flinfo, name_arg);
       if (PG_ARGISNULL(name_arg) || (name_type != TEXTOID && name_type != UNKNOWNOID) ||
-          !get_fn_expr_arg_stable(fcinfo->flinfo, name_arg)) {
+          !rollout_pg::argument_is_constant(fcinfo->flinfo, name_arg)) {
         ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
                         errmsg("attribute name %d of feature_enabled_with must be a constant text", i + 1),
                         errhint("Write the names as literals: feature_enabled_with(id, 'flag', 'tier', u.tier).")));
