@@ -263,6 +263,17 @@ SELECT experiment, action, current_user_name FROM rollout.audit_log WHERE experi
 SELECT rollout.create_experiment('half', ARRAY['control', 'treatment']), rollout.set_experiment_status('half', 'running');
 SELECT v, count(*), count(*) BETWEEN 497000 AND 503000 AS within_49_7_and_50_3
 FROM (SELECT experiment_variant(g, 'half') AS v FROM generate_series(1, 1000000) AS g) AS s GROUP BY v ORDER BY v;
+-- The same split as an exposure log: the sample-ratio-mismatch test does not flag it; with 2% of
+-- the treatment's exposures lost (a deliberately skewed log) it does.
+INSERT INTO rollout.exposures (experiment_id, user_id, variation)
+SELECT e.id, g::text, experiment_variant(g, 'half') FROM rollout.experiments e, generate_series(1, 1000000) AS g
+WHERE e.key = 'half';
+SELECT variation, exposed_users, srm_p_value > 0.001 AS srm_p_above_0_001, srm_flag
+FROM rollout.experiment_results('half', 'purchase') ORDER BY variation;
+DELETE FROM rollout.exposures x USING rollout.experiments e
+WHERE x.experiment_id = e.id AND e.key = 'half' AND x.variation = 'treatment' AND x.user_id::bigint % 50 = 0;
+SELECT variation, exposed_users, srm_p_value < 1e-6 AS srm_p_below_1e_6, srm_flag
+FROM rollout.experiment_results('half', 'purchase') ORDER BY variation;
 
 DROP EXTENSION pg_rollout;
 DROP ROLE rollout_test_exp_app, rollout_test_exp_nobody, rollout_test_exp_editor;
