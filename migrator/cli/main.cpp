@@ -138,7 +138,11 @@ int run(int argc, char** argv) {
                          "  irreversible               no down.sql; down refuses to revert it\n"
                          "  empty-down                 down.sql intentionally empty; down only removes the record\n"
                          "  lock-timeout=DURATION      PostgreSQL lock_timeout for this migration\n"
-                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n\n") +
+                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n"
+                         "  no-transaction             up.sql and down.sql run statement by statement outside a\n"
+                         "                             transaction (implied on PostgreSQL when every statement is\n"
+                         "                             one it refuses in a transaction, e.g. CREATE INDEX\n"
+                         "                             CONCURRENTLY)\n\n") +
              "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
              "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"

@@ -82,11 +82,14 @@ class Driver {
 
   // Checks a script before anything runs, as when the directory is read: throws
   // Error(kInvalidMigrations) "<path>:<line>: ..." for what this database cannot run as a migration.
-  // The default accepts everything (SQLite refuses a script that ends its transaction as it runs it,
-  // rolling it back).
-  virtual void check(const std::string& script, const std::string& path) {
+  // `no_transaction`: the migration declares '-- migrator: no-transaction'. Returns whether the script
+  // will run statement by statement outside a transaction (declared, or on PostgreSQL implied by its
+  // statements). The default accepts everything and returns `no_transaction` (SQLite refuses a script
+  // that ends its transaction as it runs it, rolling it back).
+  virtual bool check(const std::string& script, const std::string& path, bool no_transaction = false) {
     (void)script;
     (void)path;
+    return no_transaction;
   }
 
   // Runs `migration.up_sql` statement by statement and records the state row, all in one

@@ -176,15 +176,8 @@ void PostgresDriver::lock() {
   }
 }
 
-void PostgresDriver::check(const std::string& script, const std::string& path) {
-  for (const Statement& statement : split_postgres_script(script, path)) {
-    if (!statement.transaction_control) continue;
-    std::string text = statement.text.substr(0, statement.text.find_first_of(";\n"));
-    throw Error(ExitCode::kInvalidMigrations,
-                path + ":" + std::to_string(statement.line) + ": '" + text +
-                    "' controls the transaction, but each migration already runs in one that the migrator "
-                    "commits or rolls back together with its record; remove the statement");
-  }
+bool PostgresDriver::check(const std::string& script, const std::string& path, bool no_transaction) {
+  return plan_postgres_script(script, path, no_transaction).outside_transaction;
 }
 
 std::vector<AppliedMigration> PostgresDriver::applied() {
@@ -351,12 +344,99 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
   }
 }
 
+// Runs `statements` one by one outside a transaction block: each in autocommit, or inside the script's
+// own BEGIN ... COMMIT. The timeouts are session settings here (SET LOCAL needs a transaction block),
+// reset when the script ends or fails. That is safe because the migrator always owns its session: its
+// advisory lock is a session lock, so it must connect directly or through a session-mode pooler, never
+// a transaction-mode one where a session SET would leak to other clients. Then `record(tx, ms)` runs in
+// a transaction of its own. A statement that fails leaves the ones before it in effect; the error
+// names its file and line and which statements ran.
+int64_t run_outside_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
+                                const std::string& path, Timeouts timeouts,
+                                const std::function<void(pqxx::work&, int64_t)>& record) {
+  size_t done = 0;
+  bool in_block = false;  // inside the script's own BEGIN ... COMMIT
+  auto ran = [&] {
+    if (done == 0) return std::string("no statement of it ran");
+    std::string lines;
+    for (size_t i = 0; i < done; ++i) lines += (i == 0 ? "" : ", ") + std::to_string(statements[i].line);
+    return std::to_string(done) + " of " + std::to_string(statements.size()) +
+           " statements ran outside a transaction and remain (lines " + lines + ")";
+  };
+  auto start = std::chrono::steady_clock::now();
+  try {
+    pqxx::nontransaction tx(connection);
+    tx.exec("SET lock_timeout = " + std::to_string(timeouts.lock_ms));
+    if (timeouts.statement_ms > 0) tx.exec("SET statement_timeout = " + std::to_string(timeouts.statement_ms));
+    auto reset = [&] {
+      if (in_block) tx.exec("ROLLBACK");  // the script's own block, aborted by the failure
+      in_block = false;
+      tx.exec("RESET lock_timeout; RESET statement_timeout");
+    };
+    for (const Statement& statement : statements) {
+      std::string where = path + ":" + std::to_string(statement.line);
+      if (interrupt_requested()) {
+        reset();
+        throw Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
+      }
+      try {
+        tx.exec(statement.text);
+      } catch (const pqxx::sql_error& e) {
+        bool interrupted = interrupt_requested();
+        try {
+          reset();
+        } catch (const std::exception&) {
+          // The connection is gone; the error below says what ran.
+        }
+        if (interrupted) throw Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran());
+        int statement_line = 1;
+        std::string message = describe(e, &statement_line);
+        throw Error(ExitCode::kMigrationFailed,
+                    path + ":" + std::to_string(statement.line + statement_line - 1) + ": " + message + "; " + ran());
+      }
+      const std::string& kind = statement.transaction_kind;
+      if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") in_block = true;
+      if ((kind == "TRANS_STMT_COMMIT" || kind == "TRANS_STMT_ROLLBACK") && !statement.chained) in_block = false;
+      ++done;
+    }
+    reset();
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, path + ": lost the database connection: " + e.what() + "; " + ran());
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored) + "; " + ran());
+  }
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  try {
+    pqxx::work tx(connection);
+    record(tx, ms);
+    tx.commit();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kDatabase, path + ": every statement ran, but recording the migration failed: " + e.what());
+  }
+  return ms;
+}
+
+// Runs the script as `plan` says: in one transaction with retries, or outside a transaction.
+int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
+                    const ScriptPlan& plan, const std::string& path,
+                    const std::function<void(pqxx::work&, int64_t)>& record) {
+  if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
+  Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
+                    migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
+  return run_outside_transaction(connection, plan.statements, path, timeouts, record);
+}
+
 }  // namespace
 
 int64_t PostgresDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
-  std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
-  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+  ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
+  return run_planned(session_->connection, options_, migration, plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(
         "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
         "VALUES ($1, $2, $3, $4, $5)",
@@ -368,8 +448,8 @@ int64_t PostgresDriver::apply(const Migration& migration) {
 
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
-  std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
-  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+  ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
+  return run_planned(session_->connection, options_, migration, plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "down", "reverted", ms,
                    std::string(kMigratorVersion), "");
     pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",

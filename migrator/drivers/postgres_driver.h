@@ -32,9 +32,10 @@ class PostgresDriver : public Driver {
   std::vector<HistoryEntry> history() override;
   void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
                       const std::string& detail) noexcept override;
-  // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
-  // tree: the migration already runs in a transaction, which they would end or discard.
-  void check(const std::string& script, const std::string& path) override;
+  // plan_postgres_script(): from the parse tree, refuses transaction control (BEGIN, COMMIT, ...) in a
+  // migration that runs in a transaction, and statements PostgreSQL refuses in a transaction block
+  // (CREATE INDEX CONCURRENTLY, VACUUM, ...) mixed with others unless declared no-transaction.
+  bool check(const std::string& script, const std::string& path, bool no_transaction = false) override;
   // Splits the script with libpg_query first, so a syntax error is reported before any statement
   // runs; then executes statement by statement inside one transaction.
   int64_t apply(const Migration& migration) override;

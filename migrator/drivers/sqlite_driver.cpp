@@ -5,6 +5,7 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <vector>
 #include <thread>
 #include <filesystem>
 #include <system_error>
@@ -339,9 +340,63 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
   return ms;
 }
 
+int64_t SqliteDriver::run_outside_transaction(const std::string& script, const std::string& path,
+                                              const std::function<void(int64_t)>& record) {
+  std::vector<int> ran;  // lines of the statements that ran
+  auto fail = [&](size_t offset, const std::string& message) {
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    std::string lines;
+    for (int line : ran) lines += (lines.empty() ? "" : ", ") + std::to_string(line);
+    std::string remain = ran.empty() ? "no statement of it ran"
+                                     : std::to_string(ran.size()) +
+                                           " statements ran outside a transaction and remain (lines " + lines + ")";
+    std::string where = path + ":" + std::to_string(line_at(script, offset));
+    if (interrupt_requested())
+      throw Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + remain);
+    throw Error(ExitCode::kMigrationFailed, where + ": ERROR: " + message + "; " + remain);
+  };
+  auto start = std::chrono::steady_clock::now();
+  const char* base = script.c_str();
+  const char* end = base + script.size();
+  const char* tail = base;
+  while (tail < end) {
+    size_t offset = static_cast<size_t>(tail - base);
+    size_t first_token = skip_blank_and_comments(script, offset, /*nested_block_comments=*/false);
+    if (interrupt_requested()) fail(first_token, "interrupted");
+    PreparedStatement stmt;
+    const char* next = nullptr;
+    if (sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), stmt.out(), &next) != SQLITE_OK) {
+      int error_offset = sqlite3_error_offset(db_);
+      fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
+    }
+    if (stmt.get() == nullptr) break;  // only blanks and comments were left
+    int rc;
+    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
+    }
+    if (rc != SQLITE_DONE) fail(first_token, sqlite3_errmsg(db_));
+    ran.push_back(line_at(script, first_token));
+    tail = next;
+  }
+  if (sqlite3_get_autocommit(db_) == 0) {
+    fail(script.size(), "the script begins a transaction it never ends (add COMMIT); it was rolled back");
+  }
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
+  try {
+    record(ms);
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+  execute("COMMIT", ExitCode::kDatabase, path + ": every statement ran, but recording the migration failed");
+  return ms;
+}
+
 int64_t SqliteDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
-  return run_in_transaction(migration.up_sql, path, [&](int64_t ms) {
+  auto run =
+      migration.options.no_transaction ? &SqliteDriver::run_outside_transaction : &SqliteDriver::run_in_transaction;
+  return (this->*run)(migration.up_sql, path, [&](int64_t ms) {
     PreparedStatement insert;
     sqlite3_prepare_v2(db_,
                        "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms, "
@@ -364,7 +419,9 @@ int64_t SqliteDriver::apply(const Migration& migration) {
 
 int64_t SqliteDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
-  return run_in_transaction(migration.down_sql, path, [&](int64_t ms) {
+  auto run =
+      migration.options.no_transaction ? &SqliteDriver::run_outside_transaction : &SqliteDriver::run_in_transaction;
+  return (this->*run)(migration.down_sql, path, [&](int64_t ms) {
     if (!insert_history(migration, "down", "reverted", ms, "")) {
       throw Error(ExitCode::kMigrationFailed,
                   path + ": cannot record reverting " + migration.label() + ": " + sqlite3_errmsg(db_));

@@ -44,6 +44,11 @@ class SqliteDriver : public Driver {
   // without `record`, rolls back instead of committing.
   int64_t run_in_transaction(const std::string& script, const std::string& path,
                              const std::function<void(int64_t)>& record);
+  // With '-- migrator: no-transaction': runs `script` statement by statement in autocommit (or in the
+  // script's own BEGIN ... COMMIT), then `record(milliseconds)` in a transaction of its own. A failing
+  // statement leaves the ones before it in effect; the error names them.
+  int64_t run_outside_transaction(const std::string& script, const std::string& path,
+                                  const std::function<void(int64_t)>& record);
   // Appends one history row (inside the caller's transaction, if any); false on failure.
   bool insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
                       int64_t duration_ms, const std::string& detail);

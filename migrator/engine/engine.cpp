@@ -23,6 +23,15 @@ std::string describe_state(const MigrationStatus& status) {
   return "unknown";
 }
 
+namespace {
+
+// Appended to "applied <label> (<n> ms": how the script ran, when not in one transaction.
+const char* transaction_note(bool outside_transaction) {
+  return outside_transaction ? ", outside a transaction, statement by statement" : "";
+}
+
+}  // namespace
+
 Engine::Engine(Driver& driver, std::vector<Migration> migrations, std::ostream& out)
     : driver_(driver), migrations_(std::move(migrations)), out_(out) {}
 
@@ -137,11 +146,13 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (status.state == MigrationState::kApplied) highest_applied = &status;
   }
   std::string out_of_order;
+  std::map<uint64_t, bool> outside;                 // per version: runs outside a transaction
   for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    driver_.check(migration.up_sql, migration.up_path().string());
+    outside[migration.version] =
+        driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
     if (highest_applied != nullptr && status.version < highest_applied->version && !allow_out_of_order) {
       out_of_order += "\n  " + migration.label() + " is pending, but " + highest_applied->version_text + "_" +
                       highest_applied->name + " (a higher version) is already applied";
@@ -158,7 +169,8 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
     int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
-    out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+    out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside[migration.version])
+         << ")" << std::endl;
     ++applied;
   }
   if (applied == 0) out_ << "nothing to apply" << std::endl;
@@ -174,15 +186,18 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
                       ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
     }
   }
+  std::map<uint64_t, bool> outside;  // per version: runs outside a transaction
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    driver_.check(migration.down_sql, migration.down_path().string());
+    outside[version] =
+        driver_.check(migration.down_sql, migration.down_path().string(), migration.options.no_transaction);
   }
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
     int64_t ms = attempt(migration, "down", [&] { return driver_.revert(migration); });
-    out_ << "reverted " << migration.label() << " (" << ms << " ms)" << std::endl;
+    out_ << "reverted " << migration.label() << " (" << ms << " ms" << transaction_note(outside[version]) << ")"
+         << std::endl;
     ++reverted;
   }
   if (reverted == 0) out_ << "nothing to revert" << std::endl;
@@ -207,10 +222,10 @@ bool Engine::redo() {
     return false;
   }
   const Migration& migration = *find(latest->version);
-  driver_.check(migration.up_sql, migration.up_path().string());
+  bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
   int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
-  out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+  out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside) << ")" << std::endl;
   return true;
 }
 

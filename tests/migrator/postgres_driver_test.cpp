@@ -481,6 +481,77 @@ TEST_F(PostgresDriverTest, TwoRunsStartedTogetherApplyOnceAndTheOtherExitsFive) 
   EXPECT_EQ(applied().size(), 1u);
 }
 
+// Runs `sql` on the test database in autocommit and returns the first column of the first row as text
+// ("" without rows).
+std::string query(const std::string& url, const std::string& sql) {
+  pqxx::connection connection(url);
+  pqxx::nontransaction tx(connection);
+  pqxx::result result = tx.exec(sql);
+  return result.empty() || result[0][0].is_null() ? "" : result[0][0].as<std::string>();
+}
+
+TEST_F(PostgresDriverTest, ConcurrentIndexBuildsRunOutsideATransactionWithoutTheHeader) {
+  migrations_.add("0001_table",
+                  "CREATE TABLE t0 (id integer, b integer);\nINSERT INTO t0 SELECT g, g FROM "
+                  "generate_series(1, 1000) g;\n",
+                  "DROP TABLE t0;\n");
+  migrations_.add("0002_indexes",
+                  "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\nCREATE INDEX CONCURRENTLY t0_b ON public.t0 (b);\n",
+                  "DROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_id;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_table \\([0-9]+ ms\\)\n"
+                                       "applied 0002_indexes \\([0-9]+ ms, outside a transaction, statement by "
+                                       "statement\\)\n"));
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname) "
+                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                  "WHERE i.indrelid = 't0'::regclass"),
+            "t0_b:true,t0_id:true");
+  EXPECT_EQ(applied().size(), 2u);
+  // The session settings the statements ran with are reset afterwards.
+  result = run([](migrator::Engine& engine) { engine.down_steps(1); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, HasSubstr("outside a transaction"));
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE indrelid = 't0'::regclass"), "0");
+  EXPECT_EQ(applied().size(), 1u);
+}
+
+TEST_F(PostgresDriverTest, ConcurrentIndexMixedWithOtherStatementsIsRefusedBeforeAnythingRuns) {
+  migrations_.add("0001_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  migrations_.add("0002_mixed",
+                  "ALTER TABLE t0 ADD COLUMN b integer;\n-- then\nCREATE INDEX CONCURRENTLY t0_b ON "
+                  "t0 (b);\n",
+                  "ALTER TABLE t0 DROP COLUMN b;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0002_mixed/up.sql:3: 'CREATE INDEX CONCURRENTLY t0_b ON t0 (b)' cannot run "
+                                      "inside a transaction block (CREATE INDEX CONCURRENTLY), but the other "
+                                      "statements of this migration run in one; move it to a migration of its own, "
+                                      "or declare '-- migrator: no-transaction'"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(backend_->count_rows("t0"), std::nullopt);  // not even 0001 ran
+}
+
+TEST_F(PostgresDriverTest, NoTransactionHeaderRunsEachStatementAndTheScriptsOwnTransactions) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction, lock-timeout=1s\n"
+                  "CREATE TABLE t0 (id integer);\n"
+                  "BEGIN;\nINSERT INTO t0 VALUES (1);\nINSERT INTO t0 VALUES (2);\nCOMMIT;\n"
+                  "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\n"
+                  "VACUUM ANALYZE t0;\n",
+                  "DROP TABLE t0;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(backend_->count_rows("t0"), 2);
+  EXPECT_EQ(query(backend_->url(), "SELECT indisvalid FROM pg_index WHERE indexrelid = 't0_id'::regclass"), "t");
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 't0' AND "
+                  "last_vacuum IS NOT NULL"),
+            "1");
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});

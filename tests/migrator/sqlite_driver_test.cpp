@@ -71,6 +71,40 @@ TEST_F(SqliteDriverTest, ScriptThatCommitsItselfIsRejectedAndRolledBack) {
   EXPECT_TRUE(applied().empty());
 }
 
+TEST_F(SqliteDriverTest, NoTransactionRunsStatementByStatementAndHonoursTheScriptsOwnTransactions) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "BEGIN;\nINSERT INTO t1 VALUES (1);\nCOMMIT;\n"
+                  "VACUUM;\n",  // SQLite refuses VACUUM inside a transaction
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_outside \\([0-9]+ ms, outside a transaction, statement by "
+                                       "statement\\)\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  result = down_steps(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+  EXPECT_TRUE(applied().empty());
+}
+
+TEST_F(SqliteDriverTest, NoTransactionFailureKeepsTheStatementsThatRanAndNamesThem) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "INSERT INTO nowhere VALUES (1);\n"
+                  "CREATE TABLE t2 (id integer);\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_outside/up.sql:4: ERROR: no such table: nowhere; 2 statements ran "
+                                      "outside a transaction and remain (lines 2, 3)"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  EXPECT_EQ(backend_->count_rows("t2"), std::nullopt);
+}
+
 TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
   TempDir dir;
   migrator::DriverOptions options;
