@@ -36,7 +36,8 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
-    "     transaction control in a migration, baseline of a database with applied migrations)\n"
+    "     transaction control in a migration, baseline of a database with applied migrations, a\n"
+    "     migration run outside a transaction that failed or was interrupted, until `resolve`)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
@@ -193,8 +194,11 @@ int run(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
       "States: applied <time> by <user> in <duration>, pending, changed (applied, files differ since),\n"
-      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed\n"
-      "or missing, so CI can gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
+      "missing (applied, no directory on disk), failed or interrupted (run outside a transaction and not\n"
+      "finished: which statements ran, and the error). Then every invalid index (PostgreSQL), naming\n"
+      "the failed migration whose CREATE INDEX CONCURRENTLY left it. Exits 3 after the list if any\n"
+      "migration is changed, missing, failed or interrupted, so CI can gate on it.\n\nExample:\n  migrator "
+      "--database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
   std::string up_to;

@@ -22,6 +22,21 @@ struct AppliedMigration {
   // The directory name it was applied from ("0002_add_email"); empty for rows recorded before the
   // state table had this column.
   std::string directory;
+  // "applied"; for a migration run outside a transaction that did not finish, "running" (the run
+  // died or runs now) or "failed" (a statement failed), with the direction of that run ("up" or
+  // "down"), the lines of the statements that ran ("2, 3"; empty if none) and the error.
+  std::string state = "applied";
+  std::string action = "up";
+  std::string ran;
+  std::string error;
+};
+
+// An index PostgreSQL marks invalid (pg_index.indisvalid = false): what a CREATE INDEX CONCURRENTLY
+// that failed or was killed leaves behind.
+struct InvalidIndex {
+  std::string schema;
+  std::string name;
+  std::string table;
 };
 
 // One row of the append-only history: every attempt to apply or revert a migration.
@@ -65,8 +80,13 @@ class Driver {
   // Call before apply/revert. Throws Error(kDatabase) if the lock cannot be had in time.
   virtual void lock() = 0;
 
-  // The state table's rows sorted by version; empty if the state table does not exist yet.
+  // The state table's applied rows sorted by version; empty if the state table does not exist yet.
   virtual std::vector<AppliedMigration> applied() = 0;
+  // The rows of migrations run outside a transaction that did not finish (state "running" or
+  // "failed"), sorted by version.
+  virtual std::vector<AppliedMigration> failed() = 0;
+  // Every invalid index in the database (none on SQLite, which has no such state).
+  virtual std::vector<InvalidIndex> invalid_indexes() = 0;
 
   // The history, oldest first; empty if it does not exist yet. Successful attempts are recorded by
   // apply() and revert() in the migration's own transaction; failed ones by record_failure().
@@ -95,6 +115,9 @@ class Driver {
   // Runs `migration.up_sql` statement by statement and records the state row, all in one
   // transaction. Returns the milliseconds the SQL took. On failure nothing of the migration
   // remains and Error(kMigrationFailed) says "<up.sql path>:<line>: <database error>".
+  // A script that runs outside a transaction (see check()) is marked "running" in the state before
+  // its first statement, with progress after each; if one fails the statements before it remain, the
+  // row says "failed", and the error names them.
   virtual int64_t apply(const Migration& migration) = 0;
 
   // Runs `migration.down_sql` and deletes the state row, in one transaction; failures as apply().

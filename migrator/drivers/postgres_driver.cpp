@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "migrator/error.h"
@@ -36,6 +37,14 @@ CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
 );
 -- Upgrades in place a state table created by an earlier migrator.
 ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+-- A migration run outside a transaction is 'running' from before its first statement until it is
+-- recorded (a run that died leaves it so), and 'failed' if a statement failed; `action` is the
+-- direction of that run, `ran` the lines of the statements that ran, `error` why it stopped.
+ALTER TABLE migrator.schema_migrations
+  ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'running', 'failed')),
+  ADD COLUMN IF NOT EXISTS action text NOT NULL DEFAULT 'up' CHECK (action IN ('up', 'down')),
+  ADD COLUMN IF NOT EXISTS ran text NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS error text NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
@@ -180,16 +189,24 @@ bool PostgresDriver::check(const std::string& script, const std::string& path, b
   return plan_postgres_script(script, path, no_transaction).outside_transaction;
 }
 
-std::vector<AppliedMigration> PostgresDriver::applied() {
+std::vector<AppliedMigration> PostgresDriver::applied() { return rows(false); }
+
+std::vector<AppliedMigration> PostgresDriver::failed() { return rows(true); }
+
+std::vector<AppliedMigration> PostgresDriver::rows(bool failed) {
   std::vector<AppliedMigration> rows;
   try {
     pqxx::read_transaction tx(session_->connection);
     if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
-    pqxx::result result = tx.exec(
+    pqxx::result result = tx.exec_params(
         "SELECT version, name, checksum, "
         "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
-        // to_jsonb: also reads a state table from before the column existed (status never upgrades).
-        "coalesce(to_jsonb(m)->>'directory', '') FROM migrator.schema_migrations m ORDER BY version");
+        // to_jsonb: also reads a state table from before the columns existed (status never upgrades).
+        "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
+        "coalesce(j->>'ran', ''), coalesce(j->>'error', '') "
+        "FROM migrator.schema_migrations m, to_jsonb(m) j "
+        "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version",
+        failed);
     for (const pqxx::row& row : result) {
       AppliedMigration applied;
       applied.version = static_cast<uint64_t>(row[0].as<int64_t>());
@@ -199,6 +216,10 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
       applied.applied_by = row[4].as<std::string>();
       applied.execution_ms = row[5].as<int64_t>();
       applied.directory = row[6].as<std::string>();
+      applied.state = row[7].as<std::string>();
+      applied.action = row[8].as<std::string>();
+      applied.ran = row[9].as<std::string>();
+      applied.error = row[10].as<std::string>();
       rows.push_back(std::move(applied));
     }
   } catch (const pqxx::sql_error& e) {
@@ -206,6 +227,23 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
     throw Error(ExitCode::kDatabase, "cannot read migrator.schema_migrations: " + describe(e, &ignored));
   }
   return rows;
+}
+
+std::vector<InvalidIndex> PostgresDriver::invalid_indexes() {
+  std::vector<InvalidIndex> indexes;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    for (const pqxx::row& row :
+         tx.exec("SELECT n.nspname, c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                 "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class t ON t.oid = i.indrelid "
+                 "WHERE NOT i.indisvalid ORDER BY 1, 2")) {
+      indexes.push_back(InvalidIndex{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read pg_index: " + describe(e, &ignored));
+  }
+  return indexes;
 }
 
 std::vector<HistoryEntry> PostgresDriver::history() {
@@ -348,28 +386,70 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
 // own BEGIN ... COMMIT. The timeouts are session settings here (SET LOCAL needs a transaction block),
 // reset when the script ends or fails. That is safe because the migrator always owns its session: its
 // advisory lock is a session lock, so it must connect directly or through a session-mode pooler, never
-// a transaction-mode one where a session SET would leak to other clients. Then `record(tx, ms)` runs in
-// a transaction of its own. A statement that fails leaves the ones before it in effect; the error
-// names its file and line and which statements ran.
-int64_t run_outside_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
-                                const std::string& path, Timeouts timeouts,
+// a transaction-mode one where a session SET would leak to other clients.
+//
+// The state row says 'running' (with the `action`) before the first statement and, after each one,
+// which statements ran (`ran`: their lines), each write committed at once, so a run killed at any
+// point leaves a trace. A failure marks it 'failed' with the error; then the version is refused until
+// `resolve`. On success `record(tx, ms)` replaces the marker in a transaction of its own.
+int64_t run_outside_transaction(pqxx::connection& connection, const Migration& migration, const std::string& action,
+                                const std::vector<Statement>& statements, const std::string& path, Timeouts timeouts,
                                 const std::function<void(pqxx::work&, int64_t)>& record) {
+  const int64_t version = static_cast<int64_t>(migration.version);
   size_t done = 0;
-  bool in_block = false;  // inside the script's own BEGIN ... COMMIT
+  size_t done_before_block = 0;  // statements that stay in effect if the script's open block rolls back
+  bool in_block = false;         // inside the script's own BEGIN ... COMMIT
+  auto lines = [&] {
+    std::string text;
+    for (size_t i = 0; i < done; ++i) text += (i == 0 ? "" : ", ") + std::to_string(statements[i].line);
+    return text;
+  };
   auto ran = [&] {
     if (done == 0) return std::string("no statement of it ran");
-    std::string lines;
-    for (size_t i = 0; i < done; ++i) lines += (i == 0 ? "" : ", ") + std::to_string(statements[i].line);
     return std::to_string(done) + " of " + std::to_string(statements.size()) +
-           " statements ran outside a transaction and remain (lines " + lines + ")";
+           " statements ran outside a transaction and remain (lines " + lines() + ")";
+  };
+  // Marks the migration failed; never throws (the connection may be gone: the marker then stays 'running').
+  auto mark_failed = [&](const std::string& error) {
+    // Tried again a few times: after SIGINT the signal watcher keeps cancelling whatever runs for a while.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      try {
+        pqxx::work tx(connection);
+        tx.exec_params(
+            "UPDATE migrator.schema_migrations SET state = 'failed', ran = $2, error = $3 WHERE version = $1", version,
+            lines(), error);
+        tx.commit();
+        return;
+      } catch (const pqxx::broken_connection&) {
+        return;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
   };
   auto start = std::chrono::steady_clock::now();
+  std::optional<Error> failure;  // set inside, recorded once the nontransaction has ended (one at a time)
   try {
     pqxx::nontransaction tx(connection);
+    if (action == "up") {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied'", version);
+      tx.exec_params(
+          "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory, state, action) "
+          "VALUES ($1, $2, $3, 0, $4, 'running', 'up')",
+          version, migration.name, migration.checksum, migration.label());
+    } else {
+      tx.exec_params(
+          "UPDATE migrator.schema_migrations SET state = 'running', action = $2, ran = '', error = '' "
+          "WHERE version = $1",
+          version, action);
+    }
     tx.exec("SET lock_timeout = " + std::to_string(timeouts.lock_ms));
     if (timeouts.statement_ms > 0) tx.exec("SET statement_timeout = " + std::to_string(timeouts.statement_ms));
     auto reset = [&] {
-      if (in_block) tx.exec("ROLLBACK");  // the script's own block, aborted by the failure
+      if (in_block) {
+        tx.exec("ROLLBACK");  // the script's own block, aborted by the failure
+        done = done_before_block;
+      }
       in_block = false;
       tx.exec("RESET lock_timeout; RESET statement_timeout");
     };
@@ -377,40 +457,53 @@ int64_t run_outside_transaction(pqxx::connection& connection, const std::vector<
       std::string where = path + ":" + std::to_string(statement.line);
       if (interrupt_requested()) {
         reset();
-        throw Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
-      }
-      try {
-        tx.exec(statement.text);
-      } catch (const pqxx::sql_error& e) {
-        bool interrupted = interrupt_requested();
+        failure = Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
+      } else {
         try {
-          reset();
-        } catch (const std::exception&) {
-          // The connection is gone; the error below says what ran.
+          tx.exec(statement.text);
+        } catch (const pqxx::sql_error& e) {
+          bool interrupted = interrupt_requested();
+          try {
+            reset();
+          } catch (const std::exception&) {
+            // The connection is gone; the error below says what ran.
+          }
+          int statement_line = 1;
+          std::string message = describe(e, &statement_line);
+          failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
+                                : Error(ExitCode::kMigrationFailed,
+                                        path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
+                                            message + "; " + ran());
         }
-        if (interrupted) throw Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran());
-        int statement_line = 1;
-        std::string message = describe(e, &statement_line);
-        throw Error(ExitCode::kMigrationFailed,
-                    path + ":" + std::to_string(statement.line + statement_line - 1) + ": " + message + "; " + ran());
       }
+      if (failure) break;
       const std::string& kind = statement.transaction_kind;
-      if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") in_block = true;
+      if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") {
+        in_block = true;
+        done_before_block = done;
+      }
       if ((kind == "TRANS_STMT_COMMIT" || kind == "TRANS_STMT_ROLLBACK") && !statement.chained) in_block = false;
       ++done;
+      // Inside the script's own block this update commits or rolls back with the block, as its statements do.
+      tx.exec_params("UPDATE migrator.schema_migrations SET ran = $2 WHERE version = $1", version, lines());
     }
-    reset();
-  } catch (const Error&) {
-    throw;
+    if (!failure) reset();
   } catch (const pqxx::broken_connection& e) {
     throw Error(ExitCode::kDatabase, path + ": lost the database connection: " + e.what() + "; " + ran());
   } catch (const pqxx::sql_error& e) {
     int ignored = 0;
-    throw Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored) + "; " + ran());
+    failure = Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored) + "; " + ran());
+  }
+  if (failure) {
+    mark_failed(failure->what());
+    throw *failure;
   }
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   try {
     pqxx::work tx(connection);
+    if (action == "up") {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied'", version);
+    }
     record(tx, ms);
     tx.commit();
   } catch (const Error&) {
@@ -423,12 +516,12 @@ int64_t run_outside_transaction(pqxx::connection& connection, const std::vector<
 
 // Runs the script as `plan` says: in one transaction with retries, or outside a transaction.
 int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
-                    const ScriptPlan& plan, const std::string& path,
+                    const std::string& action, const ScriptPlan& plan, const std::string& path,
                     const std::function<void(pqxx::work&, int64_t)>& record) {
   if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
-  return run_outside_transaction(connection, plan.statements, path, timeouts, record);
+  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record);
 }
 
 }  // namespace
@@ -436,7 +529,7 @@ int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, 
 int64_t PostgresDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
   ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
-  return run_planned(session_->connection, options_, migration, plan, path, [&](pqxx::work& tx, int64_t ms) {
+  return run_planned(session_->connection, options_, migration, "up", plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(
         "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
         "VALUES ($1, $2, $3, $4, $5)",
@@ -449,7 +542,7 @@ int64_t PostgresDriver::apply(const Migration& migration) {
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
-  return run_planned(session_->connection, options_, migration, plan, path, [&](pqxx::work& tx, int64_t ms) {
+  return run_planned(session_->connection, options_, migration, "down", plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "down", "reverted", ms,
                    std::string(kMigratorVersion), "");
     pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",

@@ -28,6 +28,8 @@ class PostgresDriver : public Driver {
   void lock() override;
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  std::vector<AppliedMigration> failed() override;
+  std::vector<InvalidIndex> invalid_indexes() override;
   // migrator.history; UPDATE and DELETE on it are refused by a trigger.
   std::vector<HistoryEntry> history() override;
   void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
@@ -45,6 +47,8 @@ class PostgresDriver : public Driver {
 
  private:
   struct Session;
+  // The state table's rows, applied ones or the others.
+  std::vector<AppliedMigration> rows(bool failed);
   std::unique_ptr<Session> session_;
   DriverOptions options_;
 };

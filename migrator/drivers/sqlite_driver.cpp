@@ -136,6 +136,17 @@ void SqliteDriver::lock() {
     execute("ALTER TABLE migrator_schema_migrations ADD COLUMN directory TEXT", ExitCode::kDatabase,
             std::string("cannot upgrade ") + kStateTable);
   }
+  // The failed state of migrations run outside a transaction (see PostgresDriver's state table).
+  if (!has_state_column("state")) {
+    execute(
+        "ALTER TABLE migrator_schema_migrations ADD COLUMN state TEXT NOT NULL DEFAULT 'applied'"
+        " CHECK (state IN ('applied', 'running', 'failed'));"
+        "ALTER TABLE migrator_schema_migrations ADD COLUMN action TEXT NOT NULL DEFAULT 'up'"
+        " CHECK (action IN ('up', 'down'));"
+        "ALTER TABLE migrator_schema_migrations ADD COLUMN ran TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE migrator_schema_migrations ADD COLUMN error TEXT NOT NULL DEFAULT '';",
+        ExitCode::kDatabase, std::string("cannot upgrade ") + kStateTable);
+  }
   // A history created before `baseline` was an action is rebuilt with the new check (SQLite cannot
   // alter a check constraint); its rows and ids are kept.
   bool upgrade = has_table("migrator_history") && !history_allows_baseline();
@@ -250,7 +261,19 @@ bool SqliteDriver::has_directory_column() {
                             nullptr) == SQLITE_OK;
 }
 
-std::vector<AppliedMigration> SqliteDriver::applied() {
+bool SqliteDriver::has_state_column(const char* column) {
+  PreparedStatement probe;
+  return sqlite3_prepare_v2(db_, (std::string("SELECT ") + column + " FROM migrator_schema_migrations LIMIT 0").c_str(),
+                            -1, probe.out(), nullptr) == SQLITE_OK;
+}
+
+std::vector<AppliedMigration> SqliteDriver::applied() { return rows(false); }
+
+std::vector<AppliedMigration> SqliteDriver::failed() { return rows(true); }
+
+std::vector<InvalidIndex> SqliteDriver::invalid_indexes() { return {}; }
+
+std::vector<AppliedMigration> SqliteDriver::rows(bool failed) {
   std::vector<AppliedMigration> rows;
   PreparedStatement exists;
   sqlite3_prepare_v2(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1, exists.out(), nullptr);
@@ -261,9 +284,14 @@ std::vector<AppliedMigration> SqliteDriver::applied() {
 
   PreparedStatement select;
   std::string directory = has_directory_column() ? "coalesce(directory, '')" : "''";
+  // A state table from before the failed state (status never upgrades) has only applied rows.
+  bool with_state = has_state_column("state");
+  if (failed && !with_state) return rows;
+  std::string state = with_state ? "state, action, ran, error" : "'applied', 'up', '', ''";
+  std::string where = with_state ? (failed ? " WHERE state <> 'applied'" : " WHERE state = 'applied'") : "";
   sqlite3_prepare_v2(db_,
-                     ("SELECT version, name, checksum, applied_at, applied_by, execution_ms, " + directory +
-                      " FROM migrator_schema_migrations ORDER BY version")
+                     ("SELECT version, name, checksum, applied_at, applied_by, execution_ms, " + directory + ", " +
+                      state + " FROM migrator_schema_migrations" + where + " ORDER BY version")
                          .c_str(),
                      -1, select.out(), nullptr);
   while ((rc = sqlite3_step(select.get())) == SQLITE_ROW) {
@@ -275,6 +303,10 @@ std::vector<AppliedMigration> SqliteDriver::applied() {
     row.applied_by = column_text(select.get(), 4);
     row.execution_ms = sqlite3_column_int64(select.get(), 5);
     row.directory = column_text(select.get(), 6);
+    row.state = column_text(select.get(), 7);
+    row.action = column_text(select.get(), 8);
+    row.ran = column_text(select.get(), 9);
+    row.error = column_text(select.get(), 10);
     rows.push_back(std::move(row));
   }
   if (rc != SQLITE_DONE) {
@@ -340,21 +372,70 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
   return ms;
 }
 
-int64_t SqliteDriver::run_outside_transaction(const std::string& script, const std::string& path,
+int64_t SqliteDriver::run_outside_transaction(const Migration& migration, const std::string& action,
+                                              const std::string& script, const std::string& path,
                                               const std::function<void(int64_t)>& record) {
-  std::vector<int> ran;  // lines of the statements that ran
+  const sqlite3_int64 version = static_cast<sqlite3_int64>(migration.version);
+  std::vector<int> ran;         // lines of the statements that ran
+  size_t ran_before_block = 0;  // those that stay if the script's own open block rolls back
+  auto lines = [&] {
+    std::string text;
+    for (int line : ran) text += (text.empty() ? "" : ", ") + std::to_string(line);
+    return text;
+  };
+  // Sets the marker's columns (`state` null keeps it); whether that worked.
+  auto mark = [&](const char* state, const std::string& error) {
+    PreparedStatement update;
+    sqlite3_prepare_v2(db_,
+                       "UPDATE migrator_schema_migrations SET state = coalesce(?, state), ran = ?, error = ? "
+                       "WHERE version = ?",
+                       -1, update.out(), nullptr);
+    std::string text = lines();
+    if (state != nullptr) sqlite3_bind_text(update.get(), 1, state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(update.get(), 2, text.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(update.get(), 3, error.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(update.get(), 4, version);
+    return sqlite3_step(update.get()) == SQLITE_DONE;
+  };
   auto fail = [&](size_t offset, const std::string& message) {
-    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    std::string lines;
-    for (int line : ran) lines += (lines.empty() ? "" : ", ") + std::to_string(line);
+    if (sqlite3_get_autocommit(db_) == 0) {
+      sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+      ran.resize(ran_before_block);
+    }
     std::string remain = ran.empty() ? "no statement of it ran"
                                      : std::to_string(ran.size()) +
-                                           " statements ran outside a transaction and remain (lines " + lines + ")";
+                                           " statements ran outside a transaction and remain (lines " + lines() + ")";
     std::string where = path + ":" + std::to_string(line_at(script, offset));
-    if (interrupt_requested())
-      throw Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + remain);
-    throw Error(ExitCode::kMigrationFailed, where + ": ERROR: " + message + "; " + remain);
+    Error error = interrupt_requested()
+                      ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + remain)
+                      : Error(ExitCode::kMigrationFailed, where + ": ERROR: " + message + "; " + remain);
+    mark("failed", error.what());
+    throw error;
   };
+  PreparedStatement marker;
+  if (action == "up") {
+    sqlite3_prepare_v2(db_,
+                       "INSERT OR REPLACE INTO migrator_schema_migrations (version, name, checksum, applied_by, "
+                       "execution_ms, directory, state, action) VALUES (?, ?, ?, ?, 0, ?, 'running', 'up')",
+                       -1, marker.out(), nullptr);
+    std::string user = current_user();
+    std::string directory = migration.label();
+    sqlite3_bind_int64(marker.get(), 1, version);
+    sqlite3_bind_text(marker.get(), 2, migration.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(marker.get(), 3, migration.checksum.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(marker.get(), 4, user.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(marker.get(), 5, directory.c_str(), -1, SQLITE_TRANSIENT);
+  } else {
+    sqlite3_prepare_v2(db_,
+                       "UPDATE migrator_schema_migrations SET state = 'running', action = ?, ran = '', error = '' "
+                       "WHERE version = ?",
+                       -1, marker.out(), nullptr);
+    sqlite3_bind_text(marker.get(), 1, action.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(marker.get(), 2, version);
+  }
+  if (sqlite3_step(marker.get()) != SQLITE_DONE) {
+    throw Error(ExitCode::kDatabase, path + ": cannot mark the migration running: " + sqlite3_errmsg(db_));
+  }
   auto start = std::chrono::steady_clock::now();
   const char* base = script.c_str();
   const char* end = base + script.size();
@@ -365,6 +446,7 @@ int64_t SqliteDriver::run_outside_transaction(const std::string& script, const s
     if (interrupt_requested()) fail(first_token, "interrupted");
     PreparedStatement stmt;
     const char* next = nullptr;
+    bool was_autocommit = sqlite3_get_autocommit(db_) != 0;
     if (sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), stmt.out(), &next) != SQLITE_OK) {
       int error_offset = sqlite3_error_offset(db_);
       fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
@@ -374,7 +456,10 @@ int64_t SqliteDriver::run_outside_transaction(const std::string& script, const s
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) fail(first_token, sqlite3_errmsg(db_));
+    if (was_autocommit && sqlite3_get_autocommit(db_) == 0) ran_before_block = ran.size();
     ran.push_back(line_at(script, first_token));
+    // Inside the script's own block this update commits or rolls back with the block, as its statements do.
+    if (!mark(nullptr, "")) fail(first_token, std::string("cannot record progress: ") + sqlite3_errmsg(db_));
     tail = next;
   }
   if (sqlite3_get_autocommit(db_) == 0) {
@@ -383,6 +468,15 @@ int64_t SqliteDriver::run_outside_transaction(const std::string& script, const s
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
   try {
+    if (action == "up") {
+      PreparedStatement remove;
+      sqlite3_prepare_v2(db_, "DELETE FROM migrator_schema_migrations WHERE version = ? AND state <> 'applied'", -1,
+                         remove.out(), nullptr);
+      sqlite3_bind_int64(remove.get(), 1, version);
+      if (sqlite3_step(remove.get()) != SQLITE_DONE) {
+        throw Error(ExitCode::kDatabase, path + ": cannot record the migration: " + sqlite3_errmsg(db_));
+      }
+    }
     record(ms);
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -394,9 +488,11 @@ int64_t SqliteDriver::run_outside_transaction(const std::string& script, const s
 
 int64_t SqliteDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
-  auto run =
-      migration.options.no_transaction ? &SqliteDriver::run_outside_transaction : &SqliteDriver::run_in_transaction;
-  return (this->*run)(migration.up_sql, path, [&](int64_t ms) {
+  auto run = [&](const std::function<void(int64_t)>& record) {
+    return migration.options.no_transaction ? run_outside_transaction(migration, "up", migration.up_sql, path, record)
+                                            : run_in_transaction(migration.up_sql, path, record);
+  };
+  return run([&](int64_t ms) {
     PreparedStatement insert;
     sqlite3_prepare_v2(db_,
                        "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms, "
@@ -419,9 +515,12 @@ int64_t SqliteDriver::apply(const Migration& migration) {
 
 int64_t SqliteDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
-  auto run =
-      migration.options.no_transaction ? &SqliteDriver::run_outside_transaction : &SqliteDriver::run_in_transaction;
-  return (this->*run)(migration.down_sql, path, [&](int64_t ms) {
+  auto run = [&](const std::function<void(int64_t)>& record) {
+    return migration.options.no_transaction
+               ? run_outside_transaction(migration, "down", migration.down_sql, path, record)
+               : run_in_transaction(migration.down_sql, path, record);
+  };
+  return run([&](int64_t ms) {
     if (!insert_history(migration, "down", "reverted", ms, "")) {
       throw Error(ExitCode::kMigrationFailed,
                   path + ": cannot record reverting " + migration.label() + ": " + sqlite3_errmsg(db_));

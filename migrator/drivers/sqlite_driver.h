@@ -28,6 +28,9 @@ class SqliteDriver : public Driver {
   // sqlite3_interrupt(), made for this.
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  std::vector<AppliedMigration> failed() override;
+  // Always empty: SQLite has no invalid indexes.
+  std::vector<InvalidIndex> invalid_indexes() override;
   // migrator_history; UPDATE and DELETE on it are refused by triggers.
   std::vector<HistoryEntry> history() override;
   void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
@@ -47,8 +50,14 @@ class SqliteDriver : public Driver {
   // With '-- migrator: no-transaction': runs `script` statement by statement in autocommit (or in the
   // script's own BEGIN ... COMMIT), then `record(milliseconds)` in a transaction of its own. A failing
   // statement leaves the ones before it in effect; the error names them.
-  int64_t run_outside_transaction(const std::string& script, const std::string& path,
-                                  const std::function<void(int64_t)>& record);
+  // The state row says 'running' before the first statement and which ones ran after each, each
+  // write committed at once; a failure marks it 'failed' (see Driver::apply).
+  int64_t run_outside_transaction(const Migration& migration, const std::string& action, const std::string& script,
+                                  const std::string& path, const std::function<void(int64_t)>& record);
+  // The state table's rows, applied ones or the others.
+  std::vector<AppliedMigration> rows(bool failed);
+  // Whether the state table has `column`.
+  bool has_state_column(const char* column);
   // Appends one history row (inside the caller's transaction, if any); false on failure.
   bool insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
                       int64_t duration_ms, const std::string& detail);

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "migrator/error.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 
@@ -19,6 +20,15 @@ std::string describe_state(const MigrationStatus& status) {
       return "changed (applied " + status.applied_at + ", files differ since)";
     case MigrationState::kMissing:
       return "missing (applied " + status.applied_at + ", no directory on disk)";
+    case MigrationState::kFailed: {
+      std::string ran = status.ran.empty() ? "no statement ran" : "statements at lines " + status.ran + " ran";
+      if (status.interrupted) {
+        return "interrupted (" + status.failed_action + " outside a transaction, started " + status.applied_at +
+               " by " + status.applied_by + "; the run died or still runs; " + ran + ")";
+      }
+      return "failed (" + status.failed_action + " outside a transaction, started " + status.applied_at + " by " +
+             status.applied_by + "; " + ran + "; " + status.error + ")";
+    }
   }
   return "unknown";
 }
@@ -68,6 +78,23 @@ std::vector<MigrationStatus> Engine::status() {
     found->second.applied_by = applied.applied_by;
     found->second.execution_ms = applied.execution_ms;
   }
+  for (const AppliedMigration& failed : driver_.failed()) {
+    MigrationStatus& status = by_version[failed.version];
+    if (status.version_text.empty()) {  // no directory on disk
+      bool recorded = failed.directory.size() > failed.name.size() + 1;
+      status.version_text = recorded ? failed.directory.substr(0, failed.directory.size() - failed.name.size() - 1)
+                                     : std::to_string(failed.version);
+    }
+    status.version = failed.version;
+    status.name = failed.name;
+    status.state = MigrationState::kFailed;
+    status.applied_at = failed.applied_at;
+    status.applied_by = failed.applied_by;
+    status.failed_action = failed.action;
+    status.interrupted = failed.state == "running";
+    status.ran = failed.ran;
+    status.error = failed.error;
+  }
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
   return statuses;
@@ -88,6 +115,19 @@ std::string Engine::drift_report(const std::vector<MigrationStatus>& statuses) c
   return problems;
 }
 
+std::string Engine::failed_report(const std::vector<MigrationStatus>& statuses) const {
+  std::string problems;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state != MigrationState::kFailed) continue;
+    std::string version = std::to_string(status.version);
+    problems += "\n  " + status.version_text + "_" + status.name + " " + describe_state(status) +
+                "; finish or undo its statements by hand, then run `migrator resolve " + version +
+                " --applied` (its changes are all in place) or `migrator resolve " + version +
+                " --reverted` (none are)";
+  }
+  return problems;
+}
+
 void Engine::print_status() {
   std::vector<MigrationStatus> statuses = status();
   if (statuses.empty()) {
@@ -104,10 +144,60 @@ void Engine::print_status() {
     out_ << std::left << std::setw(static_cast<int>(version_width)) << status.version_text << "  "
          << std::setw(static_cast<int>(name_width)) << status.name << "  " << describe_state(status) << "\n";
   }
+  print_invalid_indexes(statuses);
   std::string problems = drift_report(statuses);
   if (!problems.empty()) {
     out_.flush();
     throw Error(ExitCode::kInvalidMigrations, "applied migrations differ from the files on disk:" + problems);
+  }
+  problems = failed_report(statuses);
+  if (!problems.empty()) {
+    out_.flush();
+    throw Error(ExitCode::kInvalidMigrations, "migrations run outside a transaction did not finish:" + problems);
+  }
+}
+
+std::vector<Engine::LeftIndex> Engine::left_indexes(const std::vector<MigrationStatus>& statuses,
+                                                    std::vector<InvalidIndex>* others) {
+  std::vector<LeftIndex> left;
+  std::vector<InvalidIndex> invalid = driver_.invalid_indexes();
+  for (const InvalidIndex& index : invalid) {
+    bool matched = false;
+    for (const MigrationStatus& status : statuses) {
+      const Migration* migration = status.state == MigrationState::kFailed ? find(status.version) : nullptr;
+      if (migration == nullptr || matched) continue;
+      std::vector<Statement> statements;
+      try {
+        statements = split_postgres_script(migration->up_sql, migration->up_path().string());
+      } catch (const Error&) {
+        continue;  // edited since into something that does not parse: it names no index
+      }
+      for (const Statement& statement : statements) {
+        bool same_schema =
+            statement.concurrent_index_schema.empty() || statement.concurrent_index_schema == index.schema;
+        if (!statement.concurrent_index.empty() && statement.concurrent_index == index.name && same_schema) {
+          left.push_back(LeftIndex{index, migration, statement.line});
+          matched = true;
+          break;
+        }
+      }
+    }
+    if (!matched && others != nullptr) others->push_back(index);
+  }
+  return left;
+}
+
+void Engine::print_invalid_indexes(const std::vector<MigrationStatus>& statuses) {
+  std::vector<InvalidIndex> others;
+  for (const LeftIndex& left : left_indexes(statuses, &others)) {
+    out_ << "invalid index " << left.index.schema << "." << left.index.name << " on " << left.index.table
+         << ": left by the failed CREATE INDEX CONCURRENTLY at " << left.migration->up_path().string() << ":"
+         << left.line << "; `migrator resolve " << left.migration->version << " --reverted` drops it\n";
+  }
+  for (const InvalidIndex& index : others) {
+    out_ << "invalid index " << index.schema << "." << index.name << " on " << index.table
+         << ": not built by a failed migration (a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY that failed "
+            "elsewhere); drop it or REINDEX it\n";
   }
 }
 
@@ -120,14 +210,15 @@ const Migration* Engine::find(uint64_t version) const {
 std::vector<MigrationStatus> Engine::lock_and_check() {
   driver_.lock();
   std::vector<MigrationStatus> statuses = status();
-  std::string problems = drift_report(statuses);
+  std::string problems = drift_report(statuses) + failed_report(statuses);
   if (!problems.empty()) {
     throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was changed:" + problems);
   }
   return statuses;
 }
 
-int64_t Engine::attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run) {
+int64_t Engine::attempt(const Migration& migration, const std::string& action, bool outside_transaction,
+                        const std::function<int64_t()>& run) {
   try {
     return run();
   } catch (const Error& e) {
@@ -135,7 +226,13 @@ int64_t Engine::attempt(const Migration& migration, const std::string& action, c
       driver_.record_failure(migration, action, e.code() == ExitCode::kInterrupted ? "interrupted" : "failed",
                              e.what());
     }
-    throw;
+    if (!outside_transaction) throw;
+    std::string version = std::to_string(migration.version);
+    throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
+                              " is recorded as failed and later runs refuse until it is resolved: finish or undo its "
+                              "statements by hand, then run `migrator resolve " +
+                              version + " --applied` (its changes are all in place) or `migrator resolve " + version +
+                              " --reverted` (none are)");
   }
 }
 
@@ -168,7 +265,7 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
+    int64_t ms = attempt(migration, "up", outside[migration.version], [&] { return driver_.apply(migration); });
     out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside[migration.version])
          << ")" << std::endl;
     ++applied;
@@ -195,7 +292,7 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    int64_t ms = attempt(migration, "down", [&] { return driver_.revert(migration); });
+    int64_t ms = attempt(migration, "down", outside[version], [&] { return driver_.revert(migration); });
     out_ << "reverted " << migration.label() << " (" << ms << " ms" << transaction_note(outside[version]) << ")"
          << std::endl;
     ++reverted;
@@ -224,7 +321,7 @@ bool Engine::redo() {
   const Migration& migration = *find(latest->version);
   bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
-  int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
+  int64_t ms = attempt(migration, "up", outside, [&] { return driver_.apply(migration); });
   out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside) << ")" << std::endl;
   return true;
 }
@@ -232,6 +329,7 @@ bool Engine::redo() {
 int Engine::baseline(uint64_t version) {
   driver_.lock();
   std::vector<AppliedMigration> applied = driver_.applied();
+  for (const AppliedMigration& failed : driver_.failed()) applied.push_back(failed);
   if (!applied.empty()) {
     const AppliedMigration& first = applied.front();
     std::string label = first.directory.empty() ? std::to_string(first.version) + "_" + first.name : first.directory;

@@ -19,6 +19,9 @@ enum class MigrationState {
   kPending,  // on disk, not recorded
   kChanged,  // recorded, but up.sql/down.sql on disk no longer match the recorded checksum
   kMissing,  // recorded, but no directory on disk
+  // run outside a transaction and not finished: a statement failed, or the run died (interrupted);
+  // refused by up and down until `resolve`
+  kFailed,
 };
 
 struct MigrationStatus {
@@ -29,10 +32,16 @@ struct MigrationStatus {
   std::string applied_at;  // empty unless recorded
   std::string applied_by;  // empty unless recorded
   int64_t execution_ms = 0;
+  // kFailed only: the direction of the run that stopped ("up" or "down"), whether it died rather
+  // than failed, the lines of the statements that ran ("2, 3") and the error.
+  std::string failed_action;
+  bool interrupted = false;
+  std::string ran;
+  std::string error;
 };
 
 // "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
-// 2024-...)".
+// 2024-...)", "failed (up stopped at ...)", "interrupted (up, ...)".
 std::string describe_state(const MigrationStatus& status);
 
 class Engine {
@@ -43,8 +52,10 @@ class Engine {
 
   // Every migration on disk or in the database, sorted by version. Takes no lock, creates nothing.
   std::vector<MigrationStatus> status();
-  // Writes status() as aligned lines: version, name, state. Then, if an applied migration is changed or
-  // missing, throws Error(kInvalidMigrations) naming each and how to proceed (so CI can gate on it).
+  // Writes status() as aligned lines: version, name, state; then each invalid index (PostgreSQL), those
+  // a failed migration's CREATE INDEX CONCURRENTLY left apart from others. Then, if an applied
+  // migration is changed or missing or one failed, throws Error(kInvalidMigrations) naming each and how
+  // to proceed (so CI can gate on it).
   void print_status();
 
   // Applies pending migrations in version order, up to and including `to` if given, each in its
@@ -81,14 +92,27 @@ class Engine {
   int verify();
 
  private:
-  // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
+  // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift or a
+  // failed migration.
   std::vector<MigrationStatus> lock_and_check();
   // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
   std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
+  // One "\n  <label> failed ...; <how to resolve>" line per failed migration; empty if none.
+  std::string failed_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
+  // An invalid index that a failed migration's CREATE INDEX CONCURRENTLY (at `line` of its up.sql) left.
+  struct LeftIndex {
+    InvalidIndex index;
+    const Migration* migration;
+    int line;
+  };
+  // The invalid indexes failed migrations left; the other invalid indexes go to `others` if given.
+  std::vector<LeftIndex> left_indexes(const std::vector<MigrationStatus>& statuses, std::vector<InvalidIndex>* others);
+  void print_invalid_indexes(const std::vector<MigrationStatus>& statuses);
   // Runs `run` (an apply or revert of `migration`); if its SQL fails or is interrupted, appends that
-  // to the history before rethrowing.
-  int64_t attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run);
+  // to the history before rethrowing, saying for a migration run `outside_transaction` how to resolve it.
+  int64_t attempt(const Migration& migration, const std::string& action, bool outside_transaction,
+                  const std::function<int64_t()>& run);
   int revert(const std::vector<uint64_t>& versions_newest_first);
 
   Driver& driver_;

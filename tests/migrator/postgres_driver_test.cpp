@@ -552,6 +552,75 @@ TEST_F(PostgresDriverTest, NoTransactionHeaderRunsEachStatementAndTheScriptsOwnT
             "1");
 }
 
+TEST_F(PostgresDriverTest, FailedConcurrentIndexIsRecordedAndItsInvalidIndexReported) {
+  migrations_.add("0001_table",
+                  "CREATE TABLE t0 (a integer, b integer);\nINSERT INTO t0 SELECT g, g % 10 FROM "
+                  "generate_series(1, 100) g;\n",
+                  "DROP TABLE t0;\n");
+  migrations_.add("0002_indexes",
+                  "CREATE INDEX CONCURRENTLY t0_a ON t0 (a);\n\nCREATE UNIQUE INDEX CONCURRENTLY t0_b ON t0 (b);\n"
+                  "CREATE INDEX CONCURRENTLY t0_ab ON t0 (a, b);\n",
+                  "DROP INDEX CONCURRENTLY t0_ab;\nDROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_a;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0002_indexes/up.sql:3: ERROR: could not create unique index \"t0_b\" "
+                                      "(SQLSTATE 23505); 1 of 3 statements ran outside a transaction and remain "
+                                      "(lines 1)\n0002_indexes is recorded as failed"));
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 failed"));
+  EXPECT_THAT(states(), ElementsAre("0001_table applied", "0002_indexes failed"));
+  // An invalid index no migration built is reported apart.
+  query(backend_->url(), "CREATE TABLE other (x integer); INSERT INTO other VALUES (1), (1)");
+  EXPECT_THROW(query(backend_->url(), "CREATE UNIQUE INDEX CONCURRENTLY other_x ON other (x)"), pqxx::sql_error);
+
+  result = run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.out, HasSubstr("0002  indexes  failed (up outside a transaction, started "));
+  EXPECT_THAT(result.out,
+              HasSubstr("; statements at lines 1 ran; " + (migrations_.path() / "0002_indexes" / "up.sql").string() +
+                        ":3: ERROR: could "
+                        "not create unique index \"t0_b\""));
+  EXPECT_THAT(result.out, HasSubstr("invalid index public.t0_b on t0: left by the failed CREATE INDEX CONCURRENTLY "
+                                    "at " +
+                                    (migrations_.path() / "0002_indexes" / "up.sql").string() +
+                                    ":3; `migrator resolve 2 --reverted` drops it\n"));
+  EXPECT_THAT(result.out, HasSubstr("invalid index public.other_x on other: not built by a failed migration"));
+  EXPECT_THAT(result.error, HasSubstr("migrations run outside a transaction did not finish:\n  0002_indexes failed"));
+  EXPECT_EQ(up().exit_code, 3);
+}
+
+TEST_F(PostgresDriverTest, StateTableFromBeforeTheFailedStateIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_outside",
+                  "-- migrator: no-transaction\nCREATE TABLE t2 (id integer);\nSELECT * FROM nowhere;\n",
+                  "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  {
+    pqxx::connection connection(backend_->url());
+    pqxx::work tx(connection);
+    tx.exec(  // the state as the release before the failed state created it, with 0001 applied
+        "CREATE TABLE t1 (id integer);"
+        "CREATE SCHEMA migrator;"
+        "CREATE TABLE migrator.schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,"
+        " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+        " applied_by text NOT NULL DEFAULT session_user, execution_ms bigint NOT NULL, directory text);"
+        "CREATE TABLE migrator.history (id bigserial PRIMARY KEY, version bigint NOT NULL, name text NOT NULL,"
+        " action text NOT NULL CHECK (action IN ('up', 'down', 'baseline')),"
+        " outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
+        " at timestamptz NOT NULL DEFAULT clock_timestamp(), by text NOT NULL DEFAULT session_user,"
+        " duration_ms bigint NOT NULL, migrator_version text NOT NULL, detail text NOT NULL DEFAULT '')");
+    tx.exec_params(
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+        "VALUES (1, 'first', $1, 3, '0001_first')",
+        sum);
+    tx.commit();
+  }
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside pending"));
+  EXPECT_EQ(up().exit_code, 1);
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside failed"));
+  EXPECT_EQ(applied().size(), 1u);
+  EXPECT_EQ(backend_->count_rows("t2"), 0);
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});
