@@ -43,7 +43,7 @@ constexpr const char* kExitCodes =
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, help";
+constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, resolve, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -246,12 +246,31 @@ int run(int argc, char** argv) {
       "is rolled back, and exits 1 naming file and line of every one that failed.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app verify");
 
+  CLI::App* resolve =
+      app.add_subcommand("resolve", "Clears a migration that failed or was interrupted outside a transaction");
+  std::string resolve_version;
+  bool resolve_applied = false;
+  bool resolve_reverted = false;
+  resolve->add_option("VERSION", resolve_version, "The failed migration's version (see status)")->required();
+  resolve->add_flag("--applied", resolve_applied,
+                    "Its changes are all in place: record it applied, with the checksum of its files");
+  resolve->add_flag("--reverted", resolve_reverted,
+                    "None of its changes remain: remove its record, dropping the invalid indexes its CREATE INDEX "
+                    "CONCURRENTLY left");
+  resolve->footer(
+      "A migration run outside a transaction (no-transaction, or CREATE INDEX CONCURRENTLY and the like)\n"
+      "that failed or whose run died is recorded as failed, and up and down refuse until it is resolved.\n"
+      "First finish or undo its statements by hand (status says which ran), then say which: --applied or\n"
+      "--reverted (exactly one). Takes the migration lock; recorded in the history as 'resolve'. Exits 3,\n"
+      "changing nothing, if VERSION is not failed, or with --applied if its directory is missing.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app resolve 0012 --reverted");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, resolve, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -317,6 +336,11 @@ int run(int argc, char** argv) {
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
   uint64_t baseline_to = 0;
   if (baseline->parsed()) baseline_to = parse_version("baseline VERSION", baseline_version);
+  uint64_t resolve_to = 0;
+  if (resolve->parsed()) {
+    resolve_to = parse_version("resolve VERSION", resolve_version);
+    if (resolve_applied == resolve_reverted) usage("resolve: give exactly one of --applied and --reverted");
+  }
   uint64_t steps = 1;
   std::optional<uint64_t> down_to_version;
   if (down->parsed()) {
@@ -359,6 +383,8 @@ int run(int argc, char** argv) {
     engine.verify();
   } else if (baseline->parsed()) {
     engine.baseline(baseline_to);
+  } else if (resolve->parsed()) {
+    engine.resolve(resolve_to, resolve_applied);
   } else if (down_to_version) {
     engine.down_to(*down_to_version);
   } else {

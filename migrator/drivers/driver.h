@@ -43,7 +43,7 @@ struct InvalidIndex {
 struct HistoryEntry {
   uint64_t version = 0;
   std::string name;
-  std::string action;   // "up", "down" or "baseline"
+  std::string action;   // "up", "down", "baseline" or "resolve"
   std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
   std::string at;       // ISO-8601 UTC
   std::string by;
@@ -127,6 +127,13 @@ class Driver {
   // so nothing it does remains. Throws Error(kMigrationFailed) "<verify.sql path>:<line>: <database
   // error>" if a statement fails.
   virtual void verify(const Migration& migration) = 0;
+
+  // Clears the failed state of `migration` (see failed()) in one transaction with a history row
+  // ("resolve", "applied" or "reverted"): `applied` records it applied with its checksum from the
+  // files; otherwise its row is removed, after each of `drop_indexes` is dropped (DROP INDEX
+  // CONCURRENTLY IF EXISTS, outside a transaction). Throws Error(kDatabase) if that fails, or
+  // Error(kInvalidMigrations) if the migration is no longer recorded as failed.
+  virtual void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) = 0;
 
   // Records every one of `migrations` as applied without running its SQL (execution_ms 0, the
   // checksum from the files), each with a history row ("baseline", "applied"), all in one

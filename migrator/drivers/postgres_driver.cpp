@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline')),
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve')),
   outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
   at timestamptz NOT NULL DEFAULT clock_timestamp(),
   by text NOT NULL DEFAULT session_user,
@@ -57,14 +57,14 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   migrator_version text NOT NULL,
   detail text NOT NULL DEFAULT ''
 );
--- Upgrades in place a history created before `baseline` was an action.
+-- Upgrades in place a history created before `baseline` or `resolve` was an action.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
-                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%baseline%') THEN
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
     ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
     ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
-      CHECK (action IN ('up', 'down', 'baseline'));
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve'));
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -562,6 +562,43 @@ void PostgresDriver::verify(const Migration& migration) {
     run_in_transaction(session_->connection, statements, path, timeouts, nullptr);
   } catch (const LockTimedOut& timed_out) {
     throw Error(ExitCode::kMigrationFailed, timed_out.message);
+  }
+}
+
+void PostgresDriver::resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) {
+  const int64_t version = static_cast<int64_t>(migration.version);
+  try {
+    for (const InvalidIndex& index : drop_indexes) {
+      pqxx::nontransaction tx(session_->connection);  // DROP INDEX CONCURRENTLY refuses a transaction block
+      tx.exec("DROP INDEX CONCURRENTLY IF EXISTS " + tx.quote_name(index.schema) + "." + tx.quote_name(index.name));
+    }
+    pqxx::work tx(session_->connection);
+    pqxx::result row = tx.exec_params(
+        "SELECT action, ran, error FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied' "
+        "FOR UPDATE",
+        version);
+    if (row.empty()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  migration.label() + " is not recorded as failed (changed concurrently?)");
+    }
+    std::string detail = "was " + row[0][0].as<std::string>() + " outside a transaction; statements at lines " +
+                         row[0][1].as<std::string>() + " ran; " + row[0][2].as<std::string>();
+    if (applied) {
+      tx.exec_params(
+          "UPDATE migrator.schema_migrations SET state = 'applied', action = 'up', ran = '', error = '', "
+          "name = $2, checksum = $3, directory = $4 WHERE version = $1",
+          version, migration.name, migration.checksum, migration.label());
+    } else {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1", version);
+    }
+    tx.exec_params(kInsertHistory, version, migration.name, "resolve", applied ? "applied" : "reverted", 0,
+                   std::string(kMigratorVersion), detail);
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot resolve " + migration.label() + ": " + describe(e, &ignored));
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, "lost the database connection resolving " + migration.label() + ": " + e.what());
   }
 }
 

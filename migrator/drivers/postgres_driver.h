@@ -43,6 +43,7 @@ class PostgresDriver : public Driver {
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
+  void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) override;
   void verify(const Migration& migration) override;
 
  private:

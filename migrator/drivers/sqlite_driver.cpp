@@ -45,7 +45,7 @@ std::string history_table_sql(const std::string& name) {
          " id INTEGER PRIMARY KEY AUTOINCREMENT,"
          " version INTEGER NOT NULL,"
          " name TEXT NOT NULL,"
-         " action TEXT NOT NULL CHECK (action IN ('up', 'down', 'baseline')),"
+         " action TEXT NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve')),"
          " outcome TEXT NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
          " at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
          " by TEXT NOT NULL,"
@@ -147,9 +147,9 @@ void SqliteDriver::lock() {
         "ALTER TABLE migrator_schema_migrations ADD COLUMN error TEXT NOT NULL DEFAULT '';",
         ExitCode::kDatabase, std::string("cannot upgrade ") + kStateTable);
   }
-  // A history created before `baseline` was an action is rebuilt with the new check (SQLite cannot
+  // A history created before `baseline` or `resolve` was an action is rebuilt with the new check (SQLite cannot
   // alter a check constraint); its rows and ids are kept.
-  bool upgrade = has_table("migrator_history") && !history_allows_baseline();
+  bool upgrade = has_table("migrator_history") && !history_allows_resolve();
   if (upgrade) {
     execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot upgrade migrator_history");
     try {
@@ -190,11 +190,11 @@ bool SqliteDriver::has_table(const char* table) {
   return rc == SQLITE_ROW;
 }
 
-bool SqliteDriver::history_allows_baseline() {
+bool SqliteDriver::history_allows_resolve() {
   PreparedStatement probe;
   sqlite3_prepare_v2(db_, "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'migrator_history'", -1,
                      probe.out(), nullptr);
-  return sqlite3_step(probe.get()) == SQLITE_ROW && column_text(probe.get(), 0).find("'baseline'") != std::string::npos;
+  return sqlite3_step(probe.get()) == SQLITE_ROW && column_text(probe.get(), 0).find("'resolve'") != std::string::npos;
 }
 
 bool SqliteDriver::insert_history(const Migration& migration, const std::string& action, const std::string& outcome,
@@ -536,6 +536,48 @@ int64_t SqliteDriver::revert(const Migration& migration) {
 
 void SqliteDriver::verify(const Migration& migration) {
   run_in_transaction(migration.verify_sql, migration.verify_path().string(), nullptr);
+}
+
+void SqliteDriver::resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) {
+  (void)drop_indexes;  // SQLite has no invalid indexes
+  const sqlite3_int64 version = static_cast<sqlite3_int64>(migration.version);
+  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
+  auto fail = [&](ExitCode code, const std::string& message) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw Error(code, "cannot resolve " + migration.label() + ": " + message);
+  };
+  PreparedStatement select;
+  sqlite3_prepare_v2(db_,
+                     "SELECT action, ran, error FROM migrator_schema_migrations WHERE version = ? AND state <> "
+                     "'applied'",
+                     -1, select.out(), nullptr);
+  sqlite3_bind_int64(select.get(), 1, version);
+  if (sqlite3_step(select.get()) != SQLITE_ROW) {
+    fail(ExitCode::kInvalidMigrations, "it is not recorded as failed (changed concurrently?)");
+  }
+  std::string detail = "was " + column_text(select.get(), 0) + " outside a transaction; statements at lines " +
+                       column_text(select.get(), 1) + " ran; " + column_text(select.get(), 2);
+  PreparedStatement change;
+  if (applied) {
+    sqlite3_prepare_v2(db_,
+                       "UPDATE migrator_schema_migrations SET state = 'applied', action = 'up', ran = '', error = '', "
+                       "name = ?, checksum = ?, directory = ? WHERE version = ?",
+                       -1, change.out(), nullptr);
+    std::string directory = migration.label();
+    sqlite3_bind_text(change.get(), 1, migration.name.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(change.get(), 2, migration.checksum.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(change.get(), 3, directory.c_str(), -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(change.get(), 4, version);
+  } else {
+    sqlite3_prepare_v2(db_, "DELETE FROM migrator_schema_migrations WHERE version = ?", -1, change.out(), nullptr);
+    sqlite3_bind_int64(change.get(), 1, version);
+  }
+  if (sqlite3_step(change.get()) != SQLITE_DONE ||
+      !insert_history(migration, "resolve", applied ? "applied" : "reverted", 0, detail)) {
+    fail(ExitCode::kDatabase, sqlite3_errmsg(db_));
+  }
+  if (sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK)
+    fail(ExitCode::kDatabase, sqlite3_errmsg(db_));
 }
 
 void SqliteDriver::baseline(const std::vector<Migration>& migrations) {

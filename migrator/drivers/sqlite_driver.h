@@ -40,6 +40,8 @@ class SqliteDriver : public Driver {
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
+  // drop_indexes is always empty on SQLite (see invalid_indexes()).
+  void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) override;
   void verify(const Migration& migration) override;
 
  private:
@@ -63,8 +65,9 @@ class SqliteDriver : public Driver {
                       int64_t duration_ms, const std::string& detail);
   // Whether a table of that name exists.
   bool has_table(const char* table);
-  // Whether migrator_history's action check allows 'baseline' (false also if the table is missing).
-  bool history_allows_baseline();
+  // Whether migrator_history's action check allows 'resolve', the latest action (false also if the
+  // table is missing).
+  bool history_allows_resolve();
   // Whether the state table has the `directory` column (added after the first release).
   bool has_directory_column();
   // Executes one statement without parameters; throws Error(code) with `context` on failure, or

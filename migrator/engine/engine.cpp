@@ -351,6 +351,49 @@ int Engine::baseline(uint64_t version) {
   return static_cast<int>(adopted.size());
 }
 
+void Engine::resolve(uint64_t version, bool applied) {
+  driver_.lock();
+  std::vector<MigrationStatus> statuses = status();
+  auto failed = std::find_if(statuses.begin(), statuses.end(), [&](const MigrationStatus& s) {
+    return s.version == version && s.state == MigrationState::kFailed;
+  });
+  if (failed == statuses.end()) {
+    auto other =
+        std::find_if(statuses.begin(), statuses.end(), [&](const MigrationStatus& s) { return s.version == version; });
+    std::string what = other == statuses.end() ? "no migration with version " + std::to_string(version)
+                                               : other->version_text + "_" + other->name + " is " +
+                                                     describe_state(*other).substr(0, describe_state(*other).find(' '));
+    throw Error(ExitCode::kInvalidMigrations, "nothing to resolve, nothing was changed: " + what +
+                                                  "; resolve only clears a migration that failed or was interrupted "
+                                                  "outside a transaction (see status)");
+  }
+  const Migration* on_disk = find(version);
+  Migration migration;
+  if (on_disk != nullptr) {
+    migration = *on_disk;
+  } else {
+    if (applied) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to resolve " + failed->version_text + "_" + failed->name +
+                      " as applied, nothing was changed: its directory is not in the migrations directory, and the "
+                      "record takes its checksum from the files; restore it (e.g. from git)");
+    }
+    migration.version = version;
+    migration.name = failed->name;
+    migration.directory = failed->version_text + "_" + failed->name;
+  }
+  std::vector<InvalidIndex> drop;
+  if (!applied) {
+    for (const LeftIndex& left : left_indexes(statuses, nullptr)) {
+      if (left.migration->version == version) drop.push_back(left.index);
+    }
+  }
+  driver_.resolve(migration, applied, drop);
+  out_ << "resolved " << migration.label() << ": recorded as " << (applied ? "applied" : "reverted");
+  for (const InvalidIndex& index : drop) out_ << ", dropped invalid index " << index.schema << "." << index.name;
+  out_ << std::endl;
+}
+
 int Engine::verify() {
   std::vector<MigrationStatus> statuses = status();
   std::string problems = drift_report(statuses);

@@ -84,6 +84,14 @@ class Engine {
   // `version` is not a migration on disk. Returns how many were recorded.
   int baseline(uint64_t version);
 
+  // Clears the failed state of migration `version` (run outside a transaction, failed or interrupted)
+  // once an operator has made the database match one end of it, under the lock: `applied` records it
+  // applied with the checksum of its files; otherwise removes its record, first dropping every invalid
+  // index its CREATE INDEX CONCURRENTLY left (see status). Prints "resolved <label>: ...". Throws
+  // Error(kInvalidMigrations), changing nothing, if `version` is not failed, or for `applied` if its
+  // directory is not on disk.
+  void resolve(uint64_t version, bool applied);
+
   // Checks every applied migration against the files: throws Error(kInvalidMigrations) naming each
   // changed or missing one (running nothing). Then runs each applied migration's verify.sql (see
   // Driver::verify), printing "verified <label>: ..." per applied migration, and throws

@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "resolve", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -108,10 +108,11 @@ TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
-  expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, help");
+  expect_usage_error(
+      {"--database-url", "sqlite::memory:", "sideways"},
+      "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -420,6 +421,97 @@ TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {
   EXPECT_THAT(result.err,
               HasSubstr("migrator: " + (migrations.path() / "0002_bad" / "up.sql").string() + ":3: ERROR: "));
   EXPECT_THAT(result.err, HasSubstr("nope"));
+}
+
+}  // namespace
+}  // namespace migrator_test
+
+namespace migrator_test {
+namespace {
+
+// Runs `sql` on the SQLite database at `path`: the first column of its first row, "" without one,
+// or "error: <message>".
+std::string sqlite3_exec_file(const std::filesystem::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string result;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return "error: cannot open";
+  char* error = nullptr;
+  auto first = [](void* out, int columns, char** values, char**) {
+    std::string& text = *static_cast<std::string*>(out);
+    if (text.empty() && columns > 0 && values[0] != nullptr) text = values[0];
+    return 0;
+  };
+  if (sqlite3_exec(db, sql.c_str(), first, &result, &error) != SQLITE_OK) result = "error: " + std::string(error);
+  sqlite3_free(error);
+  sqlite3_close(db);
+  return result;
+}
+
+TEST(MigratorCli, ResolveClearsAFailedMigrationAsAppliedOrReverted) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_outside",
+                 "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nINSERT INTO nowhere VALUES (1);\n"
+                 "CREATE TABLE t2 (id integer);\n",
+                 "DROP TABLE t2;\nDROP TABLE t1;\n");
+  migrations.add("0002_next", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  std::string url = "sqlite:" + (db.path() / "app.db").string();
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--database-url", url, "--dir", migrations.path().string()});
+    return migrator_cli(args);
+  };
+
+  CommandResult up = with({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_THAT(up.err, HasSubstr("up.sql:3: ERROR: no such table: nowhere; 1 statements ran outside a transaction "
+                                "and remain (lines 2)\n0001_outside is recorded as failed"));
+  CommandResult status = with({"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  failed (up outside a transaction, started "));
+  EXPECT_THAT(status.out, HasSubstr("0002  next     pending\n"));
+  EXPECT_EQ(with({"up"}).exit_code, 3);
+
+  EXPECT_EQ(with({"resolve", "1"}).exit_code, 2);
+  EXPECT_EQ(with({"resolve", "1", "--applied", "--reverted"}).exit_code, 2);
+  CommandResult not_failed = with({"resolve", "2", "--applied"});
+  EXPECT_EQ(not_failed.exit_code, 3);
+  EXPECT_THAT(not_failed.err, HasSubstr("nothing to resolve, nothing was changed: 0002_next is pending"));
+
+  // The operator finishes it by hand, then says so.
+  ASSERT_EQ(sqlite3_exec_file(db.path() / "app.db", "CREATE TABLE t2 (id integer);"), "");
+  CommandResult resolved = with({"resolve", "1", "--applied"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as applied\n");
+  status = with({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  applied "));
+  up = with({"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0002_next \\([0-9]+ ms\\)\n"));
+  CommandResult again = with({"resolve", "1", "--reverted"});
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_THAT(again.err, HasSubstr("0001_outside is applied"));
+
+  // A failed down, undone by hand and resolved as reverted: up applies it again.
+  ASSERT_EQ(with({"down", "--to", "1"}).exit_code, 0);
+  ASSERT_EQ(sqlite3_exec_file(db.path() / "app.db", "DROP TABLE t1;"), "");  // so down.sql fails at line 2
+  CommandResult down = with({"down"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_THAT(down.err, HasSubstr("down.sql:2: ERROR: no such table: t1; 1 statements ran outside a transaction"));
+  resolved = with({"resolve", "1", "--reverted"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as reverted\n");
+  write_file(migrations.path() / "0001_outside" / "up.sql",
+             "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nCREATE TABLE t2 (id integer);\n");
+  EXPECT_EQ(with({"status"}).exit_code, 0);
+  up = with({"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(sqlite3_exec_file(db.path() / "app.db",
+                              "SELECT group_concat(version || ' ' || action || ' ' || outcome, ', ') FROM "
+                              "(SELECT * FROM migrator_history ORDER BY id)"),
+            "1 up failed, 1 resolve applied, 2 up applied, 2 down reverted, 1 down failed, 1 resolve reverted, "
+            "1 up applied, 2 up applied");
 }
 
 }  // namespace

@@ -586,6 +586,26 @@ TEST_F(PostgresDriverTest, FailedConcurrentIndexIsRecordedAndItsInvalidIndexRepo
   EXPECT_THAT(result.out, HasSubstr("invalid index public.other_x on other: not built by a failed migration"));
   EXPECT_THAT(result.error, HasSubstr("migrations run outside a transaction did not finish:\n  0002_indexes failed"));
   EXPECT_EQ(up().exit_code, 3);
+
+  // The operator undoes what ran (t0_a) and fixes the data; resolve drops the invalid index the failed
+  // build left, and only that one; then up builds all three.
+  query(backend_->url(), "DROP INDEX t0_a; UPDATE t0 SET b = a");
+  result = run([](migrator::Engine& engine) { engine.resolve(2, /*applied=*/false); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(result.out, "resolved 0002_indexes: recorded as reverted, dropped invalid index public.t0_b\n");
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i "
+                  "JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid"),
+            "other_x");
+  EXPECT_THAT(states(), ElementsAre("0001_table applied", "0002_indexes pending"));
+  result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname) "
+                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                  "WHERE i.indrelid = 't0'::regclass"),
+            "t0_a:true,t0_ab:true,t0_b:true");
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 failed", "resolve 2 reverted", "up 2 applied"));
 }
 
 TEST_F(PostgresDriverTest, StateTableFromBeforeTheFailedStateIsUpgradedInPlace) {
