@@ -140,6 +140,10 @@ void PostgresDriver::lock() {
   int64_t reported_seconds = 0;
   try {
     pqxx::nontransaction tx(connection);
+    // If this process dies (kill -9) while a statement runs, the server notices within a second and
+    // aborts it, rolling back the migration's transaction and releasing the advisory lock, instead of
+    // finishing a long statement for nobody while the next run finds the lock held.
+    tx.exec("SET client_connection_check_interval = 1000");
     while (!tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLockKey) + ")")[0].as<bool>()) {
       if (interrupt_requested()) {
         throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");

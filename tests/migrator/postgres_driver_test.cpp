@@ -641,6 +641,166 @@ TEST_F(PostgresDriverTest, StateTableFromBeforeTheFailedStateIsUpgradedInPlace) 
   EXPECT_EQ(backend_->count_rows("t2"), 0);
 }
 
+// Runs the migrator binary on the test database; `args` follow the global options.
+CommandResult migrator_on(const std::string& url, const std::filesystem::path& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--database-url", url, "--dir", dir.string()});
+  return run_command(MIGRATOR_BIN, args);
+}
+
+TEST_F(PostgresDriverTest, KillNineDuringATransactionalMigrationLeavesNothingAndUpAppliesItOnce) {
+  query(backend_->url(), "CREATE TABLE knob (seconds integer); INSERT INTO knob VALUES (60)");
+  migrations_.add("0001_first", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  migrations_.add("0002_slow",
+                  "CREATE TABLE t1 (id integer);\nINSERT INTO t1 VALUES (1);\nSELECT pg_sleep(seconds) FROM knob;\n"
+                  "INSERT INTO t1 VALUES (2);\n",
+                  "DROP TABLE t1;\n");
+  ChildProcess up_run(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(seconds)"));
+  up_run.send(SIGKILL);
+  EXPECT_EQ(up_run.wait().exit_code, 128 + SIGKILL);
+  query(backend_->url(), "UPDATE knob SET seconds = 0");
+
+  CommandResult status = migrator_on(backend_->url(), migrations_.path(), {"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, MatchesRegex("0001  first  applied .*\n0002  slow   pending\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+  // The server aborts the dead client's statement within about a second (client_connection_check_interval),
+  // which releases the lock; --wait covers that second.
+  auto start = std::chrono::steady_clock::now();
+  CommandResult up = migrator_on(backend_->url(), migrations_.path(), {"--wait", "30", "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0002_slow \\([0-9]+ ms\\)\n"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(backend_->count_rows("t1"), 2);
+  EXPECT_EQ(applied().size(), 2u);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 applied"));
+  EXPECT_EQ(migrator_on(backend_->url(), migrations_.path(), {"up"}).out, "nothing to apply\n");
+}
+
+TEST_F(PostgresDriverTest, KillNineDuringANonTransactionalMigrationIsShownAndResolvable) {
+  query(backend_->url(), "CREATE TABLE knob (seconds integer); INSERT INTO knob VALUES (60)");
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "SELECT pg_sleep(seconds) FROM knob;\n"
+                  "INSERT INTO t1 VALUES (2);\n",
+                  "DROP TABLE t1;\n");
+  ChildProcess up_run(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(seconds)"));
+  up_run.send(SIGKILL);
+  EXPECT_EQ(up_run.wait().exit_code, 128 + SIGKILL);
+  query(backend_->url(), "UPDATE knob SET seconds = 0");
+
+  CommandResult status = migrator_on(backend_->url(), migrations_.path(), {"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  interrupted (up outside a transaction, started "));
+  EXPECT_THAT(status.out, HasSubstr("; the run died or still runs; statements at lines 2, 3 ran)\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  CommandResult refused = migrator_on(backend_->url(), migrations_.path(), {"--wait", "30", "up"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("refusing to run, nothing was changed:\n  0001_outside interrupted"));
+  EXPECT_THAT(refused.err, HasSubstr("`migrator resolve 1 --reverted`"));
+
+  // The operator undoes the statements that ran, resolves, and up runs the migration whole.
+  query(backend_->url(), "DROP TABLE t1");
+  CommandResult resolved = migrator_on(backend_->url(), migrations_.path(), {"resolve", "1", "--reverted"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as reverted\n");
+  CommandResult up = migrator_on(backend_->url(), migrations_.path(), {"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(backend_->count_rows("t1"), 2);
+  EXPECT_THAT(history(), ElementsAre("resolve 1 reverted", "up 1 applied"));
+  EXPECT_EQ(migrator_on(backend_->url(), migrations_.path(), {"status"}).exit_code, 0);
+}
+
+TEST_F(PostgresDriverTest, TwoRunsDuringAConcurrentIndexBuildApplyOnceWithoutHangingOrInvalidIndexes) {
+  query(backend_->url(),
+        "CREATE TABLE t0 (a integer, b integer); INSERT INTO t0 SELECT g, g FROM generate_series(1, 100000) g");
+  migrations_.add("0001_index",
+                  "CREATE INDEX CONCURRENTLY t0_a ON t0 (a);\nCREATE INDEX CONCURRENTLY t0_b ON t0 (b);\n",
+                  "DROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_a;\n");
+  std::vector<std::string> args = {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"};
+  {  // started together: one applies, the other exits 5 at once
+    ChildProcess first(MIGRATOR_BIN, args);
+    ChildProcess second(MIGRATOR_BIN, args);
+    CommandResult a = first.wait();
+    CommandResult b = second.wait();
+    std::vector<int> codes = {a.exit_code, b.exit_code};
+    std::sort(codes.begin(), codes.end());
+    EXPECT_THAT(codes, ElementsAre(0, 5)) << a.err << b.err;
+  }
+  EXPECT_EQ(applied().size(), 1u);
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+
+  // A second run waiting for the lock while the build waits for old snapshots: its polling holds no
+  // transaction open, so the build finishes, then the waiter finds nothing to apply.
+  pqxx::connection reader(backend_->url());
+  pqxx::work snapshot(reader, "snapshot");
+  snapshot.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  snapshot.exec("SELECT count(*) FROM t0");
+  auto start = std::chrono::steady_clock::now();
+  ChildProcess building(MIGRATOR_BIN, args);
+  ASSERT_TRUE(wait_for_query(backend_->url(), "CREATE INDEX CONCURRENTLY t0_a"));
+  std::vector<std::string> wait_args = args;
+  wait_args.insert(wait_args.begin(), {"--wait", "60"});
+  ChildProcess waiting(MIGRATOR_BIN, wait_args);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT wait_event_type FROM pg_stat_activity WHERE starts_with(query, "
+                  "'CREATE INDEX CONCURRENTLY t0_a')"),
+            "Lock");  // the build waits for the snapshot above, not for the waiting run
+  snapshot.commit();
+  CommandResult built = building.wait();
+  CommandResult waited = waiting.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(built.exit_code, 0) << built.err;
+  EXPECT_THAT(built.out, HasSubstr("applied 0001_index"));
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(waited.out, "nothing to apply\n");
+  EXPECT_THAT(waited.err, HasSubstr("waiting for the migration lock, held by another run"));
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE indrelid = 't0'::regclass"), "2");
+  EXPECT_EQ(applied().size(), 1u);
+}
+
+TEST_F(PostgresDriverTest, SyntaxOrRuntimeErrorInTheThirdOfFiveStatementsChangesNothing) {
+  migrations_.add("0001_first", "CREATE TABLE t0 (id integer);\nINSERT INTO t0 VALUES (1);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  std::string before = query(backend_->url(),
+                             "SELECT md5(string_agg(t::text, ',' ORDER BY version)) FROM "
+                             "migrator.schema_migrations t");
+  for (bool no_transaction : {false, true}) {
+    std::string header = no_transaction ? "-- migrator: no-transaction\n" : "";
+    int offset = no_transaction ? 1 : 0;
+    for (const char* third : {"INSERT INTO t0 VALUES (3) oops;\n", "INSERT INTO t0 VALUES ('three');\n"}) {
+      migrations_.add("0002_five",
+                      header + "CREATE TABLE t1 (id integer);\nINSERT INTO t0 VALUES (2);\n" + third +
+                          "INSERT INTO t0 VALUES (4);\nCREATE TABLE t2 (id integer);\n",
+                      "DROP TABLE t2;\nDROP TABLE t1;\n");
+      Outcome result = up();
+      bool syntax = std::string(third).find("oops") != std::string::npos;
+      EXPECT_EQ(result.exit_code, 1);
+      EXPECT_THAT(result.error, HasSubstr("0002_five/up.sql:" + std::to_string(3 + offset) + ": "));
+      EXPECT_THAT(result.error, HasSubstr(syntax ? "syntax error at or near \"oops\""
+                                                 : "invalid input syntax for type integer: \"three\""));
+      if (!no_transaction || syntax) {  // refused before anything ran, or rolled back whole
+        EXPECT_EQ(backend_->count_rows("t1"), std::nullopt) << third;
+        EXPECT_EQ(backend_->count_rows("t0"), 1) << third;
+        EXPECT_EQ(query(backend_->url(),
+                        "SELECT md5(string_agg(t::text, ',' ORDER BY version)) FROM "
+                        "migrator.schema_migrations t"),
+                  before);
+      } else {  // outside a transaction: the two statements before it remain, and it says so
+        EXPECT_THAT(result.error, HasSubstr("2 of 5 statements ran outside a transaction and remain (lines 2, 3)"));
+        EXPECT_EQ(backend_->count_rows("t0"), 2);
+        EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_five failed"));
+      }
+    }
+  }
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});
