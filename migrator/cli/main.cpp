@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "migrator/cli/json_output.h"
 #include "migrator/drivers/database_url.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
@@ -126,7 +127,10 @@ void watch_signals() {
   }).detach();
 }
 
-int run(int argc, char** argv) {
+// Runs the command line. With `json` (--json), the command's result goes into it instead of human
+// lines on stdout (which then go to stderr); main() prints it.
+int run(int argc, char** argv, migrator::JsonDocument* json) {
+  std::ostream& human = json != nullptr ? std::cerr : std::cout;
   CLI::App app{
       "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
       "Migrations are directories <dir>/<version>_<name>/ holding up.sql, down.sql and optionally\n"
@@ -156,6 +160,10 @@ int run(int argc, char** argv) {
   std::string lock_timeout_text = "5s";
   std::string statement_timeout_text = "0s";
   std::string lock_retries_text = "3";
+  bool json_flag = false;  // read by main() before parsing, so that every failure is JSON too
+  app.add_flag("--json", json_flag,
+               "Print exactly one JSON document on stdout: {\"command\", \"ok\", \"exit_code\", ...} with the "
+               "command's results, or \"error\": {\"message\", \"file\", \"line\"} (human output goes to stderr)");
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
@@ -281,12 +289,17 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    if (json == nullptr) return app.exit(e);
+    json->fields()["help"] = app.help();
+    return 0;
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    if (json == nullptr) return app.exit(e);
+    json->fields()["version"] = migrator::kMigratorVersion;
+    return 0;
   } catch (const CLI::ParseError& e) {
     std::string command = first_command(
         argc, argv, {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout"});
+    if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
       if (find_command(command) == nullptr) {
@@ -301,25 +314,39 @@ int run(int argc, char** argv) {
     usage((command.empty() ? "" : command + ": ") + message);
   }
 
+  for (CLI::App* command : commands) {
+    if (json != nullptr && command->parsed()) json->set_command(command->get_name());
+  }
+
   if (help->parsed()) {
+    std::string text;
     if (help_topic.empty()) {
-      std::cout << app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
-      return 0;
+      text = app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
+    } else {
+      CLI::App* topic = find_command(help_topic);
+      if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
+      text = topic->help("migrator");
     }
-    CLI::App* topic = find_command(help_topic);
-    if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
-    std::cout << topic->help("migrator");
+    if (json != nullptr) json->fields()["help"] = text;
+    if (json == nullptr) std::cout << text;
     return 0;
   }
 
-  if (init->parsed()) {
-    for (const auto& path : migrator::init_directory(dir)) std::cout << "created " << path.string() << "\n";
-    return 0;
-  }
-  if (create->parsed()) {
-    std::filesystem::path created =
-        migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
-    std::cout << "created " << (created / "up.sql").string() << "\ncreated " << (created / "down.sql").string() << "\n";
+  if (init->parsed() || create->parsed()) {
+    std::vector<std::filesystem::path> paths;
+    if (init->parsed()) {
+      paths = migrator::init_directory(dir);
+    } else {
+      std::filesystem::path created =
+          migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
+      paths = {created / "up.sql", created / "down.sql"};
+    }
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& path : paths) {
+      human << "created " << path.string() << "\n";
+      files.push_back(path.string());
+    }
+    if (json != nullptr) json->fields()["created"] = files;
     return 0;
   }
 
@@ -371,9 +398,38 @@ int run(int argc, char** argv) {
   struct Release {  // the watcher must not cancel through a destroyed driver
     ~Release() { set_active_driver(nullptr); }
   } release;
-  migrator::Engine engine(*driver, std::move(migrations), std::cout);
+  migrator::Engine engine(*driver, std::move(migrations), human);
+  struct Runs {  // what the command did, also when it fails part-way
+    ~Runs() {
+      if (json != nullptr && !status) json->fields()["migrations"] = migrator::runs_json(engine.runs());
+    }
+    migrator::JsonDocument* json;
+    migrator::Engine& engine;
+    bool status;
+  } runs{json, engine, status->parsed()};
 
   if (status->parsed()) {
+    if (json != nullptr) {
+      std::vector<migrator::MigrationStatus> statuses = engine.status();
+      nlohmann::json rows = nlohmann::json::array();
+      for (const migrator::MigrationStatus& s : statuses) rows.push_back(migrator::status_json(s));
+      nlohmann::json indexes = nlohmann::json::array();
+      std::vector<migrator::InvalidIndex> others;
+      for (const migrator::Engine::LeftIndex& left : engine.left_indexes(statuses, &others)) {
+        indexes.push_back({{"schema", left.index.schema},
+                           {"name", left.index.name},
+                           {"table", left.index.table},
+                           {"left_by", left.migration->version},
+                           {"file", left.migration->up_path().string()},
+                           {"line", left.line}});
+      }
+      for (const migrator::InvalidIndex& index : others) {
+        indexes.push_back(
+            {{"schema", index.schema}, {"name", index.name}, {"table", index.table}, {"left_by", nullptr}});
+      }
+      json->fields()["migrations"] = rows;
+      json->fields()["invalid_indexes"] = indexes;
+    }
     engine.print_status();
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);
@@ -397,19 +453,25 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   watch_signals();
+  bool json = false;
+  for (int i = 1; i < argc; ++i) json = json || std::string(argv[i]) == "--json";
+  migrator::JsonDocument document;
+  auto fail = [&](int code, const std::string& message) {
+    std::cout.flush();
+    std::cerr << "migrator: " << message << std::endl;
+    if (json) std::cout << document.failure(code, message) << std::endl;
+    return code;
+  };
   try {
-    return run(argc, argv);
+    int code = run(argc, argv, json ? &document : nullptr);
+    if (json) std::cout << document.success() << std::endl;
+    return code;
   } catch (const migrator::Error& e) {
-    std::cout.flush();
     if (migrator::interrupt_requested() && e.code() != migrator::ExitCode::kInterrupted) {
-      std::cerr << "migrator: interrupted: " << e.what() << std::endl;
-      return static_cast<int>(migrator::ExitCode::kInterrupted);
+      return fail(static_cast<int>(migrator::ExitCode::kInterrupted), std::string("interrupted: ") + e.what());
     }
-    std::cerr << "migrator: " << e.what() << std::endl;
-    return e.exit_code();
+    return fail(e.exit_code(), e.what());
   } catch (const std::exception& e) {
-    std::cout.flush();
-    std::cerr << "migrator: unexpected error: " << e.what() << std::endl;
-    return static_cast<int>(migrator::ExitCode::kMigrationFailed);
+    return fail(static_cast<int>(migrator::ExitCode::kMigrationFailed), std::string("unexpected error: ") + e.what());
   }
 }

@@ -201,6 +201,19 @@ void Engine::print_invalid_indexes(const std::vector<MigrationStatus>& statuses)
   }
 }
 
+void Engine::note_run(const Migration& migration, const std::string& action, const std::string& outcome, int64_t ms,
+                      bool outside_transaction) {
+  MigrationRun run;
+  run.version = migration.version;
+  run.name = migration.name;
+  run.label = migration.label();
+  run.action = action;
+  run.outcome = outcome;
+  run.duration_ms = ms;
+  run.outside_transaction = outside_transaction;
+  runs_.push_back(std::move(run));
+}
+
 const Migration* Engine::find(uint64_t version) const {
   auto it = std::lower_bound(migrations_.begin(), migrations_.end(), version,
                              [](const Migration& m, uint64_t v) { return m.version < v; });
@@ -266,6 +279,7 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
     int64_t ms = attempt(migration, "up", outside[migration.version], [&] { return driver_.apply(migration); });
+    note_run(migration, "up", "applied", ms, outside[migration.version]);
     out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside[migration.version])
          << ")" << std::endl;
     ++applied;
@@ -293,6 +307,7 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
     int64_t ms = attempt(migration, "down", outside[version], [&] { return driver_.revert(migration); });
+    note_run(migration, "down", "reverted", ms, outside[version]);
     out_ << "reverted " << migration.label() << " (" << ms << " ms" << transaction_note(outside[version]) << ")"
          << std::endl;
     ++reverted;
@@ -322,6 +337,7 @@ bool Engine::redo() {
   bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
   int64_t ms = attempt(migration, "up", outside, [&] { return driver_.apply(migration); });
+  note_run(migration, "up", "applied", ms, outside);
   out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside) << ")" << std::endl;
   return true;
 }
@@ -347,7 +363,10 @@ int Engine::baseline(uint64_t version) {
     if (migration.version <= version) adopted.push_back(migration);
   }
   driver_.baseline(adopted);
-  for (const Migration& migration : adopted) out_ << "baselined " << migration.label() << " (not run)" << std::endl;
+  for (const Migration& migration : adopted) {
+    note_run(migration, "baseline", "applied");
+    out_ << "baselined " << migration.label() << " (not run)" << std::endl;
+  }
   return static_cast<int>(adopted.size());
 }
 
@@ -389,6 +408,8 @@ void Engine::resolve(uint64_t version, bool applied) {
     }
   }
   driver_.resolve(migration, applied, drop);
+  note_run(migration, "resolve", applied ? "applied" : "reverted");
+  for (const InvalidIndex& index : drop) runs_.back().dropped_indexes.push_back(index.schema + "." + index.name);
   out_ << "resolved " << migration.label() << ": recorded as " << (applied ? "applied" : "reverted");
   for (const InvalidIndex& index : drop) out_ << ", dropped invalid index " << index.schema << "." << index.name;
   out_ << std::endl;
@@ -406,14 +427,18 @@ int Engine::verify() {
     if (status.state != MigrationState::kApplied) continue;
     const Migration& migration = *find(status.version);
     if (migration.verify_sql.empty()) {
+      note_run(migration, "verify", "no verify.sql");
       out_ << "verified " << migration.label() << ": checksum ok, no verify.sql" << std::endl;
       continue;
     }
     try {
       driver_.verify(migration);
+      note_run(migration, "verify", "verified");
       out_ << "verified " << migration.label() << ": checksum ok, verify.sql ok" << std::endl;
     } catch (const Error& e) {
       if (e.code() != ExitCode::kMigrationFailed) throw;
+      note_run(migration, "verify", "failed");
+      runs_.back().error = e.what();
       out_ << "FAILED " << migration.label() << ": checksum ok, verify.sql failed" << std::endl;
       failures += std::string("\n  ") + e.what();
     }

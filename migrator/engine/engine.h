@@ -44,6 +44,19 @@ struct MigrationStatus {
 // 2024-...)", "failed (up stopped at ...)", "interrupted (up, ...)".
 std::string describe_state(const MigrationStatus& status);
 
+// What a command did to one migration (for --json): one per line of progress output.
+struct MigrationRun {
+  uint64_t version = 0;
+  std::string name;
+  std::string label;    // "0002_add_email"
+  std::string action;   // "up", "down", "baseline", "resolve" or "verify"
+  std::string outcome;  // "applied", "reverted", "verified", or for verify "failed" / "no verify.sql"
+  int64_t duration_ms = 0;
+  bool outside_transaction = false;
+  std::vector<std::string> dropped_indexes;  // resolve --reverted: "schema.name"
+  std::string error;                         // verify: why verify.sql failed
+};
+
 class Engine {
  public:
   // `migrations` as load_migrations() returns them (sorted by version). Progress lines
@@ -99,6 +112,18 @@ class Engine {
   // Returns how many verify.sql files ran.
   int verify();
 
+  // What this engine's commands did so far, in order.
+  const std::vector<MigrationRun>& runs() const { return runs_; }
+
+  // An invalid index that a failed migration's CREATE INDEX CONCURRENTLY (at `line` of its up.sql) left.
+  struct LeftIndex {
+    InvalidIndex index;
+    const Migration* migration;
+    int line;
+  };
+  // The invalid indexes failed migrations left; the other invalid indexes go to `others` if given.
+  std::vector<LeftIndex> left_indexes(const std::vector<MigrationStatus>& statuses, std::vector<InvalidIndex>* others);
+
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift or a
   // failed migration.
@@ -108,14 +133,9 @@ class Engine {
   // One "\n  <label> failed ...; <how to resolve>" line per failed migration; empty if none.
   std::string failed_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
-  // An invalid index that a failed migration's CREATE INDEX CONCURRENTLY (at `line` of its up.sql) left.
-  struct LeftIndex {
-    InvalidIndex index;
-    const Migration* migration;
-    int line;
-  };
-  // The invalid indexes failed migrations left; the other invalid indexes go to `others` if given.
-  std::vector<LeftIndex> left_indexes(const std::vector<MigrationStatus>& statuses, std::vector<InvalidIndex>* others);
+  // Appends to runs_.
+  void note_run(const Migration& migration, const std::string& action, const std::string& outcome, int64_t ms = 0,
+                bool outside_transaction = false);
   void print_invalid_indexes(const std::vector<MigrationStatus>& statuses);
   // Runs `run` (an apply or revert of `migration`); if its SQL fails or is interrupted, appends that
   // to the history before rethrowing, saying for a migration run `outside_transaction` how to resolve it.
@@ -126,6 +146,7 @@ class Engine {
   Driver& driver_;
   std::vector<Migration> migrations_;
   std::ostream& out_;
+  std::vector<MigrationRun> runs_;
 };
 
 }  // namespace migrator

@@ -516,3 +516,112 @@ TEST(MigratorCli, ResolveClearsAFailedMigrationAsAppliedOrReverted) {
 
 }  // namespace
 }  // namespace migrator_test
+
+#include <nlohmann/json.hpp>
+
+#include "migrator/cli/json_output.h"
+
+namespace migrator_test {
+namespace {
+
+using nlohmann::json;
+
+// The one JSON document a --json run prints on stdout (a parse failure fails the test).
+json document(const CommandResult& result) {
+  EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 1) << result.out;
+  json parsed = json::parse(result.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(parsed.is_discarded()) << result.out;
+  return parsed;
+}
+
+TEST(MigratorCli, JsonPrintsOneDocumentPerCommandAndHumanLinesOnStderr) {
+  TempDir work;
+  std::string dir = (work.path() / "m").string();
+  std::string url = "sqlite:" + (work.path() / "app.db").string();
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--json", "--database-url", url, "--dir", dir});
+    return migrator_cli(args);
+  };
+
+  CommandResult init = with({"init"});
+  EXPECT_EQ(init.exit_code, 0);
+  json doc = document(init);
+  EXPECT_EQ(doc["command"], "init");
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_EQ(doc["exit_code"], 0);
+  EXPECT_EQ(doc["created"].size(), 2u);
+  EXPECT_THAT(init.err, HasSubstr("created "));
+
+  write_file(work.path() / "m" / "0002_outside" / "up.sql",
+             "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nINSERT INTO nowhere VALUES (1);\n");
+  write_file(work.path() / "m" / "0002_outside" / "down.sql", "DROP TABLE t1;\n");
+  CommandResult up = with({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  doc = document(up);
+  EXPECT_EQ(doc["command"], "up");
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["exit_code"], 1);
+  EXPECT_EQ(doc["error"]["file"], dir + "/0002_outside/up.sql");
+  EXPECT_EQ(doc["error"]["line"], 3);
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(), HasSubstr("no such table: nowhere"));
+  ASSERT_EQ(doc["migrations"].size(), 1u);  // what ran before the failure
+  EXPECT_EQ(doc["migrations"][0]["directory"], "0001_create_example");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "applied");
+  EXPECT_THAT(up.err, HasSubstr("migrator: " + dir + "/0002_outside/up.sql:3: ERROR: no such table: nowhere"));
+  EXPECT_THAT(up.err, HasSubstr("applied 0001_create_example ("));
+
+  CommandResult status = with({"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  doc = document(status);
+  EXPECT_EQ(doc["ok"], false);
+  ASSERT_EQ(doc["migrations"].size(), 2u);
+  EXPECT_EQ(doc["migrations"][0]["state"], "applied");
+  EXPECT_EQ(doc["migrations"][1]["state"], "failed");
+  EXPECT_EQ(doc["migrations"][1]["failed_action"], "up");
+  EXPECT_EQ(doc["migrations"][1]["statements_ran_lines"], json::array({2}));
+  EXPECT_EQ(doc["invalid_indexes"], json::array());
+
+  CommandResult resolve = with({"resolve", "2", "--reverted"});
+  EXPECT_EQ(resolve.exit_code, 0) << resolve.err;
+  doc = document(resolve);
+  EXPECT_EQ(doc["migrations"][0]["action"], "resolve");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "reverted");
+
+  CommandResult down = with({"down"});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  doc = document(down);
+  EXPECT_EQ(doc["command"], "down");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "reverted");
+  EXPECT_GE(doc["migrations"][0]["duration_ms"].get<int64_t>(), 0);
+
+  CommandResult usage = with({"sideways"});
+  EXPECT_EQ(usage.exit_code, 2);
+  doc = document(usage);
+  EXPECT_EQ(doc["command"], nullptr);
+  EXPECT_EQ(doc["exit_code"], 2);
+  EXPECT_FALSE(doc["error"].contains("file"));
+  CommandResult bad_option = with({"down", "--steps", "0"});
+  EXPECT_EQ(document(bad_option)["command"], "down");
+  EXPECT_EQ(document(bad_option)["exit_code"], 2);
+}
+
+TEST(JsonOutput, ErrorNamesTheFirstSqlFileAndLineTheMessageNames) {
+  EXPECT_EQ(migrator::error_json("m/0002_x/up.sql:14: ERROR: boom (see m/0001_y/up.sql:2)"),
+            json({{"message", "m/0002_x/up.sql:14: ERROR: boom (see m/0001_y/up.sql:2)"},
+                  {"file", "m/0002_x/up.sql"},
+                  {"line", 14}}));
+  EXPECT_EQ(
+      migrator::error_json("interrupted: m/1_a/down.sql:3 was cancelled"),
+      json({{"message", "interrupted: m/1_a/down.sql:3 was cancelled"}, {"file", "m/1_a/down.sql"}, {"line", 3}}));
+  EXPECT_EQ(migrator::error_json("cannot connect to PostgreSQL"), json({{"message", "cannot connect to PostgreSQL"}}));
+  migrator::JsonDocument document;
+  document.set_command("up");
+  document.fields()["migrations"] = json::array();
+  EXPECT_EQ(document.success(), R"({"command":"up","exit_code":0,"migrations":[],"ok":true})");
+  EXPECT_EQ(document.failure(5, "another run holds the migration lock"),
+            R"({"command":"up","error":{"message":"another run holds the migration lock"},"exit_code":5,)"
+            R"("migrations":[],"ok":false})");
+}
+
+}  // namespace
+}  // namespace migrator_test
