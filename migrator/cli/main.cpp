@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "migrator/cli/json_output.h"
+#include "migrator/cli/progress_line.h"
 #include "migrator/drivers/database_url.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
@@ -393,6 +394,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   options.lock_retries = static_cast<int>(lock_retries);
   options.create_database = up->parsed();
   options.notices = &std::cerr;
+  std::unique_ptr<migrator::ProgressLine> progress;
+  if (migrator::ProgressLine::wanted()) progress = std::make_unique<migrator::ProgressLine>(STDERR_FILENO);
+  options.progress = progress.get();
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
   set_active_driver(driver.get());
   struct Release {  // the watcher must not cancel through a destroyed driver

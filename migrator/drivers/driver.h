@@ -52,6 +52,27 @@ struct HistoryEntry {
   std::string detail;  // the error, for failed and interrupted attempts
 };
 
+// Told as each statement of a migration's script starts (from the thread running it) and when the
+// script is over, however it ended: what a progress line on a terminal shows.
+class ProgressListener {
+ public:
+  virtual ~ProgressListener() = default;
+  // Statement `number` (from 1) of `total` (0: not known in advance, as on SQLite) of the script at `path`.
+  virtual void statement(const std::string& path, size_t number, size_t total) = 0;
+  virtual void finished() = 0;
+};
+
+// Calls finished() on destruction, if there is a listener.
+struct ProgressScope {
+  explicit ProgressScope(ProgressListener* listener) : listener(listener) {}
+  ~ProgressScope() {
+    if (listener != nullptr) listener->finished();
+  }
+  ProgressScope(const ProgressScope&) = delete;
+  ProgressScope& operator=(const ProgressScope&) = delete;
+  ProgressListener* listener;
+};
+
 struct DriverOptions {
   // How long to wait for another run's migration lock (PostgreSQL advisory lock, SQLite write lock),
   // in seconds; 0 fails at once.
@@ -69,6 +90,8 @@ struct DriverOptions {
   bool create_database = false;
   // Where to say, once a second, that the run is waiting for another run's migration lock; none if null.
   std::ostream* notices = nullptr;
+  // Told about each statement of apply() and revert(); none if null.
+  ProgressListener* progress = nullptr;
 };
 
 class Driver {

@@ -306,7 +306,9 @@ struct Timeouts {
 // rolling back) when a lock wait timed out.
 int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
                            const std::string& path, Timeouts timeouts,
-                           const std::function<void(pqxx::work&, int64_t)>& record) {
+                           const std::function<void(pqxx::work&, int64_t)>& record,
+                           ProgressListener* progress = nullptr) {
+  ProgressScope progress_scope(progress);
   try {
     pqxx::work tx(connection);
     // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler.
@@ -318,7 +320,9 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
                                                " was cancelled and the migration rolled back, nothing of it "
                                                "remains; the migration lock is released");
     };
-    for (const Statement& statement : statements) {
+    for (size_t i = 0; i < statements.size(); ++i) {
+      const Statement& statement = statements[i];
+      if (progress != nullptr) progress->statement(path, i + 1, statements.size());
       if (interrupt_requested()) throw interrupted(statement);
       try {
         tx.exec(statement.text);
@@ -362,7 +366,7 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
   int64_t backoff_ms = options.retry_backoff_ms;
   for (int attempt = 1;; ++attempt) {
     try {
-      return run_in_transaction(connection, statements, path, timeouts, record);
+      return run_in_transaction(connection, statements, path, timeouts, record, options.progress);
     } catch (const LockTimedOut& timed_out) {
       if (attempt > options.lock_retries) {
         throw Error(ExitCode::kMigrationFailed,
@@ -398,7 +402,8 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
 // `resolve`. On success `record(tx, ms)` replaces the marker in a transaction of its own.
 int64_t run_outside_transaction(pqxx::connection& connection, const Migration& migration, const std::string& action,
                                 const std::vector<Statement>& statements, const std::string& path, Timeouts timeouts,
-                                const std::function<void(pqxx::work&, int64_t)>& record) {
+                                const std::function<void(pqxx::work&, int64_t)>& record, ProgressListener* progress) {
+  ProgressScope progress_scope(progress);
   const int64_t version = static_cast<int64_t>(migration.version);
   size_t done = 0;
   size_t done_before_block = 0;  // statements that stay in effect if the script's open block rolls back
@@ -458,6 +463,7 @@ int64_t run_outside_transaction(pqxx::connection& connection, const Migration& m
       tx.exec("RESET lock_timeout; RESET statement_timeout");
     };
     for (const Statement& statement : statements) {
+      if (progress != nullptr) progress->statement(path, done + 1, statements.size());
       std::string where = path + ":" + std::to_string(statement.line);
       if (interrupt_requested()) {
         reset();
@@ -525,7 +531,8 @@ int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, 
   if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
-  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record);
+  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record,
+                                 options.progress);
 }
 
 }  // namespace

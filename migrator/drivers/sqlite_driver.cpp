@@ -317,6 +317,8 @@ std::vector<AppliedMigration> SqliteDriver::rows(bool failed) {
 
 int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::string& path,
                                          const std::function<void(int64_t)>& record) {
+  ProgressScope progress_scope(record ? options_.progress : nullptr);
+  size_t number = 0;
   execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
   auto fail = [&](size_t offset, const std::string& message) {
     if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -343,6 +345,7 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
       fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
     }
     if (stmt.get() == nullptr) break;  // only blanks and comments were left
+    if (progress_scope.listener != nullptr) progress_scope.listener->statement(path, ++number, 0);
     int rc;
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     }
@@ -375,6 +378,8 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
 int64_t SqliteDriver::run_outside_transaction(const Migration& migration, const std::string& action,
                                               const std::string& script, const std::string& path,
                                               const std::function<void(int64_t)>& record) {
+  ProgressScope progress_scope(options_.progress);
+  size_t number = 0;
   const sqlite3_int64 version = static_cast<sqlite3_int64>(migration.version);
   std::vector<int> ran;         // lines of the statements that ran
   size_t ran_before_block = 0;  // those that stay if the script's own open block rolls back
@@ -452,6 +457,7 @@ int64_t SqliteDriver::run_outside_transaction(const Migration& migration, const 
       fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
     }
     if (stmt.get() == nullptr) break;  // only blanks and comments were left
+    if (progress_scope.listener != nullptr) progress_scope.listener->statement(path, ++number, 0);
     int rc;
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     }

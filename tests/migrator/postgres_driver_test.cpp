@@ -801,6 +801,30 @@ TEST_F(PostgresDriverTest, SyntaxOrRuntimeErrorInTheThirdOfFiveStatementsChanges
   }
 }
 
+TEST_F(PostgresDriverTest, ALongMigrationShowsAProgressLineOnATerminalOnly) {
+  migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(3.5);\nINSERT INTO t1 VALUES (1);\n",
+                  "DROP TABLE t1;\n");
+  std::string up_sql = (migrations_.path() / "0001_slow" / "up.sql").string();
+  // Through a pipe (as in CI): no progress line, nothing but the result.
+  CommandResult piped = migrator_on(backend_->url(), migrations_.path(), {"up"});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err, "");
+  EXPECT_THAT(piped.out, MatchesRegex("applied 0001_slow \\([0-9]+ ms\\)\n"));
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+
+  // On a terminal (script(1) gives the run a pseudo-terminal): redrawn about once a second, then erased.
+  std::string command =
+      std::string(MIGRATOR_BIN) + " --database-url \"$MIGRATOR_URL\" --dir '" + migrations_.path().string() + "' up";
+  CommandResult terminal = run_command(
+      "/usr/bin/env", {"TERM=xterm", "MIGRATOR_URL=" + backend_->url(), "script", "-qfec", command, "/dev/null"});
+  ASSERT_EQ(terminal.exit_code, 0) << terminal.err;
+  std::string line = "\r\033[K  " + up_sql + ": statement 2/3, ";
+  EXPECT_THAT(terminal.out, HasSubstr(line + "1 s"));
+  EXPECT_THAT(terminal.out, HasSubstr(line + "2 s"));
+  EXPECT_THAT(terminal.out, HasSubstr(" s\r\033[Kapplied 0001_slow ("));  // erased before the result
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});
