@@ -315,22 +315,11 @@ std::vector<AppliedMigration> SqliteDriver::rows(bool failed) {
   return rows;
 }
 
-int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::string& path,
-                                         const std::function<void(int64_t)>& record) {
-  ProgressScope progress_scope(record ? options_.progress : nullptr);
+void SqliteDriver::run_statements(const std::string& script, const std::string& path,
+                                  const std::function<void(size_t, const std::string&)>& fail,
+                                  const std::function<void(size_t)>& after, ProgressListener* progress) {
+  ProgressScope progress_scope(progress);
   size_t number = 0;
-  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
-  auto fail = [&](size_t offset, const std::string& message) {
-    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    if (interrupt_requested()) {
-      throw Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(line_at(script, offset)) +
-                                              " was cancelled and the migration rolled back, nothing of it remains");
-    }
-    throw Error(ExitCode::kMigrationFailed,
-                path + ":" + std::to_string(line_at(script, offset)) + ": ERROR: " + message);
-  };
-
-  auto start = std::chrono::steady_clock::now();
   const char* base = script.c_str();
   const char* end = base + script.size();
   const char* tail = base;
@@ -345,16 +334,38 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
       fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
     }
     if (stmt.get() == nullptr) break;  // only blanks and comments were left
-    if (progress_scope.listener != nullptr) progress_scope.listener->statement(path, ++number, 0);
+    if (progress != nullptr) progress->statement(path, ++number, 0);
     int rc;
     while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
     }
     if (rc != SQLITE_DONE) fail(first_token, sqlite3_errmsg(db_));
-    if (sqlite3_get_autocommit(db_) != 0) {
-      fail(first_token, "a migration must not end its transaction (it runs inside BEGIN IMMEDIATE ... COMMIT)");
-    }
+    after(first_token);
     tail = next;
   }
+}
+
+int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::string& path,
+                                         const std::function<void(int64_t)>& record) {
+  execute("BEGIN IMMEDIATE", ExitCode::kDatabase, "cannot start a write transaction");
+  auto fail = [&](size_t offset, const std::string& message) {
+    if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    if (interrupt_requested()) {
+      throw Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(line_at(script, offset)) +
+                                              " was cancelled and the migration rolled back, nothing of it remains");
+    }
+    throw Error(ExitCode::kMigrationFailed,
+                path + ":" + std::to_string(line_at(script, offset)) + ": ERROR: " + message);
+  };
+
+  auto start = std::chrono::steady_clock::now();
+  run_statements(
+      script, path, fail,
+      [&](size_t first_token) {
+        if (sqlite3_get_autocommit(db_) != 0) {
+          fail(first_token, "a migration must not end its transaction (it runs inside BEGIN IMMEDIATE ... COMMIT)");
+        }
+      },
+      record ? options_.progress : nullptr);
   auto elapsed = std::chrono::steady_clock::now() - start;
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
   if (!record) {
@@ -378,8 +389,6 @@ int64_t SqliteDriver::run_in_transaction(const std::string& script, const std::s
 int64_t SqliteDriver::run_outside_transaction(const Migration& migration, const std::string& action,
                                               const std::string& script, const std::string& path,
                                               const std::function<void(int64_t)>& record) {
-  ProgressScope progress_scope(options_.progress);
-  size_t number = 0;
   const sqlite3_int64 version = static_cast<sqlite3_int64>(migration.version);
   std::vector<int> ran;         // lines of the statements that ran
   size_t ran_before_block = 0;  // those that stay if the script's own open block rolls back
@@ -442,32 +451,18 @@ int64_t SqliteDriver::run_outside_transaction(const Migration& migration, const 
     throw Error(ExitCode::kDatabase, path + ": cannot mark the migration running: " + sqlite3_errmsg(db_));
   }
   auto start = std::chrono::steady_clock::now();
-  const char* base = script.c_str();
-  const char* end = base + script.size();
-  const char* tail = base;
-  while (tail < end) {
-    size_t offset = static_cast<size_t>(tail - base);
-    size_t first_token = skip_blank_and_comments(script, offset, /*nested_block_comments=*/false);
-    if (interrupt_requested()) fail(first_token, "interrupted");
-    PreparedStatement stmt;
-    const char* next = nullptr;
-    bool was_autocommit = sqlite3_get_autocommit(db_) != 0;
-    if (sqlite3_prepare_v2(db_, tail, static_cast<int>(end - tail), stmt.out(), &next) != SQLITE_OK) {
-      int error_offset = sqlite3_error_offset(db_);
-      fail(error_offset >= 0 ? offset + static_cast<size_t>(error_offset) : first_token, sqlite3_errmsg(db_));
-    }
-    if (stmt.get() == nullptr) break;  // only blanks and comments were left
-    if (progress_scope.listener != nullptr) progress_scope.listener->statement(path, ++number, 0);
-    int rc;
-    while ((rc = sqlite3_step(stmt.get())) == SQLITE_ROW) {
-    }
-    if (rc != SQLITE_DONE) fail(first_token, sqlite3_errmsg(db_));
-    if (was_autocommit && sqlite3_get_autocommit(db_) == 0) ran_before_block = ran.size();
-    ran.push_back(line_at(script, first_token));
-    // Inside the script's own block this update commits or rolls back with the block, as its statements do.
-    if (!mark(nullptr, "")) fail(first_token, std::string("cannot record progress: ") + sqlite3_errmsg(db_));
-    tail = next;
-  }
+  bool was_autocommit = true;  // before the statement that just ran
+  run_statements(
+      script, path, fail,
+      [&](size_t first_token) {
+        bool autocommit = sqlite3_get_autocommit(db_) != 0;
+        if (was_autocommit && !autocommit) ran_before_block = ran.size();  // it began the script's own block
+        was_autocommit = autocommit;
+        ran.push_back(line_at(script, first_token));
+        // Inside the script's own block this update commits or rolls back with the block, as its statements do.
+        if (!mark(nullptr, "")) fail(first_token, std::string("cannot record progress: ") + sqlite3_errmsg(db_));
+      },
+      options_.progress);
   if (sqlite3_get_autocommit(db_) == 0) {
     fail(script.size(), "the script begins a transaction it never ends (add COMMIT); it was rolled back");
   }

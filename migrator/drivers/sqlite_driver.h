@@ -45,6 +45,12 @@ class SqliteDriver : public Driver {
   void verify(const Migration& migration) override;
 
  private:
+  // Prepares and steps each statement of `script` in turn (sqlite3_prepare_v2 with the tail pointer, so
+  // the failing statement's line is known), telling `progress`; calls `fail(offset, message)`, which
+  // must throw, for an error or an interrupt, and `after(offset of its first token)` after each one.
+  void run_statements(const std::string& script, const std::string& path,
+                      const std::function<void(size_t, const std::string&)>& fail,
+                      const std::function<void(size_t)>& after, ProgressListener* progress);
   // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT;
   // without `record`, rolls back instead of committing.
   int64_t run_in_transaction(const std::string& script, const std::string& path,
