@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "migrator/cli/json_output.h"
+#include "migrator/cli/progress_line.h"
 #include "migrator/drivers/database_url.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
@@ -36,13 +38,14 @@ constexpr const char* kExitCodes =
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
-    "     transaction control in a migration, baseline of a database with applied migrations)\n"
+    "     transaction control in a migration, baseline of a database with applied migrations, a\n"
+    "     migration run outside a transaction that failed or was interrupted, until `resolve`)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, help";
+constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, resolve, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -125,7 +128,10 @@ void watch_signals() {
   }).detach();
 }
 
-int run(int argc, char** argv) {
+// Runs the command line. With `json` (--json), the command's result goes into it instead of human
+// lines on stdout (which then go to stderr); main() prints it.
+int run(int argc, char** argv, migrator::JsonDocument* json) {
+  std::ostream& human = json != nullptr ? std::cerr : std::cout;
   CLI::App app{
       "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
       "Migrations are directories <dir>/<version>_<name>/ holding up.sql, down.sql and optionally\n"
@@ -138,7 +144,11 @@ int run(int argc, char** argv) {
                          "  irreversible               no down.sql; down refuses to revert it\n"
                          "  empty-down                 down.sql intentionally empty; down only removes the record\n"
                          "  lock-timeout=DURATION      PostgreSQL lock_timeout for this migration\n"
-                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n\n") +
+                         "  statement-timeout=DURATION PostgreSQL statement_timeout for this migration\n"
+                         "  no-transaction             up.sql and down.sql run statement by statement outside a\n"
+                         "                             transaction (implied on PostgreSQL when every statement is\n"
+                         "                             one it refuses in a transaction, e.g. CREATE INDEX\n"
+                         "                             CONCURRENTLY)\n\n") +
              "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
              "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"
@@ -151,6 +161,10 @@ int run(int argc, char** argv) {
   std::string lock_timeout_text = "5s";
   std::string statement_timeout_text = "0s";
   std::string lock_retries_text = "3";
+  bool json_flag = false;  // read by main() before parsing, so that every failure is JSON too
+  app.add_flag("--json", json_flag,
+               "Print exactly one JSON document on stdout: {\"command\", \"ok\", \"exit_code\", ...} with the "
+               "command's results, or \"error\": {\"message\", \"file\", \"line\"} (human output goes to stderr)");
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
@@ -189,8 +203,11 @@ int run(int argc, char** argv) {
   CLI::App* status = app.add_subcommand("status", "Lists every migration with its state");
   status->footer(
       "States: applied <time> by <user> in <duration>, pending, changed (applied, files differ since),\n"
-      "missing (applied, no directory on disk). Exits 3 after the list if any migration is changed\n"
-      "or missing, so CI can gate on it.\n\nExample:\n  migrator --database-url sqlite:app.db status");
+      "missing (applied, no directory on disk), failed or interrupted (run outside a transaction and not\n"
+      "finished: which statements ran, and the error). Then every invalid index (PostgreSQL), naming\n"
+      "the failed migration whose CREATE INDEX CONCURRENTLY left it. Exits 3 after the list if any\n"
+      "migration is changed, missing, failed or interrupted, so CI can gate on it.\n\nExample:\n  migrator "
+      "--database-url sqlite:app.db status");
 
   CLI::App* up = app.add_subcommand("up", "Applies pending migrations in version order");
   std::string up_to;
@@ -238,12 +255,31 @@ int run(int argc, char** argv) {
       "is rolled back, and exits 1 naming file and line of every one that failed.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app verify");
 
+  CLI::App* resolve =
+      app.add_subcommand("resolve", "Clears a migration that failed or was interrupted outside a transaction");
+  std::string resolve_version;
+  bool resolve_applied = false;
+  bool resolve_reverted = false;
+  resolve->add_option("VERSION", resolve_version, "The failed migration's version (see status)")->required();
+  resolve->add_flag("--applied", resolve_applied,
+                    "Its changes are all in place: record it applied, with the checksum of its files");
+  resolve->add_flag("--reverted", resolve_reverted,
+                    "None of its changes remain: remove its record, dropping the invalid indexes its CREATE INDEX "
+                    "CONCURRENTLY left");
+  resolve->footer(
+      "A migration run outside a transaction (no-transaction, or CREATE INDEX CONCURRENTLY and the like)\n"
+      "that failed or whose run died is recorded as failed, and up and down refuse until it is resolved.\n"
+      "First finish or undo its statements by hand (status says which ran), then say which: --applied or\n"
+      "--reverted (exactly one). Takes the migration lock; recorded in the history as 'resolve'. Exits 3,\n"
+      "changing nothing, if VERSION is not failed, or with --applied if its directory is missing.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app resolve 0012 --reverted");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, help};
+  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, resolve, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -254,12 +290,17 @@ int run(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    if (json == nullptr) return app.exit(e);
+    json->fields()["help"] = app.help();
+    return 0;
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    if (json == nullptr) return app.exit(e);
+    json->fields()["version"] = migrator::kMigratorVersion;
+    return 0;
   } catch (const CLI::ParseError& e) {
     std::string command = first_command(
         argc, argv, {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout"});
+    if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
       if (find_command(command) == nullptr) {
@@ -274,25 +315,39 @@ int run(int argc, char** argv) {
     usage((command.empty() ? "" : command + ": ") + message);
   }
 
+  for (CLI::App* command : commands) {
+    if (json != nullptr && command->parsed()) json->set_command(command->get_name());
+  }
+
   if (help->parsed()) {
+    std::string text;
     if (help_topic.empty()) {
-      std::cout << app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
-      return 0;
+      text = app.get_formatter()->make_help(&app, "migrator", CLI::AppFormatMode::Normal);
+    } else {
+      CLI::App* topic = find_command(help_topic);
+      if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
+      text = topic->help("migrator");
     }
-    CLI::App* topic = find_command(help_topic);
-    if (topic == nullptr) usage("help: unknown command '" + help_topic + "'; commands: " + kCommands);
-    std::cout << topic->help("migrator");
+    if (json != nullptr) json->fields()["help"] = text;
+    if (json == nullptr) std::cout << text;
     return 0;
   }
 
-  if (init->parsed()) {
-    for (const auto& path : migrator::init_directory(dir)) std::cout << "created " << path.string() << "\n";
-    return 0;
-  }
-  if (create->parsed()) {
-    std::filesystem::path created =
-        migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
-    std::cout << "created " << (created / "up.sql").string() << "\ncreated " << (created / "down.sql").string() << "\n";
+  if (init->parsed() || create->parsed()) {
+    std::vector<std::filesystem::path> paths;
+    if (init->parsed()) {
+      paths = migrator::init_directory(dir);
+    } else {
+      std::filesystem::path created =
+          migrator::new_migration(dir, new_name, timestamp ? migrator::utc_timestamp() : std::string());
+      paths = {created / "up.sql", created / "down.sql"};
+    }
+    nlohmann::json files = nlohmann::json::array();
+    for (const auto& path : paths) {
+      human << "created " << path.string() << "\n";
+      files.push_back(path.string());
+    }
+    if (json != nullptr) json->fields()["created"] = files;
     return 0;
   }
 
@@ -309,6 +364,11 @@ int run(int argc, char** argv) {
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
   uint64_t baseline_to = 0;
   if (baseline->parsed()) baseline_to = parse_version("baseline VERSION", baseline_version);
+  uint64_t resolve_to = 0;
+  if (resolve->parsed()) {
+    resolve_to = parse_version("resolve VERSION", resolve_version);
+    if (resolve_applied == resolve_reverted) usage("resolve: give exactly one of --applied and --reverted");
+  }
   uint64_t steps = 1;
   std::optional<uint64_t> down_to_version;
   if (down->parsed()) {
@@ -334,14 +394,46 @@ int run(int argc, char** argv) {
   options.lock_retries = static_cast<int>(lock_retries);
   options.create_database = up->parsed();
   options.notices = &std::cerr;
+  std::unique_ptr<migrator::ProgressLine> progress;
+  if (migrator::ProgressLine::wanted()) progress = std::make_unique<migrator::ProgressLine>(STDERR_FILENO);
+  options.progress = progress.get();
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
   set_active_driver(driver.get());
   struct Release {  // the watcher must not cancel through a destroyed driver
     ~Release() { set_active_driver(nullptr); }
   } release;
-  migrator::Engine engine(*driver, std::move(migrations), std::cout);
+  migrator::Engine engine(*driver, std::move(migrations), human);
+  struct Runs {  // what the command did, also when it fails part-way
+    ~Runs() {
+      if (json != nullptr && !status) json->fields()["migrations"] = migrator::runs_json(engine.runs());
+    }
+    migrator::JsonDocument* json;
+    migrator::Engine& engine;
+    bool status;
+  } runs{json, engine, status->parsed()};
 
   if (status->parsed()) {
+    if (json != nullptr) {
+      std::vector<migrator::MigrationStatus> statuses = engine.status();
+      nlohmann::json rows = nlohmann::json::array();
+      for (const migrator::MigrationStatus& s : statuses) rows.push_back(migrator::status_json(s));
+      nlohmann::json indexes = nlohmann::json::array();
+      std::vector<migrator::InvalidIndex> others;
+      for (const migrator::Engine::LeftIndex& left : engine.left_indexes(statuses, &others)) {
+        indexes.push_back({{"schema", left.index.schema},
+                           {"name", left.index.name},
+                           {"table", left.index.table},
+                           {"left_by", left.migration->version},
+                           {"file", left.migration->up_path().string()},
+                           {"line", left.line}});
+      }
+      for (const migrator::InvalidIndex& index : others) {
+        indexes.push_back(
+            {{"schema", index.schema}, {"name", index.name}, {"table", index.table}, {"left_by", nullptr}});
+      }
+      json->fields()["migrations"] = rows;
+      json->fields()["invalid_indexes"] = indexes;
+    }
     engine.print_status();
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);
@@ -351,6 +443,8 @@ int run(int argc, char** argv) {
     engine.verify();
   } else if (baseline->parsed()) {
     engine.baseline(baseline_to);
+  } else if (resolve->parsed()) {
+    engine.resolve(resolve_to, resolve_applied);
   } else if (down_to_version) {
     engine.down_to(*down_to_version);
   } else {
@@ -363,19 +457,25 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   watch_signals();
+  bool json = false;
+  for (int i = 1; i < argc; ++i) json = json || std::string(argv[i]) == "--json";
+  migrator::JsonDocument document;
+  auto fail = [&](int code, const std::string& message) {
+    std::cout.flush();
+    std::cerr << "migrator: " << message << std::endl;
+    if (json) std::cout << document.failure(code, message) << std::endl;
+    return code;
+  };
   try {
-    return run(argc, argv);
+    int code = run(argc, argv, json ? &document : nullptr);
+    if (json) std::cout << document.success() << std::endl;
+    return code;
   } catch (const migrator::Error& e) {
-    std::cout.flush();
     if (migrator::interrupt_requested() && e.code() != migrator::ExitCode::kInterrupted) {
-      std::cerr << "migrator: interrupted: " << e.what() << std::endl;
-      return static_cast<int>(migrator::ExitCode::kInterrupted);
+      return fail(static_cast<int>(migrator::ExitCode::kInterrupted), std::string("interrupted: ") + e.what());
     }
-    std::cerr << "migrator: " << e.what() << std::endl;
-    return e.exit_code();
+    return fail(e.exit_code(), e.what());
   } catch (const std::exception& e) {
-    std::cout.flush();
-    std::cerr << "migrator: unexpected error: " << e.what() << std::endl;
-    return static_cast<int>(migrator::ExitCode::kMigrationFailed);
+    return fail(static_cast<int>(migrator::ExitCode::kMigrationFailed), std::string("unexpected error: ") + e.what());
   }
 }

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "migrator/error.h"
@@ -36,11 +37,19 @@ CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
 );
 -- Upgrades in place a state table created by an earlier migrator.
 ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+-- A migration run outside a transaction is 'running' from before its first statement until it is
+-- recorded (a run that died leaves it so), and 'failed' if a statement failed; `action` is the
+-- direction of that run, `ran` the lines of the statements that ran, `error` why it stopped.
+ALTER TABLE migrator.schema_migrations
+  ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'running', 'failed')),
+  ADD COLUMN IF NOT EXISTS action text NOT NULL DEFAULT 'up' CHECK (action IN ('up', 'down')),
+  ADD COLUMN IF NOT EXISTS ran text NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS error text NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline')),
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve')),
   outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
   at timestamptz NOT NULL DEFAULT clock_timestamp(),
   by text NOT NULL DEFAULT session_user,
@@ -48,14 +57,14 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   migrator_version text NOT NULL,
   detail text NOT NULL DEFAULT ''
 );
--- Upgrades in place a history created before `baseline` was an action.
+-- Upgrades in place a history created before `baseline` or `resolve` was an action.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
-                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%baseline%') THEN
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
     ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
     ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
-      CHECK (action IN ('up', 'down', 'baseline'));
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve'));
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -131,6 +140,10 @@ void PostgresDriver::lock() {
   int64_t reported_seconds = 0;
   try {
     pqxx::nontransaction tx(connection);
+    // If this process dies (kill -9) while a statement runs, the server notices within a second and
+    // aborts it, rolling back the migration's transaction and releasing the advisory lock, instead of
+    // finishing a long statement for nobody while the next run finds the lock held.
+    tx.exec("SET client_connection_check_interval = 1000");
     while (!tx.exec1("SELECT pg_try_advisory_lock(" + std::to_string(kLockKey) + ")")[0].as<bool>()) {
       if (interrupt_requested()) {
         throw Error(ExitCode::kInterrupted, "interrupted while waiting for the migration lock; nothing was changed");
@@ -176,27 +189,28 @@ void PostgresDriver::lock() {
   }
 }
 
-void PostgresDriver::check(const std::string& script, const std::string& path) {
-  for (const Statement& statement : split_postgres_script(script, path)) {
-    if (!statement.transaction_control) continue;
-    std::string text = statement.text.substr(0, statement.text.find_first_of(";\n"));
-    throw Error(ExitCode::kInvalidMigrations,
-                path + ":" + std::to_string(statement.line) + ": '" + text +
-                    "' controls the transaction, but each migration already runs in one that the migrator "
-                    "commits or rolls back together with its record; remove the statement");
-  }
+bool PostgresDriver::check(const std::string& script, const std::string& path, bool no_transaction) {
+  return plan_postgres_script(script, path, no_transaction).outside_transaction;
 }
 
-std::vector<AppliedMigration> PostgresDriver::applied() {
+std::vector<AppliedMigration> PostgresDriver::applied() { return rows(false); }
+
+std::vector<AppliedMigration> PostgresDriver::failed() { return rows(true); }
+
+std::vector<AppliedMigration> PostgresDriver::rows(bool failed) {
   std::vector<AppliedMigration> rows;
   try {
     pqxx::read_transaction tx(session_->connection);
     if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
-    pqxx::result result = tx.exec(
+    pqxx::result result = tx.exec_params(
         "SELECT version, name, checksum, "
         "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
-        // to_jsonb: also reads a state table from before the column existed (status never upgrades).
-        "coalesce(to_jsonb(m)->>'directory', '') FROM migrator.schema_migrations m ORDER BY version");
+        // to_jsonb: also reads a state table from before the columns existed (status never upgrades).
+        "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
+        "coalesce(j->>'ran', ''), coalesce(j->>'error', '') "
+        "FROM migrator.schema_migrations m, to_jsonb(m) j "
+        "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version",
+        failed);
     for (const pqxx::row& row : result) {
       AppliedMigration applied;
       applied.version = static_cast<uint64_t>(row[0].as<int64_t>());
@@ -206,6 +220,10 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
       applied.applied_by = row[4].as<std::string>();
       applied.execution_ms = row[5].as<int64_t>();
       applied.directory = row[6].as<std::string>();
+      applied.state = row[7].as<std::string>();
+      applied.action = row[8].as<std::string>();
+      applied.ran = row[9].as<std::string>();
+      applied.error = row[10].as<std::string>();
       rows.push_back(std::move(applied));
     }
   } catch (const pqxx::sql_error& e) {
@@ -213,6 +231,23 @@ std::vector<AppliedMigration> PostgresDriver::applied() {
     throw Error(ExitCode::kDatabase, "cannot read migrator.schema_migrations: " + describe(e, &ignored));
   }
   return rows;
+}
+
+std::vector<InvalidIndex> PostgresDriver::invalid_indexes() {
+  std::vector<InvalidIndex> indexes;
+  try {
+    pqxx::read_transaction tx(session_->connection);
+    for (const pqxx::row& row :
+         tx.exec("SELECT n.nspname, c.relname, t.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                 "JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_class t ON t.oid = i.indrelid "
+                 "WHERE NOT i.indisvalid ORDER BY 1, 2")) {
+      indexes.push_back(InvalidIndex{row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>()});
+    }
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot read pg_index: " + describe(e, &ignored));
+  }
+  return indexes;
 }
 
 std::vector<HistoryEntry> PostgresDriver::history() {
@@ -271,7 +306,9 @@ struct Timeouts {
 // rolling back) when a lock wait timed out.
 int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
                            const std::string& path, Timeouts timeouts,
-                           const std::function<void(pqxx::work&, int64_t)>& record) {
+                           const std::function<void(pqxx::work&, int64_t)>& record,
+                           ProgressListener* progress = nullptr) {
+  ProgressScope progress_scope(progress);
   try {
     pqxx::work tx(connection);
     // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler.
@@ -283,7 +320,9 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
                                                " was cancelled and the migration rolled back, nothing of it "
                                                "remains; the migration lock is released");
     };
-    for (const Statement& statement : statements) {
+    for (size_t i = 0; i < statements.size(); ++i) {
+      const Statement& statement = statements[i];
+      if (progress != nullptr) progress->statement(path, i + 1, statements.size());
       if (interrupt_requested()) throw interrupted(statement);
       try {
         tx.exec(statement.text);
@@ -327,7 +366,7 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
   int64_t backoff_ms = options.retry_backoff_ms;
   for (int attempt = 1;; ++attempt) {
     try {
-      return run_in_transaction(connection, statements, path, timeouts, record);
+      return run_in_transaction(connection, statements, path, timeouts, record, options.progress);
     } catch (const LockTimedOut& timed_out) {
       if (attempt > options.lock_retries) {
         throw Error(ExitCode::kMigrationFailed,
@@ -351,12 +390,157 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
   }
 }
 
+// Runs `statements` one by one outside a transaction block: each in autocommit, or inside the script's
+// own BEGIN ... COMMIT. The timeouts are session settings here (SET LOCAL needs a transaction block),
+// reset when the script ends or fails. That is safe because the migrator always owns its session: its
+// advisory lock is a session lock, so it must connect directly or through a session-mode pooler, never
+// a transaction-mode one where a session SET would leak to other clients.
+//
+// The state row says 'running' (with the `action`) before the first statement and, after each one,
+// which statements ran (`ran`: their lines), each write committed at once, so a run killed at any
+// point leaves a trace. A failure marks it 'failed' with the error; then the version is refused until
+// `resolve`. On success `record(tx, ms)` replaces the marker in a transaction of its own.
+int64_t run_outside_transaction(pqxx::connection& connection, const Migration& migration, const std::string& action,
+                                const std::vector<Statement>& statements, const std::string& path, Timeouts timeouts,
+                                const std::function<void(pqxx::work&, int64_t)>& record, ProgressListener* progress) {
+  ProgressScope progress_scope(progress);
+  const int64_t version = static_cast<int64_t>(migration.version);
+  size_t done = 0;
+  size_t done_before_block = 0;  // statements that stay in effect if the script's open block rolls back
+  bool in_block = false;         // inside the script's own BEGIN ... COMMIT
+  auto lines = [&] {
+    std::string text;
+    for (size_t i = 0; i < done; ++i) text += (i == 0 ? "" : ", ") + std::to_string(statements[i].line);
+    return text;
+  };
+  auto ran = [&] {
+    if (done == 0) return std::string("no statement of it ran");
+    return std::to_string(done) + " of " + std::to_string(statements.size()) +
+           " statements ran outside a transaction and remain (lines " + lines() + ")";
+  };
+  // Marks the migration failed; never throws (the connection may be gone: the marker then stays 'running').
+  auto mark_failed = [&](const std::string& error) {
+    // Tried again a few times: after SIGINT the signal watcher keeps cancelling whatever runs for a while.
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      try {
+        pqxx::work tx(connection);
+        tx.exec_params(
+            "UPDATE migrator.schema_migrations SET state = 'failed', ran = $2, error = $3 WHERE version = $1", version,
+            lines(), error);
+        tx.commit();
+        return;
+      } catch (const pqxx::broken_connection&) {
+        return;
+      } catch (const std::exception&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+    }
+  };
+  auto start = std::chrono::steady_clock::now();
+  std::optional<Error> failure;  // set inside, recorded once the nontransaction has ended (one at a time)
+  try {
+    pqxx::nontransaction tx(connection);
+    if (action == "up") {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied'", version);
+      tx.exec_params(
+          "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory, state, action) "
+          "VALUES ($1, $2, $3, 0, $4, 'running', 'up')",
+          version, migration.name, migration.checksum, migration.label());
+    } else {
+      tx.exec_params(
+          "UPDATE migrator.schema_migrations SET state = 'running', action = $2, ran = '', error = '' "
+          "WHERE version = $1",
+          version, action);
+    }
+    tx.exec("SET lock_timeout = " + std::to_string(timeouts.lock_ms));
+    if (timeouts.statement_ms > 0) tx.exec("SET statement_timeout = " + std::to_string(timeouts.statement_ms));
+    auto reset = [&] {
+      if (in_block) {
+        tx.exec("ROLLBACK");  // the script's own block, aborted by the failure
+        done = done_before_block;
+      }
+      in_block = false;
+      tx.exec("RESET lock_timeout; RESET statement_timeout");
+    };
+    for (const Statement& statement : statements) {
+      if (progress != nullptr) progress->statement(path, done + 1, statements.size());
+      std::string where = path + ":" + std::to_string(statement.line);
+      if (interrupt_requested()) {
+        reset();
+        failure = Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
+      } else {
+        try {
+          tx.exec(statement.text);
+        } catch (const pqxx::sql_error& e) {
+          bool interrupted = interrupt_requested();
+          try {
+            reset();
+          } catch (const std::exception&) {
+            // The connection is gone; the error below says what ran.
+          }
+          int statement_line = 1;
+          std::string message = describe(e, &statement_line);
+          failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
+                                : Error(ExitCode::kMigrationFailed,
+                                        path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
+                                            message + "; " + ran());
+        }
+      }
+      if (failure) break;
+      const std::string& kind = statement.transaction_kind;
+      if (kind == "TRANS_STMT_BEGIN" || kind == "TRANS_STMT_START") {
+        in_block = true;
+        done_before_block = done;
+      }
+      if ((kind == "TRANS_STMT_COMMIT" || kind == "TRANS_STMT_ROLLBACK") && !statement.chained) in_block = false;
+      ++done;
+      // Inside the script's own block this update commits or rolls back with the block, as its statements do.
+      tx.exec_params("UPDATE migrator.schema_migrations SET ran = $2 WHERE version = $1", version, lines());
+    }
+    if (!failure) reset();
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, path + ": lost the database connection: " + e.what() + "; " + ran());
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    failure = Error(ExitCode::kMigrationFailed, path + ": " + describe(e, &ignored) + "; " + ran());
+  }
+  if (failure) {
+    mark_failed(failure->what());
+    throw *failure;
+  }
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  try {
+    pqxx::work tx(connection);
+    if (action == "up") {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied'", version);
+    }
+    record(tx, ms);
+    tx.commit();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kDatabase, path + ": every statement ran, but recording the migration failed: " + e.what());
+  }
+  return ms;
+}
+
+// Runs the script as `plan` says: in one transaction with retries, or outside a transaction.
+int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
+                    const std::string& action, const ScriptPlan& plan, const std::string& path,
+                    const std::function<void(pqxx::work&, int64_t)>& record) {
+  if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
+  Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
+                    migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
+  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record,
+                                 options.progress);
+}
+
 }  // namespace
 
 int64_t PostgresDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
-  std::vector<Statement> statements = split_postgres_script(migration.up_sql, path);
-  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+  ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
+  return run_planned(session_->connection, options_, migration, "up", plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(
         "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
         "VALUES ($1, $2, $3, $4, $5)",
@@ -368,8 +552,8 @@ int64_t PostgresDriver::apply(const Migration& migration) {
 
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
-  std::vector<Statement> statements = split_postgres_script(migration.down_sql, path);
-  return run_with_retries(session_->connection, options_, migration, statements, path, [&](pqxx::work& tx, int64_t ms) {
+  ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
+  return run_planned(session_->connection, options_, migration, "down", plan, path, [&](pqxx::work& tx, int64_t ms) {
     tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, "down", "reverted", ms,
                    std::string(kMigratorVersion), "");
     pqxx::result deleted = tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1",
@@ -389,6 +573,43 @@ void PostgresDriver::verify(const Migration& migration) {
     run_in_transaction(session_->connection, statements, path, timeouts, nullptr);
   } catch (const LockTimedOut& timed_out) {
     throw Error(ExitCode::kMigrationFailed, timed_out.message);
+  }
+}
+
+void PostgresDriver::resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) {
+  const int64_t version = static_cast<int64_t>(migration.version);
+  try {
+    for (const InvalidIndex& index : drop_indexes) {
+      pqxx::nontransaction tx(session_->connection);  // DROP INDEX CONCURRENTLY refuses a transaction block
+      tx.exec("DROP INDEX CONCURRENTLY IF EXISTS " + tx.quote_name(index.schema) + "." + tx.quote_name(index.name));
+    }
+    pqxx::work tx(session_->connection);
+    pqxx::result row = tx.exec_params(
+        "SELECT action, ran, error FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied' "
+        "FOR UPDATE",
+        version);
+    if (row.empty()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  migration.label() + " is not recorded as failed (changed concurrently?)");
+    }
+    std::string detail = "was " + row[0][0].as<std::string>() + " outside a transaction; statements at lines " +
+                         row[0][1].as<std::string>() + " ran; " + row[0][2].as<std::string>();
+    if (applied) {
+      tx.exec_params(
+          "UPDATE migrator.schema_migrations SET state = 'applied', action = 'up', ran = '', error = '', "
+          "name = $2, checksum = $3, directory = $4 WHERE version = $1",
+          version, migration.name, migration.checksum, migration.label());
+    } else {
+      tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1", version);
+    }
+    tx.exec_params(kInsertHistory, version, migration.name, "resolve", applied ? "applied" : "reverted", 0,
+                   std::string(kMigratorVersion), detail);
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    int ignored = 0;
+    throw Error(ExitCode::kDatabase, "cannot resolve " + migration.label() + ": " + describe(e, &ignored));
+  } catch (const pqxx::broken_connection& e) {
+    throw Error(ExitCode::kDatabase, "lost the database connection resolving " + migration.label() + ": " + e.what());
   }
 }
 

@@ -28,22 +28,28 @@ class PostgresDriver : public Driver {
   void lock() override;
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
+  std::vector<AppliedMigration> failed() override;
+  std::vector<InvalidIndex> invalid_indexes() override;
   // migrator.history; UPDATE and DELETE on it are refused by a trigger.
   std::vector<HistoryEntry> history() override;
   void record_failure(const Migration& migration, const std::string& action, const std::string& outcome,
                       const std::string& detail) noexcept override;
-  // Refuses transaction-control statements (BEGIN, COMMIT, ROLLBACK, ...) recognised from the parse
-  // tree: the migration already runs in a transaction, which they would end or discard.
-  void check(const std::string& script, const std::string& path) override;
+  // plan_postgres_script(): from the parse tree, refuses transaction control (BEGIN, COMMIT, ...) in a
+  // migration that runs in a transaction, and statements PostgreSQL refuses in a transaction block
+  // (CREATE INDEX CONCURRENTLY, VACUUM, ...) mixed with others unless declared no-transaction.
+  bool check(const std::string& script, const std::string& path, bool no_transaction = false) override;
   // Splits the script with libpg_query first, so a syntax error is reported before any statement
   // runs; then executes statement by statement inside one transaction.
   int64_t apply(const Migration& migration) override;
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
+  void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) override;
   void verify(const Migration& migration) override;
 
  private:
   struct Session;
+  // The state table's rows, applied ones or the others.
+  std::vector<AppliedMigration> rows(bool failed);
   std::unique_ptr<Session> session_;
   DriverOptions options_;
 };

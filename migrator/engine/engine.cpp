@@ -5,6 +5,7 @@
 #include <map>
 
 #include "migrator/error.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 
@@ -19,9 +20,27 @@ std::string describe_state(const MigrationStatus& status) {
       return "changed (applied " + status.applied_at + ", files differ since)";
     case MigrationState::kMissing:
       return "missing (applied " + status.applied_at + ", no directory on disk)";
+    case MigrationState::kFailed: {
+      std::string ran = status.ran.empty() ? "no statement ran" : "statements at lines " + status.ran + " ran";
+      if (status.interrupted) {
+        return "interrupted (" + status.failed_action + " outside a transaction, started " + status.applied_at +
+               " by " + status.applied_by + "; the run died or still runs; " + ran + ")";
+      }
+      return "failed (" + status.failed_action + " outside a transaction, started " + status.applied_at + " by " +
+             status.applied_by + "; " + ran + "; " + status.error + ")";
+    }
   }
   return "unknown";
 }
+
+namespace {
+
+// Appended to "applied <label> (<n> ms": how the script ran, when not in one transaction.
+const char* transaction_note(bool outside_transaction) {
+  return outside_transaction ? ", outside a transaction, statement by statement" : "";
+}
+
+}  // namespace
 
 Engine::Engine(Driver& driver, std::vector<Migration> migrations, std::ostream& out)
     : driver_(driver), migrations_(std::move(migrations)), out_(out) {}
@@ -59,6 +78,23 @@ std::vector<MigrationStatus> Engine::status() {
     found->second.applied_by = applied.applied_by;
     found->second.execution_ms = applied.execution_ms;
   }
+  for (const AppliedMigration& failed : driver_.failed()) {
+    MigrationStatus& status = by_version[failed.version];
+    if (status.version_text.empty()) {  // no directory on disk
+      bool recorded = failed.directory.size() > failed.name.size() + 1;
+      status.version_text = recorded ? failed.directory.substr(0, failed.directory.size() - failed.name.size() - 1)
+                                     : std::to_string(failed.version);
+    }
+    status.version = failed.version;
+    status.name = failed.name;
+    status.state = MigrationState::kFailed;
+    status.applied_at = failed.applied_at;
+    status.applied_by = failed.applied_by;
+    status.failed_action = failed.action;
+    status.interrupted = failed.state == "running";
+    status.ran = failed.ran;
+    status.error = failed.error;
+  }
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
   return statuses;
@@ -79,6 +115,19 @@ std::string Engine::drift_report(const std::vector<MigrationStatus>& statuses) c
   return problems;
 }
 
+std::string Engine::failed_report(const std::vector<MigrationStatus>& statuses) const {
+  std::string problems;
+  for (const MigrationStatus& status : statuses) {
+    if (status.state != MigrationState::kFailed) continue;
+    std::string version = std::to_string(status.version);
+    problems += "\n  " + status.version_text + "_" + status.name + " " + describe_state(status) +
+                "; finish or undo its statements by hand, then run `migrator resolve " + version +
+                " --applied` (its changes are all in place) or `migrator resolve " + version +
+                " --reverted` (none are)";
+  }
+  return problems;
+}
+
 void Engine::print_status() {
   std::vector<MigrationStatus> statuses = status();
   if (statuses.empty()) {
@@ -95,11 +144,74 @@ void Engine::print_status() {
     out_ << std::left << std::setw(static_cast<int>(version_width)) << status.version_text << "  "
          << std::setw(static_cast<int>(name_width)) << status.name << "  " << describe_state(status) << "\n";
   }
+  print_invalid_indexes(statuses);
   std::string problems = drift_report(statuses);
   if (!problems.empty()) {
     out_.flush();
     throw Error(ExitCode::kInvalidMigrations, "applied migrations differ from the files on disk:" + problems);
   }
+  problems = failed_report(statuses);
+  if (!problems.empty()) {
+    out_.flush();
+    throw Error(ExitCode::kInvalidMigrations, "migrations run outside a transaction did not finish:" + problems);
+  }
+}
+
+std::vector<Engine::LeftIndex> Engine::left_indexes(const std::vector<MigrationStatus>& statuses,
+                                                    std::vector<InvalidIndex>* others) {
+  std::vector<LeftIndex> left;
+  std::vector<InvalidIndex> invalid = driver_.invalid_indexes();
+  for (const InvalidIndex& index : invalid) {
+    bool matched = false;
+    for (const MigrationStatus& status : statuses) {
+      const Migration* migration = status.state == MigrationState::kFailed ? find(status.version) : nullptr;
+      if (migration == nullptr || matched) continue;
+      std::vector<Statement> statements;
+      try {
+        statements = split_postgres_script(migration->up_sql, migration->up_path().string());
+      } catch (const Error&) {
+        continue;  // edited since into something that does not parse: it names no index
+      }
+      for (const Statement& statement : statements) {
+        bool same_schema =
+            statement.concurrent_index_schema.empty() || statement.concurrent_index_schema == index.schema;
+        if (!statement.concurrent_index.empty() && statement.concurrent_index == index.name && same_schema) {
+          left.push_back(LeftIndex{index, migration, statement.line});
+          matched = true;
+          break;
+        }
+      }
+    }
+    if (!matched && others != nullptr) others->push_back(index);
+  }
+  return left;
+}
+
+void Engine::print_invalid_indexes(const std::vector<MigrationStatus>& statuses) {
+  std::vector<InvalidIndex> others;
+  for (const LeftIndex& left : left_indexes(statuses, &others)) {
+    out_ << "invalid index " << left.index.schema << "." << left.index.name << " on " << left.index.table
+         << ": left by the failed CREATE INDEX CONCURRENTLY at " << left.migration->up_path().string() << ":"
+         << left.line << "; `migrator resolve " << left.migration->version << " --reverted` drops it\n";
+  }
+  for (const InvalidIndex& index : others) {
+    out_ << "invalid index " << index.schema << "." << index.name << " on " << index.table
+         << ": not built by a failed migration (a CREATE INDEX CONCURRENTLY or REINDEX CONCURRENTLY that failed "
+            "elsewhere); drop it or REINDEX it\n";
+  }
+}
+
+void Engine::note_run(const Migration& migration, const std::string& action, const std::string& outcome, int64_t ms,
+                      bool outside_transaction) {
+  MigrationRun run;
+  run.version = migration.version;
+  run.name = migration.name;
+  run.label = migration.label();
+  run.action = action;
+  run.outcome = outcome;
+  run.duration_ms = ms;
+  run.outside_transaction = outside_transaction;
+  runs_.push_back(std::move(run));
 }
 
 const Migration* Engine::find(uint64_t version) const {
@@ -111,14 +223,15 @@ const Migration* Engine::find(uint64_t version) const {
 std::vector<MigrationStatus> Engine::lock_and_check() {
   driver_.lock();
   std::vector<MigrationStatus> statuses = status();
-  std::string problems = drift_report(statuses);
+  std::string problems = drift_report(statuses) + failed_report(statuses);
   if (!problems.empty()) {
     throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was changed:" + problems);
   }
   return statuses;
 }
 
-int64_t Engine::attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run) {
+int64_t Engine::attempt(const Migration& migration, const std::string& action, bool outside_transaction,
+                        const std::function<int64_t()>& run) {
   try {
     return run();
   } catch (const Error& e) {
@@ -126,7 +239,13 @@ int64_t Engine::attempt(const Migration& migration, const std::string& action, c
       driver_.record_failure(migration, action, e.code() == ExitCode::kInterrupted ? "interrupted" : "failed",
                              e.what());
     }
-    throw;
+    if (!outside_transaction) throw;
+    std::string version = std::to_string(migration.version);
+    throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
+                              " is recorded as failed and later runs refuse until it is resolved: finish or undo its "
+                              "statements by hand, then run `migrator resolve " +
+                              version + " --applied` (its changes are all in place) or `migrator resolve " + version +
+                              " --reverted` (none are)");
   }
 }
 
@@ -137,11 +256,13 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (status.state == MigrationState::kApplied) highest_applied = &status;
   }
   std::string out_of_order;
+  std::map<uint64_t, bool> outside;                 // per version: runs outside a transaction
   for (const MigrationStatus& status : statuses) {  // every script is checked before the first runs
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    driver_.check(migration.up_sql, migration.up_path().string());
+    outside[migration.version] =
+        driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
     if (highest_applied != nullptr && status.version < highest_applied->version && !allow_out_of_order) {
       out_of_order += "\n  " + migration.label() + " is pending, but " + highest_applied->version_text + "_" +
                       highest_applied->name + " (a higher version) is already applied";
@@ -157,8 +278,10 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
-    int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
-    out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+    int64_t ms = attempt(migration, "up", outside[migration.version], [&] { return driver_.apply(migration); });
+    note_run(migration, "up", "applied", ms, outside[migration.version]);
+    out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside[migration.version])
+         << ")" << std::endl;
     ++applied;
   }
   if (applied == 0) out_ << "nothing to apply" << std::endl;
@@ -174,15 +297,19 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
                       ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
     }
   }
+  std::map<uint64_t, bool> outside;  // per version: runs outside a transaction
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    driver_.check(migration.down_sql, migration.down_path().string());
+    outside[version] =
+        driver_.check(migration.down_sql, migration.down_path().string(), migration.options.no_transaction);
   }
   int reverted = 0;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    int64_t ms = attempt(migration, "down", [&] { return driver_.revert(migration); });
-    out_ << "reverted " << migration.label() << " (" << ms << " ms)" << std::endl;
+    int64_t ms = attempt(migration, "down", outside[version], [&] { return driver_.revert(migration); });
+    note_run(migration, "down", "reverted", ms, outside[version]);
+    out_ << "reverted " << migration.label() << " (" << ms << " ms" << transaction_note(outside[version]) << ")"
+         << std::endl;
     ++reverted;
   }
   if (reverted == 0) out_ << "nothing to revert" << std::endl;
@@ -207,16 +334,18 @@ bool Engine::redo() {
     return false;
   }
   const Migration& migration = *find(latest->version);
-  driver_.check(migration.up_sql, migration.up_path().string());
+  bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
-  int64_t ms = attempt(migration, "up", [&] { return driver_.apply(migration); });
-  out_ << "applied " << migration.label() << " (" << ms << " ms)" << std::endl;
+  int64_t ms = attempt(migration, "up", outside, [&] { return driver_.apply(migration); });
+  note_run(migration, "up", "applied", ms, outside);
+  out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside) << ")" << std::endl;
   return true;
 }
 
 int Engine::baseline(uint64_t version) {
   driver_.lock();
   std::vector<AppliedMigration> applied = driver_.applied();
+  for (const AppliedMigration& failed : driver_.failed()) applied.push_back(failed);
   if (!applied.empty()) {
     const AppliedMigration& first = applied.front();
     std::string label = first.directory.empty() ? std::to_string(first.version) + "_" + first.name : first.directory;
@@ -234,8 +363,56 @@ int Engine::baseline(uint64_t version) {
     if (migration.version <= version) adopted.push_back(migration);
   }
   driver_.baseline(adopted);
-  for (const Migration& migration : adopted) out_ << "baselined " << migration.label() << " (not run)" << std::endl;
+  for (const Migration& migration : adopted) {
+    note_run(migration, "baseline", "applied");
+    out_ << "baselined " << migration.label() << " (not run)" << std::endl;
+  }
   return static_cast<int>(adopted.size());
+}
+
+void Engine::resolve(uint64_t version, bool applied) {
+  driver_.lock();
+  std::vector<MigrationStatus> statuses = status();
+  auto failed = std::find_if(statuses.begin(), statuses.end(), [&](const MigrationStatus& s) {
+    return s.version == version && s.state == MigrationState::kFailed;
+  });
+  if (failed == statuses.end()) {
+    auto other =
+        std::find_if(statuses.begin(), statuses.end(), [&](const MigrationStatus& s) { return s.version == version; });
+    std::string what = other == statuses.end() ? "no migration with version " + std::to_string(version)
+                                               : other->version_text + "_" + other->name + " is " +
+                                                     describe_state(*other).substr(0, describe_state(*other).find(' '));
+    throw Error(ExitCode::kInvalidMigrations, "nothing to resolve, nothing was changed: " + what +
+                                                  "; resolve only clears a migration that failed or was interrupted "
+                                                  "outside a transaction (see status)");
+  }
+  const Migration* on_disk = find(version);
+  Migration migration;
+  if (on_disk != nullptr) {
+    migration = *on_disk;
+  } else {
+    if (applied) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to resolve " + failed->version_text + "_" + failed->name +
+                      " as applied, nothing was changed: its directory is not in the migrations directory, and the "
+                      "record takes its checksum from the files; restore it (e.g. from git)");
+    }
+    migration.version = version;
+    migration.name = failed->name;
+    migration.directory = failed->version_text + "_" + failed->name;
+  }
+  std::vector<InvalidIndex> drop;
+  if (!applied) {
+    for (const LeftIndex& left : left_indexes(statuses, nullptr)) {
+      if (left.migration->version == version) drop.push_back(left.index);
+    }
+  }
+  driver_.resolve(migration, applied, drop);
+  note_run(migration, "resolve", applied ? "applied" : "reverted");
+  for (const InvalidIndex& index : drop) runs_.back().dropped_indexes.push_back(index.schema + "." + index.name);
+  out_ << "resolved " << migration.label() << ": recorded as " << (applied ? "applied" : "reverted");
+  for (const InvalidIndex& index : drop) out_ << ", dropped invalid index " << index.schema << "." << index.name;
+  out_ << std::endl;
 }
 
 int Engine::verify() {
@@ -250,14 +427,18 @@ int Engine::verify() {
     if (status.state != MigrationState::kApplied) continue;
     const Migration& migration = *find(status.version);
     if (migration.verify_sql.empty()) {
+      note_run(migration, "verify", "no verify.sql");
       out_ << "verified " << migration.label() << ": checksum ok, no verify.sql" << std::endl;
       continue;
     }
     try {
       driver_.verify(migration);
+      note_run(migration, "verify", "verified");
       out_ << "verified " << migration.label() << ": checksum ok, verify.sql ok" << std::endl;
     } catch (const Error& e) {
       if (e.code() != ExitCode::kMigrationFailed) throw;
+      note_run(migration, "verify", "failed");
+      runs_.back().error = e.what();
       out_ << "FAILED " << migration.label() << ": checksum ok, verify.sql failed" << std::endl;
       failures += std::string("\n  ") + e.what();
     }

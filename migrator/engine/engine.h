@@ -19,6 +19,9 @@ enum class MigrationState {
   kPending,  // on disk, not recorded
   kChanged,  // recorded, but up.sql/down.sql on disk no longer match the recorded checksum
   kMissing,  // recorded, but no directory on disk
+  // run outside a transaction and not finished: a statement failed, or the run died (interrupted);
+  // refused by up and down until `resolve`
+  kFailed,
 };
 
 struct MigrationStatus {
@@ -29,11 +32,30 @@ struct MigrationStatus {
   std::string applied_at;  // empty unless recorded
   std::string applied_by;  // empty unless recorded
   int64_t execution_ms = 0;
+  // kFailed only: the direction of the run that stopped ("up" or "down"), whether it died rather
+  // than failed, the lines of the statements that ran ("2, 3") and the error.
+  std::string failed_action;
+  bool interrupted = false;
+  std::string ran;
+  std::string error;
 };
 
 // "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
-// 2024-...)".
+// 2024-...)", "failed (up stopped at ...)", "interrupted (up, ...)".
 std::string describe_state(const MigrationStatus& status);
+
+// What a command did to one migration (for --json): one per line of progress output.
+struct MigrationRun {
+  uint64_t version = 0;
+  std::string name;
+  std::string label;    // "0002_add_email"
+  std::string action;   // "up", "down", "baseline", "resolve" or "verify"
+  std::string outcome;  // "applied", "reverted", "verified", or for verify "failed" / "no verify.sql"
+  int64_t duration_ms = 0;
+  bool outside_transaction = false;
+  std::vector<std::string> dropped_indexes;  // resolve --reverted: "schema.name"
+  std::string error;                         // verify: why verify.sql failed
+};
 
 class Engine {
  public:
@@ -43,8 +65,10 @@ class Engine {
 
   // Every migration on disk or in the database, sorted by version. Takes no lock, creates nothing.
   std::vector<MigrationStatus> status();
-  // Writes status() as aligned lines: version, name, state. Then, if an applied migration is changed or
-  // missing, throws Error(kInvalidMigrations) naming each and how to proceed (so CI can gate on it).
+  // Writes status() as aligned lines: version, name, state; then each invalid index (PostgreSQL), those
+  // a failed migration's CREATE INDEX CONCURRENTLY left apart from others. Then, if an applied
+  // migration is changed or missing or one failed, throws Error(kInvalidMigrations) naming each and how
+  // to proceed (so CI can gate on it).
   void print_status();
 
   // Applies pending migrations in version order, up to and including `to` if given, each in its
@@ -73,6 +97,14 @@ class Engine {
   // `version` is not a migration on disk. Returns how many were recorded.
   int baseline(uint64_t version);
 
+  // Clears the failed state of migration `version` (run outside a transaction, failed or interrupted)
+  // once an operator has made the database match one end of it, under the lock: `applied` records it
+  // applied with the checksum of its files; otherwise removes its record, first dropping every invalid
+  // index its CREATE INDEX CONCURRENTLY left (see status). Prints "resolved <label>: ...". Throws
+  // Error(kInvalidMigrations), changing nothing, if `version` is not failed, or for `applied` if its
+  // directory is not on disk.
+  void resolve(uint64_t version, bool applied);
+
   // Checks every applied migration against the files: throws Error(kInvalidMigrations) naming each
   // changed or missing one (running nothing). Then runs each applied migration's verify.sql (see
   // Driver::verify), printing "verified <label>: ..." per applied migration, and throws
@@ -80,20 +112,41 @@ class Engine {
   // Returns how many verify.sql files ran.
   int verify();
 
+  // What this engine's commands did so far, in order.
+  const std::vector<MigrationRun>& runs() const { return runs_; }
+
+  // An invalid index that a failed migration's CREATE INDEX CONCURRENTLY (at `line` of its up.sql) left.
+  struct LeftIndex {
+    InvalidIndex index;
+    const Migration* migration;
+    int line;
+  };
+  // The invalid indexes failed migrations left; the other invalid indexes go to `others` if given.
+  std::vector<LeftIndex> left_indexes(const std::vector<MigrationStatus>& statuses, std::vector<InvalidIndex>* others);
+
  private:
-  // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift.
+  // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift or a
+  // failed migration.
   std::vector<MigrationStatus> lock_and_check();
   // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
   std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
+  // One "\n  <label> failed ...; <how to resolve>" line per failed migration; empty if none.
+  std::string failed_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;
+  // Appends to runs_.
+  void note_run(const Migration& migration, const std::string& action, const std::string& outcome, int64_t ms = 0,
+                bool outside_transaction = false);
+  void print_invalid_indexes(const std::vector<MigrationStatus>& statuses);
   // Runs `run` (an apply or revert of `migration`); if its SQL fails or is interrupted, appends that
-  // to the history before rethrowing.
-  int64_t attempt(const Migration& migration, const std::string& action, const std::function<int64_t()>& run);
+  // to the history before rethrowing, saying for a migration run `outside_transaction` how to resolve it.
+  int64_t attempt(const Migration& migration, const std::string& action, bool outside_transaction,
+                  const std::function<int64_t()>& run);
   int revert(const std::vector<uint64_t>& versions_newest_first);
 
   Driver& driver_;
   std::vector<Migration> migrations_;
   std::ostream& out_;
+  std::vector<MigrationRun> runs_;
 };
 
 }  // namespace migrator

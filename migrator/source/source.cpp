@@ -126,9 +126,12 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
         options.irreversible = true;
       } else if (option == "empty-down") {
         options.empty_down = true;
+      } else if (option == "no-transaction") {
+        options.no_transaction = true;
       } else {
         invalid(where + "unknown migrator option '" + option +
-                "'; known options: irreversible, empty-down, lock-timeout=DURATION, statement-timeout=DURATION");
+                "'; known options: irreversible, empty-down, no-transaction, lock-timeout=DURATION, "
+                "statement-timeout=DURATION");
       }
     }
   }

@@ -28,10 +28,15 @@ namespace migrator {
 // empty-down                down.sql is intentionally empty: `down` only removes the record.
 // lock-timeout=DURATION     PostgreSQL lock_timeout for this migration (overrides --lock-timeout).
 // statement-timeout=DURATION  PostgreSQL statement_timeout for this migration.
-// Without either, a down.sql with no statement (only blanks and comments) is an error.
+// no-transaction            up.sql and down.sql run statement by statement outside a transaction
+//                           (CREATE INDEX CONCURRENTLY and other statements PostgreSQL refuses in a
+//                           transaction block, mixed with others; the script's own BEGIN/COMMIT run
+//                           as written). A failure leaves the migration recorded as failed.
+// Without irreversible or empty-down, a down.sql with no statement (only blanks and comments) is an error.
 struct MigrationOptions {
   bool irreversible = false;
   bool empty_down = false;
+  bool no_transaction = false;
   std::optional<int64_t> lock_timeout_ms;
   std::optional<int64_t> statement_timeout_ms;
 };

@@ -28,6 +28,17 @@ struct Statement {
   // PostgreSQL only: a statement that begins or ends a transaction (BEGIN, START TRANSACTION, COMMIT,
   // END, ROLLBACK, ABORT, PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED); savepoints are not.
   bool transaction_control = false;
+  // PostgreSQL only: the parse tree's TransactionStmt kind ("TRANS_STMT_BEGIN", ...), empty for others;
+  // `chained` for COMMIT/ROLLBACK AND CHAIN, which start the next transaction block at once.
+  std::string transaction_kind;
+  bool chained = false;
+  // PostgreSQL only: the command PostgreSQL refuses inside a transaction block, as its error names it
+  // ("CREATE INDEX CONCURRENTLY", "VACUUM", ...); empty for a statement that may run in one.
+  std::string refused_in_transaction;
+  // PostgreSQL only, for CREATE INDEX CONCURRENTLY: the index it builds, which stays behind INVALID if
+  // the build fails; the schema is empty unless the statement names it.
+  std::string concurrent_index_schema;
+  std::string concurrent_index;
 };
 
 // Splits a PostgreSQL script into statements with libpg_query's parser (so semicolons inside
@@ -35,5 +46,24 @@ struct Statement {
 // Nothing touches a database.
 // Throws Error(kMigrationFailed) "<path>:<line>: syntax error ..." if the script does not parse.
 std::vector<Statement> split_postgres_script(const std::string& script, const std::string& path);
+
+// How a PostgreSQL migration script runs.
+struct ScriptPlan {
+  std::vector<Statement> statements;
+  // Statement by statement, each in autocommit (or in the script's own BEGIN ... COMMIT): declared
+  // with `-- migrator: no-transaction`, or implied because every statement is one PostgreSQL refuses
+  // in a transaction block. Otherwise the whole script runs in one transaction with its record.
+  bool outside_transaction = false;
+  bool declared = false;  // outside_transaction because of the header option
+};
+
+// Splits `script` (see split_postgres_script) and decides how it runs. Throws
+// Error(kInvalidMigrations) "<path>:<line>: ..." naming the first offending statement and the fix:
+// - without `no_transaction`: a statement that ends or begins a transaction (BEGIN, COMMIT, ...), or a
+//   statement refused in a transaction block mixed with statements that are not;
+// - with it: PREPARE TRANSACTION or COMMIT/ROLLBACK PREPARED, a BEGIN inside the script's own
+//   transaction block or a COMMIT/ROLLBACK outside one, a block left open at the end, or a statement
+//   refused in a transaction block inside the script's own block.
+ScriptPlan plan_postgres_script(const std::string& script, const std::string& path, bool no_transaction);
 
 }  // namespace migrator

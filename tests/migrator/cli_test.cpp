@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "resolve", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -108,10 +108,11 @@ TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
-  expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, help");
+  expect_usage_error(
+      {"--database-url", "sqlite::memory:", "sideways"},
+      "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -420,6 +421,206 @@ TEST(MigratorCli, FailingMigrationExitsOneNamingFileAndLine) {
   EXPECT_THAT(result.err,
               HasSubstr("migrator: " + (migrations.path() / "0002_bad" / "up.sql").string() + ":3: ERROR: "));
   EXPECT_THAT(result.err, HasSubstr("nope"));
+}
+
+}  // namespace
+}  // namespace migrator_test
+
+namespace migrator_test {
+namespace {
+
+// Runs `sql` on the SQLite database at `path`: the first column of its first row, "" without one,
+// or "error: <message>".
+std::string sqlite3_exec_file(const std::filesystem::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string result;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) return "error: cannot open";
+  char* error = nullptr;
+  auto first = [](void* out, int columns, char** values, char**) {
+    std::string& text = *static_cast<std::string*>(out);
+    if (text.empty() && columns > 0 && values[0] != nullptr) text = values[0];
+    return 0;
+  };
+  if (sqlite3_exec(db, sql.c_str(), first, &result, &error) != SQLITE_OK) result = "error: " + std::string(error);
+  sqlite3_free(error);
+  sqlite3_close(db);
+  return result;
+}
+
+TEST(MigratorCli, ResolveClearsAFailedMigrationAsAppliedOrReverted) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_outside",
+                 "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nINSERT INTO nowhere VALUES (1);\n"
+                 "CREATE TABLE t2 (id integer);\n",
+                 "DROP TABLE t2;\nDROP TABLE t1;\n");
+  migrations.add("0002_next", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  std::string url = "sqlite:" + (db.path() / "app.db").string();
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--database-url", url, "--dir", migrations.path().string()});
+    return migrator_cli(args);
+  };
+
+  CommandResult up = with({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_THAT(up.err, HasSubstr("up.sql:3: ERROR: no such table: nowhere; 1 statements ran outside a transaction "
+                                "and remain (lines 2)\n0001_outside is recorded as failed"));
+  CommandResult status = with({"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  failed (up outside a transaction, started "));
+  EXPECT_THAT(status.out, HasSubstr("0002  next     pending\n"));
+  EXPECT_EQ(with({"up"}).exit_code, 3);
+
+  EXPECT_EQ(with({"resolve", "1"}).exit_code, 2);
+  EXPECT_EQ(with({"resolve", "1", "--applied", "--reverted"}).exit_code, 2);
+  CommandResult not_failed = with({"resolve", "2", "--applied"});
+  EXPECT_EQ(not_failed.exit_code, 3);
+  EXPECT_THAT(not_failed.err, HasSubstr("nothing to resolve, nothing was changed: 0002_next is pending"));
+
+  // The operator finishes it by hand, then says so.
+  ASSERT_EQ(sqlite3_exec_file(db.path() / "app.db", "CREATE TABLE t2 (id integer);"), "");
+  CommandResult resolved = with({"resolve", "1", "--applied"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as applied\n");
+  status = with({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  applied "));
+  up = with({"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0002_next \\([0-9]+ ms\\)\n"));
+  CommandResult again = with({"resolve", "1", "--reverted"});
+  EXPECT_EQ(again.exit_code, 3);
+  EXPECT_THAT(again.err, HasSubstr("0001_outside is applied"));
+
+  // A failed down, undone by hand and resolved as reverted: up applies it again.
+  ASSERT_EQ(with({"down", "--to", "1"}).exit_code, 0);
+  ASSERT_EQ(sqlite3_exec_file(db.path() / "app.db", "DROP TABLE t1;"), "");  // so down.sql fails at line 2
+  CommandResult down = with({"down"});
+  EXPECT_EQ(down.exit_code, 1);
+  EXPECT_THAT(down.err, HasSubstr("down.sql:2: ERROR: no such table: t1; 1 statements ran outside a transaction"));
+  resolved = with({"resolve", "1", "--reverted"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as reverted\n");
+  write_file(migrations.path() / "0001_outside" / "up.sql",
+             "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nCREATE TABLE t2 (id integer);\n");
+  EXPECT_EQ(with({"status"}).exit_code, 0);
+  up = with({"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(sqlite3_exec_file(db.path() / "app.db",
+                              "SELECT group_concat(version || ' ' || action || ' ' || outcome, ', ') FROM "
+                              "(SELECT * FROM migrator_history ORDER BY id)"),
+            "1 up failed, 1 resolve applied, 2 up applied, 2 down reverted, 1 down failed, 1 resolve reverted, "
+            "1 up applied, 2 up applied");
+}
+
+}  // namespace
+}  // namespace migrator_test
+
+#include <nlohmann/json.hpp>
+
+#include "migrator/cli/json_output.h"
+
+namespace migrator_test {
+namespace {
+
+using nlohmann::json;
+
+// The one JSON document a --json run prints on stdout (a parse failure fails the test).
+json document(const CommandResult& result) {
+  EXPECT_EQ(std::count(result.out.begin(), result.out.end(), '\n'), 1) << result.out;
+  json parsed = json::parse(result.out, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(parsed.is_discarded()) << result.out;
+  return parsed;
+}
+
+TEST(MigratorCli, JsonPrintsOneDocumentPerCommandAndHumanLinesOnStderr) {
+  TempDir work;
+  std::string dir = (work.path() / "m").string();
+  std::string url = "sqlite:" + (work.path() / "app.db").string();
+  auto with = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--json", "--database-url", url, "--dir", dir});
+    return migrator_cli(args);
+  };
+
+  CommandResult init = with({"init"});
+  EXPECT_EQ(init.exit_code, 0);
+  json doc = document(init);
+  EXPECT_EQ(doc["command"], "init");
+  EXPECT_EQ(doc["ok"], true);
+  EXPECT_EQ(doc["exit_code"], 0);
+  EXPECT_EQ(doc["created"].size(), 2u);
+  EXPECT_THAT(init.err, HasSubstr("created "));
+
+  write_file(work.path() / "m" / "0002_outside" / "up.sql",
+             "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\nINSERT INTO nowhere VALUES (1);\n");
+  write_file(work.path() / "m" / "0002_outside" / "down.sql", "DROP TABLE t1;\n");
+  CommandResult up = with({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  doc = document(up);
+  EXPECT_EQ(doc["command"], "up");
+  EXPECT_EQ(doc["ok"], false);
+  EXPECT_EQ(doc["exit_code"], 1);
+  EXPECT_EQ(doc["error"]["file"], dir + "/0002_outside/up.sql");
+  EXPECT_EQ(doc["error"]["line"], 3);
+  EXPECT_THAT(doc["error"]["message"].get<std::string>(), HasSubstr("no such table: nowhere"));
+  ASSERT_EQ(doc["migrations"].size(), 1u);  // what ran before the failure
+  EXPECT_EQ(doc["migrations"][0]["directory"], "0001_create_example");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "applied");
+  EXPECT_THAT(up.err, HasSubstr("migrator: " + dir + "/0002_outside/up.sql:3: ERROR: no such table: nowhere"));
+  EXPECT_THAT(up.err, HasSubstr("applied 0001_create_example ("));
+
+  CommandResult status = with({"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  doc = document(status);
+  EXPECT_EQ(doc["ok"], false);
+  ASSERT_EQ(doc["migrations"].size(), 2u);
+  EXPECT_EQ(doc["migrations"][0]["state"], "applied");
+  EXPECT_EQ(doc["migrations"][1]["state"], "failed");
+  EXPECT_EQ(doc["migrations"][1]["failed_action"], "up");
+  EXPECT_EQ(doc["migrations"][1]["statements_ran_lines"], json::array({2}));
+  EXPECT_EQ(doc["invalid_indexes"], json::array());
+
+  CommandResult resolve = with({"resolve", "2", "--reverted"});
+  EXPECT_EQ(resolve.exit_code, 0) << resolve.err;
+  doc = document(resolve);
+  EXPECT_EQ(doc["migrations"][0]["action"], "resolve");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "reverted");
+
+  CommandResult down = with({"down"});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  doc = document(down);
+  EXPECT_EQ(doc["command"], "down");
+  EXPECT_EQ(doc["migrations"][0]["outcome"], "reverted");
+  EXPECT_GE(doc["migrations"][0]["duration_ms"].get<int64_t>(), 0);
+
+  CommandResult usage = with({"sideways"});
+  EXPECT_EQ(usage.exit_code, 2);
+  doc = document(usage);
+  EXPECT_EQ(doc["command"], nullptr);
+  EXPECT_EQ(doc["exit_code"], 2);
+  EXPECT_FALSE(doc["error"].contains("file"));
+  CommandResult bad_option = with({"down", "--steps", "0"});
+  EXPECT_EQ(document(bad_option)["command"], "down");
+  EXPECT_EQ(document(bad_option)["exit_code"], 2);
+}
+
+TEST(JsonOutput, ErrorNamesTheFirstSqlFileAndLineTheMessageNames) {
+  EXPECT_EQ(migrator::error_json("m/0002_x/up.sql:14: ERROR: boom (see m/0001_y/up.sql:2)"),
+            json({{"message", "m/0002_x/up.sql:14: ERROR: boom (see m/0001_y/up.sql:2)"},
+                  {"file", "m/0002_x/up.sql"},
+                  {"line", 14}}));
+  EXPECT_EQ(
+      migrator::error_json("interrupted: m/1_a/down.sql:3 was cancelled"),
+      json({{"message", "interrupted: m/1_a/down.sql:3 was cancelled"}, {"file", "m/1_a/down.sql"}, {"line", 3}}));
+  EXPECT_EQ(migrator::error_json("cannot connect to PostgreSQL"), json({{"message", "cannot connect to PostgreSQL"}}));
+  migrator::JsonDocument document;
+  document.set_command("up");
+  document.fields()["migrations"] = json::array();
+  EXPECT_EQ(document.success(), R"({"command":"up","exit_code":0,"migrations":[],"ok":true})");
+  EXPECT_EQ(document.failure(5, "another run holds the migration lock"),
+            R"({"command":"up","error":{"message":"another run holds the migration lock"},"exit_code":5,)"
+            R"("migrations":[],"ok":false})");
 }
 
 }  // namespace

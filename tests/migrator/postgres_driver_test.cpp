@@ -481,6 +481,350 @@ TEST_F(PostgresDriverTest, TwoRunsStartedTogetherApplyOnceAndTheOtherExitsFive) 
   EXPECT_EQ(applied().size(), 1u);
 }
 
+// Runs `sql` on the test database in autocommit and returns the first column of the first row as text
+// ("" without rows).
+std::string query(const std::string& url, const std::string& sql) {
+  pqxx::connection connection(url);
+  pqxx::nontransaction tx(connection);
+  pqxx::result result = tx.exec(sql);
+  return result.empty() || result[0][0].is_null() ? "" : result[0][0].as<std::string>();
+}
+
+TEST_F(PostgresDriverTest, ConcurrentIndexBuildsRunOutsideATransactionWithoutTheHeader) {
+  migrations_.add("0001_table",
+                  "CREATE TABLE t0 (id integer, b integer);\nINSERT INTO t0 SELECT g, g FROM "
+                  "generate_series(1, 1000) g;\n",
+                  "DROP TABLE t0;\n");
+  migrations_.add("0002_indexes",
+                  "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\nCREATE INDEX CONCURRENTLY t0_b ON public.t0 (b);\n",
+                  "DROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_id;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_table \\([0-9]+ ms\\)\n"
+                                       "applied 0002_indexes \\([0-9]+ ms, outside a transaction, statement by "
+                                       "statement\\)\n"));
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname) "
+                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                  "WHERE i.indrelid = 't0'::regclass"),
+            "t0_b:true,t0_id:true");
+  EXPECT_EQ(applied().size(), 2u);
+  // The session settings the statements ran with are reset afterwards.
+  result = run([](migrator::Engine& engine) { engine.down_steps(1); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, HasSubstr("outside a transaction"));
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE indrelid = 't0'::regclass"), "0");
+  EXPECT_EQ(applied().size(), 1u);
+}
+
+TEST_F(PostgresDriverTest, ConcurrentIndexMixedWithOtherStatementsIsRefusedBeforeAnythingRuns) {
+  migrations_.add("0001_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  migrations_.add("0002_mixed",
+                  "ALTER TABLE t0 ADD COLUMN b integer;\n-- then\nCREATE INDEX CONCURRENTLY t0_b ON "
+                  "t0 (b);\n",
+                  "ALTER TABLE t0 DROP COLUMN b;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.error, HasSubstr("0002_mixed/up.sql:3: 'CREATE INDEX CONCURRENTLY t0_b ON t0 (b)' cannot run "
+                                      "inside a transaction block (CREATE INDEX CONCURRENTLY), but the other "
+                                      "statements of this migration run in one; move it to a migration of its own, "
+                                      "or declare '-- migrator: no-transaction'"));
+  EXPECT_EQ(result.out, "");
+  EXPECT_EQ(backend_->count_rows("t0"), std::nullopt);  // not even 0001 ran
+}
+
+TEST_F(PostgresDriverTest, NoTransactionHeaderRunsEachStatementAndTheScriptsOwnTransactions) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction, lock-timeout=1s\n"
+                  "CREATE TABLE t0 (id integer);\n"
+                  "BEGIN;\nINSERT INTO t0 VALUES (1);\nINSERT INTO t0 VALUES (2);\nCOMMIT;\n"
+                  "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\n"
+                  "VACUUM ANALYZE t0;\n",
+                  "DROP TABLE t0;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(backend_->count_rows("t0"), 2);
+  EXPECT_EQ(query(backend_->url(), "SELECT indisvalid FROM pg_index WHERE indexrelid = 't0_id'::regclass"), "t");
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 't0' AND "
+                  "last_vacuum IS NOT NULL"),
+            "1");
+}
+
+TEST_F(PostgresDriverTest, FailedConcurrentIndexIsRecordedAndItsInvalidIndexReported) {
+  migrations_.add("0001_table",
+                  "CREATE TABLE t0 (a integer, b integer);\nINSERT INTO t0 SELECT g, g % 10 FROM "
+                  "generate_series(1, 100) g;\n",
+                  "DROP TABLE t0;\n");
+  migrations_.add("0002_indexes",
+                  "CREATE INDEX CONCURRENTLY t0_a ON t0 (a);\n\nCREATE UNIQUE INDEX CONCURRENTLY t0_b ON t0 (b);\n"
+                  "CREATE INDEX CONCURRENTLY t0_ab ON t0 (a, b);\n",
+                  "DROP INDEX CONCURRENTLY t0_ab;\nDROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_a;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0002_indexes/up.sql:3: ERROR: could not create unique index \"t0_b\" "
+                                      "(SQLSTATE 23505); 1 of 3 statements ran outside a transaction and remain "
+                                      "(lines 1)\n0002_indexes is recorded as failed"));
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 failed"));
+  EXPECT_THAT(states(), ElementsAre("0001_table applied", "0002_indexes failed"));
+  // An invalid index no migration built is reported apart.
+  query(backend_->url(), "CREATE TABLE other (x integer); INSERT INTO other VALUES (1), (1)");
+  EXPECT_THROW(query(backend_->url(), "CREATE UNIQUE INDEX CONCURRENTLY other_x ON other (x)"), pqxx::sql_error);
+
+  result = run([](migrator::Engine& engine) { engine.print_status(); });
+  EXPECT_EQ(result.exit_code, 3);
+  EXPECT_THAT(result.out, HasSubstr("0002  indexes  failed (up outside a transaction, started "));
+  EXPECT_THAT(result.out,
+              HasSubstr("; statements at lines 1 ran; " + (migrations_.path() / "0002_indexes" / "up.sql").string() +
+                        ":3: ERROR: could "
+                        "not create unique index \"t0_b\""));
+  EXPECT_THAT(result.out, HasSubstr("invalid index public.t0_b on t0: left by the failed CREATE INDEX CONCURRENTLY "
+                                    "at " +
+                                    (migrations_.path() / "0002_indexes" / "up.sql").string() +
+                                    ":3; `migrator resolve 2 --reverted` drops it\n"));
+  EXPECT_THAT(result.out, HasSubstr("invalid index public.other_x on other: not built by a failed migration"));
+  EXPECT_THAT(result.error, HasSubstr("migrations run outside a transaction did not finish:\n  0002_indexes failed"));
+  EXPECT_EQ(up().exit_code, 3);
+
+  // The operator undoes what ran (t0_a) and fixes the data; resolve drops the invalid index the failed
+  // build left, and only that one; then up builds all three.
+  query(backend_->url(), "DROP INDEX t0_a; UPDATE t0 SET b = a");
+  result = run([](migrator::Engine& engine) { engine.resolve(2, /*applied=*/false); });
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(result.out, "resolved 0002_indexes: recorded as reverted, dropped invalid index public.t0_b\n");
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_index i "
+                  "JOIN pg_class c ON c.oid = i.indexrelid WHERE NOT i.indisvalid"),
+            "other_x");
+  EXPECT_THAT(states(), ElementsAre("0001_table applied", "0002_indexes pending"));
+  result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname) "
+                  "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                  "WHERE i.indrelid = 't0'::regclass"),
+            "t0_a:true,t0_ab:true,t0_b:true");
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 failed", "resolve 2 reverted", "up 2 applied"));
+}
+
+TEST_F(PostgresDriverTest, StateTableFromBeforeTheFailedStateIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_outside",
+                  "-- migrator: no-transaction\nCREATE TABLE t2 (id integer);\nSELECT * FROM nowhere;\n",
+                  "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  {
+    pqxx::connection connection(backend_->url());
+    pqxx::work tx(connection);
+    tx.exec(  // the state as the release before the failed state created it, with 0001 applied
+        "CREATE TABLE t1 (id integer);"
+        "CREATE SCHEMA migrator;"
+        "CREATE TABLE migrator.schema_migrations (version bigint PRIMARY KEY, name text NOT NULL,"
+        " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(),"
+        " applied_by text NOT NULL DEFAULT session_user, execution_ms bigint NOT NULL, directory text);"
+        "CREATE TABLE migrator.history (id bigserial PRIMARY KEY, version bigint NOT NULL, name text NOT NULL,"
+        " action text NOT NULL CHECK (action IN ('up', 'down', 'baseline')),"
+        " outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),"
+        " at timestamptz NOT NULL DEFAULT clock_timestamp(), by text NOT NULL DEFAULT session_user,"
+        " duration_ms bigint NOT NULL, migrator_version text NOT NULL, detail text NOT NULL DEFAULT '')");
+    tx.exec_params(
+        "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+        "VALUES (1, 'first', $1, 3, '0001_first')",
+        sum);
+    tx.commit();
+  }
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside pending"));
+  EXPECT_EQ(up().exit_code, 1);
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside failed"));
+  EXPECT_EQ(applied().size(), 1u);
+  EXPECT_EQ(backend_->count_rows("t2"), 0);
+}
+
+// Runs the migrator binary on the test database; `args` follow the global options.
+CommandResult migrator_on(const std::string& url, const std::filesystem::path& dir, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--database-url", url, "--dir", dir.string()});
+  return run_command(MIGRATOR_BIN, args);
+}
+
+TEST_F(PostgresDriverTest, KillNineDuringATransactionalMigrationLeavesNothingAndUpAppliesItOnce) {
+  query(backend_->url(), "CREATE TABLE knob (seconds integer); INSERT INTO knob VALUES (60)");
+  migrations_.add("0001_first", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  migrations_.add("0002_slow",
+                  "CREATE TABLE t1 (id integer);\nINSERT INTO t1 VALUES (1);\nSELECT pg_sleep(seconds) FROM knob;\n"
+                  "INSERT INTO t1 VALUES (2);\n",
+                  "DROP TABLE t1;\n");
+  ChildProcess up_run(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(seconds)"));
+  up_run.send(SIGKILL);
+  EXPECT_EQ(up_run.wait().exit_code, 128 + SIGKILL);
+  query(backend_->url(), "UPDATE knob SET seconds = 0");
+
+  CommandResult status = migrator_on(backend_->url(), migrations_.path(), {"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, MatchesRegex("0001  first  applied .*\n0002  slow   pending\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+  // The server aborts the dead client's statement within about a second (client_connection_check_interval),
+  // which releases the lock; --wait covers that second.
+  auto start = std::chrono::steady_clock::now();
+  CommandResult up = migrator_on(backend_->url(), migrations_.path(), {"--wait", "30", "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, MatchesRegex("applied 0002_slow \\([0-9]+ ms\\)\n"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_EQ(backend_->count_rows("t1"), 2);
+  EXPECT_EQ(applied().size(), 2u);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 applied"));
+  EXPECT_EQ(migrator_on(backend_->url(), migrations_.path(), {"up"}).out, "nothing to apply\n");
+}
+
+TEST_F(PostgresDriverTest, KillNineDuringANonTransactionalMigrationIsShownAndResolvable) {
+  query(backend_->url(), "CREATE TABLE knob (seconds integer); INSERT INTO knob VALUES (60)");
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "SELECT pg_sleep(seconds) FROM knob;\n"
+                  "INSERT INTO t1 VALUES (2);\n",
+                  "DROP TABLE t1;\n");
+  ChildProcess up_run(MIGRATOR_BIN, {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"});
+  ASSERT_TRUE(wait_for_query(backend_->url(), "SELECT pg_sleep(seconds)"));
+  up_run.send(SIGKILL);
+  EXPECT_EQ(up_run.wait().exit_code, 128 + SIGKILL);
+  query(backend_->url(), "UPDATE knob SET seconds = 0");
+
+  CommandResult status = migrator_on(backend_->url(), migrations_.path(), {"status"});
+  EXPECT_EQ(status.exit_code, 3);
+  EXPECT_THAT(status.out, HasSubstr("0001  outside  interrupted (up outside a transaction, started "));
+  EXPECT_THAT(status.out, HasSubstr("; the run died or still runs; statements at lines 2, 3 ran)\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  CommandResult refused = migrator_on(backend_->url(), migrations_.path(), {"--wait", "30", "up"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.err;
+  EXPECT_THAT(refused.err, HasSubstr("refusing to run, nothing was changed:\n  0001_outside interrupted"));
+  EXPECT_THAT(refused.err, HasSubstr("`migrator resolve 1 --reverted`"));
+
+  // The operator undoes the statements that ran, resolves, and up runs the migration whole.
+  query(backend_->url(), "DROP TABLE t1");
+  CommandResult resolved = migrator_on(backend_->url(), migrations_.path(), {"resolve", "1", "--reverted"});
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.err;
+  EXPECT_EQ(resolved.out, "resolved 0001_outside: recorded as reverted\n");
+  CommandResult up = migrator_on(backend_->url(), migrations_.path(), {"up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("applied 0001_outside"));
+  EXPECT_EQ(backend_->count_rows("t1"), 2);
+  EXPECT_THAT(history(), ElementsAre("resolve 1 reverted", "up 1 applied"));
+  EXPECT_EQ(migrator_on(backend_->url(), migrations_.path(), {"status"}).exit_code, 0);
+}
+
+TEST_F(PostgresDriverTest, TwoRunsDuringAConcurrentIndexBuildApplyOnceWithoutHangingOrInvalidIndexes) {
+  query(backend_->url(),
+        "CREATE TABLE t0 (a integer, b integer); INSERT INTO t0 SELECT g, g FROM generate_series(1, 100000) g");
+  migrations_.add("0001_index",
+                  "CREATE INDEX CONCURRENTLY t0_a ON t0 (a);\nCREATE INDEX CONCURRENTLY t0_b ON t0 (b);\n",
+                  "DROP INDEX CONCURRENTLY t0_b;\nDROP INDEX CONCURRENTLY t0_a;\n");
+  std::vector<std::string> args = {"--database-url", backend_->url(), "--dir", migrations_.path().string(), "up"};
+  {  // started together: one applies, the other exits 5 at once
+    ChildProcess first(MIGRATOR_BIN, args);
+    ChildProcess second(MIGRATOR_BIN, args);
+    CommandResult a = first.wait();
+    CommandResult b = second.wait();
+    std::vector<int> codes = {a.exit_code, b.exit_code};
+    std::sort(codes.begin(), codes.end());
+    EXPECT_THAT(codes, ElementsAre(0, 5)) << a.err << b.err;
+  }
+  EXPECT_EQ(applied().size(), 1u);
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+
+  // A second run waiting for the lock while the build waits for old snapshots: its polling holds no
+  // transaction open, so the build finishes, then the waiter finds nothing to apply.
+  pqxx::connection reader(backend_->url());
+  pqxx::work snapshot(reader, "snapshot");
+  snapshot.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ");
+  snapshot.exec("SELECT count(*) FROM t0");
+  auto start = std::chrono::steady_clock::now();
+  ChildProcess building(MIGRATOR_BIN, args);
+  ASSERT_TRUE(wait_for_query(backend_->url(), "CREATE INDEX CONCURRENTLY t0_a"));
+  std::vector<std::string> wait_args = args;
+  wait_args.insert(wait_args.begin(), {"--wait", "60"});
+  ChildProcess waiting(MIGRATOR_BIN, wait_args);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(query(backend_->url(),
+                  "SELECT wait_event_type FROM pg_stat_activity WHERE starts_with(query, "
+                  "'CREATE INDEX CONCURRENTLY t0_a')"),
+            "Lock");  // the build waits for the snapshot above, not for the waiting run
+  snapshot.commit();
+  CommandResult built = building.wait();
+  CommandResult waited = waiting.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+  EXPECT_EQ(built.exit_code, 0) << built.err;
+  EXPECT_THAT(built.out, HasSubstr("applied 0001_index"));
+  EXPECT_EQ(waited.exit_code, 0) << waited.err;
+  EXPECT_EQ(waited.out, "nothing to apply\n");
+  EXPECT_THAT(waited.err, HasSubstr("waiting for the migration lock, held by another run"));
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_EQ(query(backend_->url(), "SELECT count(*) FROM pg_index WHERE indrelid = 't0'::regclass"), "2");
+  EXPECT_EQ(applied().size(), 1u);
+}
+
+TEST_F(PostgresDriverTest, SyntaxOrRuntimeErrorInTheThirdOfFiveStatementsChangesNothing) {
+  migrations_.add("0001_first", "CREATE TABLE t0 (id integer);\nINSERT INTO t0 VALUES (1);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  std::string before = query(backend_->url(),
+                             "SELECT md5(string_agg(t::text, ',' ORDER BY version)) FROM "
+                             "migrator.schema_migrations t");
+  for (bool no_transaction : {false, true}) {
+    std::string header = no_transaction ? "-- migrator: no-transaction\n" : "";
+    int offset = no_transaction ? 1 : 0;
+    for (const char* third : {"INSERT INTO t0 VALUES (3) oops;\n", "INSERT INTO t0 VALUES ('three');\n"}) {
+      migrations_.add("0002_five",
+                      header + "CREATE TABLE t1 (id integer);\nINSERT INTO t0 VALUES (2);\n" + third +
+                          "INSERT INTO t0 VALUES (4);\nCREATE TABLE t2 (id integer);\n",
+                      "DROP TABLE t2;\nDROP TABLE t1;\n");
+      Outcome result = up();
+      bool syntax = std::string(third).find("oops") != std::string::npos;
+      EXPECT_EQ(result.exit_code, 1);
+      EXPECT_THAT(result.error, HasSubstr("0002_five/up.sql:" + std::to_string(3 + offset) + ": "));
+      EXPECT_THAT(result.error, HasSubstr(syntax ? "syntax error at or near \"oops\""
+                                                 : "invalid input syntax for type integer: \"three\""));
+      if (!no_transaction || syntax) {  // refused before anything ran, or rolled back whole
+        EXPECT_EQ(backend_->count_rows("t1"), std::nullopt) << third;
+        EXPECT_EQ(backend_->count_rows("t0"), 1) << third;
+        EXPECT_EQ(query(backend_->url(),
+                        "SELECT md5(string_agg(t::text, ',' ORDER BY version)) FROM "
+                        "migrator.schema_migrations t"),
+                  before);
+      } else {  // outside a transaction: the two statements before it remain, and it says so
+        EXPECT_THAT(result.error, HasSubstr("2 of 5 statements ran outside a transaction and remain (lines 2, 3)"));
+        EXPECT_EQ(backend_->count_rows("t0"), 2);
+        EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_five failed"));
+      }
+    }
+  }
+}
+
+TEST_F(PostgresDriverTest, ALongMigrationShowsAProgressLineOnATerminalOnly) {
+  migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(3.5);\nINSERT INTO t1 VALUES (1);\n",
+                  "DROP TABLE t1;\n");
+  std::string up_sql = (migrations_.path() / "0001_slow" / "up.sql").string();
+  // Through a pipe (as in CI): no progress line, nothing but the result.
+  CommandResult piped = migrator_on(backend_->url(), migrations_.path(), {"up"});
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.err, "");
+  EXPECT_THAT(piped.out, MatchesRegex("applied 0001_slow \\([0-9]+ ms\\)\n"));
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+
+  // On a terminal (script(1) gives the run a pseudo-terminal): redrawn about once a second, then erased.
+  std::string command =
+      std::string(MIGRATOR_BIN) + " --database-url \"$MIGRATOR_URL\" --dir '" + migrations_.path().string() + "' up";
+  CommandResult terminal = run_command(
+      "/usr/bin/env", {"TERM=xterm", "MIGRATOR_URL=" + backend_->url(), "script", "-qfec", command, "/dev/null"});
+  ASSERT_EQ(terminal.exit_code, 0) << terminal.err;
+  std::string line = "\r\033[K  " + up_sql + ": statement 2/3, ";
+  EXPECT_THAT(terminal.out, HasSubstr(line + "1 s"));
+  EXPECT_THAT(terminal.out, HasSubstr(line + "2 s"));
+  EXPECT_THAT(terminal.out, HasSubstr(" s\r\033[Kapplied 0001_slow ("));  // erased before the result
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});

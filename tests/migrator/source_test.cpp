@@ -146,7 +146,7 @@ TEST(HeaderOptions, UnknownOptionNamesFileLineAndTheKnownOnes) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
     EXPECT_STREQ(e.what(),
                  "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down, "
-                 "lock-timeout=DURATION, statement-timeout=DURATION");
+                 "no-transaction, lock-timeout=DURATION, statement-timeout=DURATION");
   }
 }
 
@@ -223,6 +223,17 @@ TEST(LoadMigrations, ExampleMigrationsAreValid) {
   ASSERT_EQ(examples.size(), 2u);
   EXPECT_EQ(examples[0].label(), "0001_create_accounts");
   EXPECT_EQ(examples[1].label(), "0002_add_accounts_plan");
+}
+
+}  // namespace
+}  // namespace migrator_test
+
+namespace migrator_test {
+namespace {
+
+TEST(HeaderOptions, NoTransaction) {
+  EXPECT_TRUE(migrator::parse_header_options("-- migrator: no-transaction\nVACUUM;\n", "up.sql").no_transaction);
+  EXPECT_FALSE(migrator::parse_header_options("VACUUM;\n", "up.sql").no_transaction);
 }
 
 }  // namespace

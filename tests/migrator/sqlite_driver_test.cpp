@@ -71,6 +71,117 @@ TEST_F(SqliteDriverTest, ScriptThatCommitsItselfIsRejectedAndRolledBack) {
   EXPECT_TRUE(applied().empty());
 }
 
+TEST_F(SqliteDriverTest, NoTransactionRunsStatementByStatementAndHonoursTheScriptsOwnTransactions) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "BEGIN;\nINSERT INTO t1 VALUES (1);\nCOMMIT;\n"
+                  "VACUUM;\n",  // SQLite refuses VACUUM inside a transaction
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_THAT(result.out, MatchesRegex("applied 0001_outside \\([0-9]+ ms, outside a transaction, statement by "
+                                       "statement\\)\n"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  result = down_steps(1);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_EQ(backend_->count_rows("t1"), std::nullopt);
+  EXPECT_TRUE(applied().empty());
+}
+
+TEST_F(SqliteDriverTest, NoTransactionFailureKeepsTheStatementsThatRanAndNamesThem) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "INSERT INTO nowhere VALUES (1);\n"
+                  "CREATE TABLE t2 (id integer);\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("0001_outside/up.sql:4: ERROR: no such table: nowhere; 2 statements ran "
+                                      "outside a transaction and remain (lines 2, 3)"));
+  EXPECT_THAT(result.error, HasSubstr("0001_outside is recorded as failed and later runs refuse until it is "
+                                      "resolved: finish or undo its statements by hand, then run `migrator resolve 1 "
+                                      "--applied` (its changes are all in place) or `migrator resolve 1 --reverted` "
+                                      "(none are)"));
+  EXPECT_EQ(backend_->count_rows("t1"), 1);
+  EXPECT_EQ(backend_->count_rows("t2"), std::nullopt);
+  EXPECT_THAT(states(), ElementsAre("0001_outside failed"));
+  EXPECT_TRUE(applied().empty());
+  EXPECT_THAT(history(), ElementsAre("up 1 failed"));
+  std::vector<migrator::MigrationStatus> statuses = status();
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].failed_action, "up");
+  EXPECT_FALSE(statuses[0].interrupted);
+  EXPECT_EQ(statuses[0].ran, "2, 3");
+  EXPECT_THAT(statuses[0].error, HasSubstr("up.sql:4: ERROR: no such table: nowhere"));
+
+  // Every later run refuses, naming it, and changes nothing.
+  migrations_.add("0002_next", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  for (Outcome refused : {up(), down_steps(1), run([](migrator::Engine& engine) { engine.redo(); }),
+                          run([](migrator::Engine& engine) { engine.print_status(); })}) {
+    EXPECT_EQ(refused.exit_code, 3);
+    EXPECT_THAT(refused.error, HasSubstr("0001_outside failed (up outside a transaction, started "));
+    EXPECT_THAT(refused.error, HasSubstr("; statements at lines 2, 3 ran; "));
+    EXPECT_THAT(refused.error, HasSubstr("then run `migrator resolve 1 --applied` (its changes are all in place) or "
+                                         "`migrator resolve 1 --reverted` (none are)"));
+  }
+  EXPECT_EQ(backend_->count_rows("t3"), std::nullopt);
+  EXPECT_THAT(history(), ElementsAre("up 1 failed"));
+}
+
+TEST_F(SqliteDriverTest, NoTransactionFailureInsideTheScriptsOwnBlockRollsTheBlockBack) {
+  migrations_.add("0001_outside",
+                  "-- migrator: no-transaction\n"
+                  "CREATE TABLE t1 (id integer);\n"
+                  "BEGIN;\n"
+                  "INSERT INTO t1 VALUES (1);\n"
+                  "INSERT INTO nowhere VALUES (1);\n"
+                  "COMMIT;\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("up.sql:5: ERROR: no such table: nowhere; 1 statements ran outside a "
+                                      "transaction and remain (lines 2)"));
+  EXPECT_EQ(backend_->count_rows("t1"), 0);
+  ASSERT_EQ(status().size(), 1u);
+  EXPECT_EQ(status()[0].ran, "2");
+}
+
+TEST_F(SqliteDriverTest, FailedDownIsRecordedAsFailedWithItsDirection) {
+  migrations_.add("0001_outside", "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\n",
+                  "DROP TABLE t1;\nDROP TABLE nowhere;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  EXPECT_THAT(states(), ElementsAre("0001_outside applied"));
+  Outcome result = down_steps(1);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error, HasSubstr("down.sql:2: ERROR: no such table: nowhere; 1 statements ran"));
+  EXPECT_THAT(states(), ElementsAre("0001_outside failed"));
+  EXPECT_EQ(status()[0].failed_action, "down");
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "down 1 failed"));
+}
+
+TEST_F(SqliteDriverTest, ARunningMarkerLeftByADeadRunIsShownAsInterruptedAndRefused) {
+  migrations_.add("0001_outside", "-- migrator: no-transaction\nCREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  {  // what a run killed after its first statement leaves: the marker, never finished
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "UPDATE migrator_schema_migrations SET state = 'running', ran = '2'", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::vector<migrator::MigrationStatus> statuses = status();
+  ASSERT_EQ(statuses.size(), 1u);
+  EXPECT_EQ(statuses[0].state, migrator::MigrationState::kFailed);
+  EXPECT_TRUE(statuses[0].interrupted);
+  EXPECT_THAT(describe_state(statuses[0]), ::testing::StartsWith("interrupted (up outside a transaction, started "));
+  EXPECT_THAT(describe_state(statuses[0]), HasSubstr("; the run died or still runs; statements at lines 2 ran)"));
+  EXPECT_EQ(up().exit_code, 3);
+}
+
 TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
   TempDir dir;
   migrator::DriverOptions options;
@@ -82,6 +193,32 @@ TEST(SqliteDriver, UnopenableDatabaseIsADatabaseError) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kDatabase);
     EXPECT_THAT(e.what(), HasSubstr("cannot open SQLite database"));
   }
+}
+
+TEST_F(SqliteDriverTest, StateTableFromBeforeTheFailedStateIsUpgradedInPlace) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_outside",
+                  "-- migrator: no-transaction\nCREATE TABLE t2 (id integer);\nSELECT * FROM nowhere;\n",
+                  "DROP TABLE t2;\n");
+  std::string sum = migrator::load_migrations(migrations_.path()).at(0).checksum;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend_->path().c_str(), &db), SQLITE_OK);
+  std::string old_state =  // the state table as the release before the failed state created it
+      "CREATE TABLE t1 (id integer);"
+      "CREATE TABLE migrator_schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+      " checksum TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),"
+      " applied_by TEXT NOT NULL, execution_ms INTEGER NOT NULL, directory TEXT);"
+      "INSERT INTO migrator_schema_migrations (version, name, checksum, applied_by, execution_ms, directory)"
+      " VALUES (1, 'first', '" +
+      sum + "', 'someone', 3, '0001_first');";
+  ASSERT_EQ(sqlite3_exec(db, old_state.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside pending"));
+  EXPECT_EQ(up().exit_code, 1);
+  EXPECT_THAT(states(), ElementsAre("0001_first applied", "0002_outside failed"));
+  EXPECT_EQ(applied().size(), 1u);
+  EXPECT_EQ(backend_->count_rows("t2"), 0);
 }
 
 TEST_F(SqliteDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
