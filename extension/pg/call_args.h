@@ -1,9 +1,48 @@
-// Facts about a call's arguments that a call site may memoize in fn_extra.
+// A call's arguments as the evaluation functions read them: the user id's text, and whether an
+// argument is a constant a call site may memoize in fn_extra.
 //
-// Include after the PostgreSQL headers (postgres.h, fmgr.h, nodes/primnodes.h).
+// Include after the PostgreSQL headers (postgres.h, fmgr.h, nodes/primnodes.h, utils/builtins.h,
+// utils/uuid.h).
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+
+#include "core/bucket.h"
+
 namespace rollout_pg {
+
+// The SQL type of a function's user id argument (argument 0): each evaluation function has a
+// bigint, a text and a uuid form.
+enum class IdKind { kBigint, kText, kUuid };
+
+// Room for the user id's text form when it is not a text argument.
+struct IdBuffer {
+  char bytes[rollout::kMaxDecimalLength + rollout::kUuidTextLength];
+};
+
+// The user id (argument 0) as the text the SDKs hash: decimal for bigint, the canonical
+// lower-case form for uuid, the bytes of a text. Empty for NULL. Points into `buffer` or the
+// argument.
+inline std::string_view user_id_arg(FunctionCallInfo fcinfo, IdKind kind, IdBuffer* buffer) {
+  if (PG_ARGISNULL(0)) return {};
+  switch (kind) {
+    case IdKind::kBigint: {
+      const size_t n = rollout::format_decimal(static_cast<int64_t>(PG_GETARG_INT64(0)), buffer->bytes);
+      return std::string_view(buffer->bytes, n);
+    }
+    case IdKind::kText: {
+      const text* id = PG_GETARG_TEXT_PP(0);
+      return std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
+    }
+    case IdKind::kUuid: {
+      char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(buffer->bytes);
+      rollout::format_uuid(PG_GETARG_UUID_P(0)->data, out);
+      return std::string_view(buffer->bytes, rollout::kUuidTextLength);
+    }
+  }
+  return {};
+}
 
 // Whether argument `arg` of the call is a Const: the same value for every call through this
 // FmgrInfo, so what is derived from it may be kept in fn_extra. Not get_fn_expr_arg_stable: that

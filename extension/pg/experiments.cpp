@@ -40,7 +40,9 @@ extern "C" {
 
 namespace {
 
-enum class IdKind { kBigint, kText, kUuid };
+using rollout_pg::IdBuffer;
+using rollout_pg::IdKind;
+using rollout_pg::user_id_arg;
 
 // Per-call-site state, in fn_extra (fn_mcxt). Plain data only.
 struct ExperimentSite {
@@ -136,30 +138,6 @@ const rollout::CompiledExperiment* resolve_experiment(FunctionCallInfo fcinfo, E
     site->attribute_capacity = attributes;
   }
   return x;
-}
-
-struct IdBuffer {
-  char bytes[rollout::kMaxDecimalLength + rollout::kUuidTextLength];
-};
-
-std::string_view user_id_arg(FunctionCallInfo fcinfo, IdKind kind, IdBuffer* buffer) {
-  if (PG_ARGISNULL(0)) return {};
-  switch (kind) {
-    case IdKind::kBigint: {
-      const size_t n = rollout::format_decimal(static_cast<int64_t>(PG_GETARG_INT64(0)), buffer->bytes);
-      return std::string_view(buffer->bytes, n);
-    }
-    case IdKind::kText: {
-      const text* id = PG_GETARG_TEXT_PP(0);
-      return std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
-    }
-    case IdKind::kUuid: {
-      char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(buffer->bytes);
-      rollout::format_uuid(PG_GETARG_UUID_P(0)->data, out);
-      return std::string_view(buffer->bytes, rollout::kUuidTextLength);
-    }
-  }
-  return {};
 }
 
 // The experiment's attributes (hash attribute, constraint attributes) from a jsonb object.

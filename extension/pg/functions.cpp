@@ -41,7 +41,9 @@ extern "C" {
 
 namespace {
 
-enum class IdKind { kBigint, kText, kUuid };
+using rollout_pg::IdBuffer;
+using rollout_pg::IdKind;
+using rollout_pg::user_id_arg;
 
 // How one attribute slot is read from a row: which column, and how its type becomes text.
 struct RowColumn {
@@ -151,31 +153,6 @@ const rollout::CompiledFlag* resolve_flag(FunctionCallInfo fcinfo, CallSite* sit
   return site->flag;
 }
 
-// Room for the user id's text form when it is not a text argument.
-struct IdBuffer {
-  char bytes[rollout::kMaxDecimalLength + rollout::kUuidTextLength];
-};
-
-std::string_view user_id_arg(FunctionCallInfo fcinfo, IdKind kind, IdBuffer* buffer) {
-  if (PG_ARGISNULL(0)) return {};
-  switch (kind) {
-    case IdKind::kBigint: {
-      const size_t n = rollout::format_decimal(static_cast<int64_t>(PG_GETARG_INT64(0)), buffer->bytes);
-      return std::string_view(buffer->bytes, n);
-    }
-    case IdKind::kText: {
-      const text* id = PG_GETARG_TEXT_PP(0);
-      return std::string_view(VARDATA_ANY(id), VARSIZE_ANY_EXHDR(id));
-    }
-    case IdKind::kUuid: {
-      const pg_uuid_t* id = PG_GETARG_UUID_P(0);
-      char(&out)[rollout::kUuidTextLength] = *reinterpret_cast<char(*)[rollout::kUuidTextLength]>(buffer->bytes);
-      rollout::format_uuid(id->data, out);
-      return std::string_view(buffer->bytes, rollout::kUuidTextLength);
-    }
-  }
-  return {};
-}
 
 void ensure_attribute_room(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set) {
   const int needed = static_cast<int>(set->attribute_names().size());

@@ -1,6 +1,7 @@
 #include "migrator/cli/json_output.h"
 
-#include <regex>
+#include <cctype>
+#include <string_view>
 
 namespace migrator {
 
@@ -24,11 +25,19 @@ std::string JsonDocument::failure(int exit_code, const std::string& message) con
 
 nlohmann::json error_json(const std::string& message) {
   nlohmann::json error = {{"message", message}};
-  static const std::regex kWhere("([^ \n'\"]+\\.sql):([0-9]+)");
-  std::smatch match;
-  if (std::regex_search(message, match, kWhere)) {
-    error["file"] = match[1].str();
-    error["line"] = std::stoi(match[2].str());
+  // The first "<path>.sql:<line>" in the message (a path has no blank or quote).
+  constexpr std::string_view kSuffix = ".sql:";
+  const auto in_path = [](char c) { return c != ' ' && c != '\n' && c != '\'' && c != '"'; };
+  for (size_t at = message.find(kSuffix); at != std::string::npos; at = message.find(kSuffix, at + 1)) {
+    size_t digits = at + kSuffix.size();
+    size_t end = digits;
+    while (end < message.size() && end - digits < 9 && std::isdigit(static_cast<unsigned char>(message[end]))) ++end;
+    size_t start = at;
+    while (start > 0 && in_path(message[start - 1])) --start;
+    if (end == digits || start == at) continue;
+    error["file"] = message.substr(start, digits - 1 - start);
+    error["line"] = std::stoi(message.substr(digits, end - digits));
+    break;
   }
   return error;
 }
