@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "migrator/drivers/database_url.h"
+#include "migrator/engine/dry_run_plan.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
@@ -169,6 +170,8 @@ int run(int argc, char** argv) {
   app.add_option("--statement-timeout", statement_timeout_text,
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
+  bool json = false;
+  app.add_flag("--json", json, "Print one JSON document instead of text (so far: the report of --dry-run)");
 
   CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
   init->footer(
@@ -198,22 +201,30 @@ int run(int argc, char** argv) {
   bool allow_out_of_order = false;
   up->add_flag("--allow-out-of-order", allow_out_of_order,
                "Also apply pending migrations whose version is below an applied one (refused by default)");
+  bool dry_run = false;
+  const char* dry_run_help =
+      "Run the scripts in one transaction that is rolled back and report each statement: command tag, rows, "
+      "duration, locks taken and tables rewritten (PostgreSQL); nothing is recorded";
+  up->add_flag("--dry-run", dry_run, dry_run_help);
   up->footer(
       "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
       "migration whose version is below an applied one unless --allow-out-of-order.\n\nExample:\n"
-      "  migrator --database-url postgresql://localhost/app up --to 20240101120000");
+      "  migrator --database-url postgresql://localhost/app up --to 20240101120000\n"
+      "  migrator --database-url postgresql://localhost/app up --dry-run");
 
   CLI::App* down = app.add_subcommand("down", "Reverts the most recently applied migrations, newest first");
   std::string steps_text;
   std::string down_to;
   down->add_option("--steps", steps_text, "How many migrations to revert (a number from 1; default 1)");
   down->add_option("--to", down_to, "Revert every migration above this version (0: all)");
+  down->add_flag("--dry-run", dry_run, dry_run_help);
   down->footer(
       "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing,\n"
       "and to revert a migration declared irreversible.\n\n"
       "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
 
   CLI::App* redo = app.add_subcommand("redo", "Reverts the most recently applied migration and applies it again");
+  redo->add_flag("--dry-run", dry_run, dry_run_help);
   redo->footer(
       "For trying a migration while writing it. Refuses like down (exit 3); if down.sql or up.sql fails,\n"
       "the migration stays as that step left it (reverted if up.sql failed).\n\n"
@@ -332,16 +343,30 @@ int run(int argc, char** argv) {
   options.lock_timeout_ms = lock_timeout_ms;
   options.statement_timeout_ms = statement_timeout_ms;
   options.lock_retries = static_cast<int>(lock_retries);
-  options.create_database = up->parsed();
+  options.create_database = up->parsed() && !dry_run;
   options.notices = &std::cerr;
   std::unique_ptr<migrator::Driver> driver = migrator::open_driver(url, options);
   set_active_driver(driver.get());
   struct Release {  // the watcher must not cancel through a destroyed driver
     ~Release() { set_active_driver(nullptr); }
   } release;
+  const std::vector<migrator::Migration> migrations_on_disk = migrations;
   migrator::Engine engine(*driver, std::move(migrations), std::cout);
 
-  if (status->parsed()) {
+  if (dry_run) {
+    migrator::DryRunReport report =
+        up->parsed()     ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
+                         : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version);
+    if (json) {
+      std::cout << report.to_json().dump(2) << std::endl;
+    } else {
+      report.print(std::cout);
+    }
+    if (!report.error.empty()) {
+      throw Error(ExitCode::kMigrationFailed, "dry run failed (rolled back, nothing was changed): " + report.error);
+    }
+  } else if (status->parsed()) {
     engine.print_status();
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);

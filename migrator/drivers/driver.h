@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "migrator/drivers/dry_run.h"
 #include "migrator/source/source.h"
 
 namespace migrator {
@@ -106,6 +108,13 @@ class Driver {
   // checksum from the files), each with a history row ("baseline", "applied"), all in one
   // transaction. Throws Error(kDatabase) if that fails; then nothing is recorded.
   virtual void baseline(const std::vector<Migration>& migrations) = 0;
+
+  // A dry run (see dry_run.h): takes the migration lock (creating no state table), calls `plan` for
+  // the scripts to run, then runs them all in order inside ONE transaction that is rolled back, and
+  // reports every statement. Nothing persists (PostgreSQL sequences aside: reported). A failing
+  // statement ends the run with DryRunReport::error set. Throws Error(kLockHeld) like lock(),
+  // whatever `plan` throws, and Error(kDatabase) if the database fails outside the scripts.
+  virtual DryRunReport dry_run(const std::function<std::vector<DryRunScript>()>& plan) = 0;
 };
 
 }  // namespace migrator

@@ -38,6 +38,8 @@ class SqliteDriver : public Driver {
   int64_t revert(const Migration& migration) override;
   void baseline(const std::vector<Migration>& migrations) override;
   void verify(const Migration& migration) override;
+  // sqlite_dry_run.cpp: BEGIN IMMEDIATE (the write lock), each statement with its row count, ROLLBACK.
+  DryRunReport dry_run(const std::function<std::vector<DryRunScript>()>& plan) override;
 
  private:
   // Runs `script` (read from `path`) then `record(milliseconds)` inside BEGIN IMMEDIATE ... COMMIT;
