@@ -30,8 +30,8 @@ struct AppliedMigration {
 struct HistoryEntry {
   uint64_t version = 0;
   std::string name;
-  std::string action;   // "up", "down" or "baseline"
-  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
+  std::string action;   // "up", "down", "baseline"; "backup" or "restore" (migrator/backups)
+  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"; "completed" for backup/restore
   std::string at;       // ISO-8601 UTC
   std::string by;
   int64_t duration_ms = 0;

@@ -10,11 +10,7 @@
 
 namespace migrator {
 
-namespace {
-
-// The top node of the parse tree of one statement, e.g. {"IndexStmt": {...}}; an empty object if
-// the text is not exactly one statement that parses.
-nlohmann::json parse_one(const std::string& statement_sql) {
+nlohmann::json parse_statement_tree(const std::string& statement_sql) {
   PgQueryParseResult parsed = pg_query_parse(statement_sql.c_str());
   nlohmann::json tree;
   if (parsed.error == nullptr && parsed.parse_tree != nullptr) {
@@ -28,6 +24,8 @@ nlohmann::json parse_one(const std::string& statement_sql) {
   return stmt.is_object() ? stmt : nlohmann::json::object();
 }
 
+namespace {
+
 // "OBJECT_MATVIEW" -> "MATVIEW", "OBJECT_FOREIGN_TABLE" -> "FOREIGN TABLE".
 std::string object_words(const std::string& object_type) {
   std::string words = object_type.rfind("OBJECT_", 0) == 0 ? object_type.substr(7) : object_type;
@@ -38,7 +36,7 @@ std::string object_words(const std::string& object_type) {
 }  // namespace
 
 std::string command_tag_of(const std::string& statement_sql) {
-  nlohmann::json stmt = parse_one(statement_sql);
+  nlohmann::json stmt = parse_statement_tree(statement_sql);
   if (stmt.empty()) return "";
   const std::string node = stmt.begin().key();
   const nlohmann::json& body = stmt.begin().value();
@@ -88,7 +86,7 @@ std::string command_tag_of(const std::string& statement_sql) {
 }
 
 std::string why_not_in_transaction(const std::string& statement_sql) {
-  nlohmann::json stmt = parse_one(statement_sql);
+  nlohmann::json stmt = parse_statement_tree(statement_sql);
   if (stmt.empty()) return "";
   const std::string node = stmt.begin().key();
   const nlohmann::json& body = stmt.begin().value();

@@ -77,6 +77,10 @@ struct DryRunReport {
 // CLUSTER without a table, CREATE/DROP SUBSCRIPTION.
 std::string why_not_in_transaction(const std::string& statement_sql);
 
+// The top node of one statement's libpg_query parse tree, e.g. {"IndexStmt": {...}}; an empty object
+// if the text is not exactly one statement that parses.
+nlohmann::json parse_statement_tree(const std::string& statement_sql);
+
 // The command a statement is, from its parse tree: "UPDATE", "CREATE INDEX", "ALTER TABLE", "DROP
 // TABLE", ...; empty if the text is not one statement that parses. (libpqxx 6 does not expose the
 // server's command tag.)

@@ -11,6 +11,14 @@
 
 namespace migrator {
 
+// The scripts themselves, for a caller that takes the lock itself (the automatic backup looks at
+// them before a real run). Same refusals as below.
+std::vector<DryRunScript> plan_up(Driver& driver, const std::vector<Migration>& migrations, std::optional<uint64_t> to,
+                                  bool allow_out_of_order);
+std::vector<DryRunScript> plan_down(Driver& driver, const std::vector<Migration>& migrations, uint64_t steps,
+                                    std::optional<uint64_t> to);
+std::vector<DryRunScript> plan_redo(Driver& driver, const std::vector<Migration>& migrations);
+
 // Every pending migration's up.sql in version order (up to and including `to`). Refuses like
 // Engine::up (drift, out of order, transaction control), with the same errors, before running any.
 DryRunReport dry_run_up(Driver& driver, const std::vector<Migration>& migrations, std::optional<uint64_t> to,
