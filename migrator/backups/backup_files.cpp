@@ -111,6 +111,40 @@ int run_program(const std::string& program, const std::vector<std::string>& args
   return status;
 }
 
+BackupRecord check_backup_file(const fs::path& file, const std::vector<BackupRecord>& recorded,
+                               const std::string& table) {
+  if (!fs::is_regular_file(file)) {
+    throw Error(ExitCode::kBackupFailed, "restore: no such file " + file.string() + "; nothing was changed");
+  }
+  for (const BackupRecord& candidate : recorded) {
+    if (candidate.file != file.string()) continue;
+    std::string actual = sha256_of_file(file);
+    if (actual != candidate.sha256) {
+      throw Error(ExitCode::kBackupFailed, "restore: " + file.string() + " has SHA-256 " + actual + " but " + table +
+                                               " records " + candidate.sha256 +
+                                               ": the file changed since the backup; nothing was changed");
+    }
+    return candidate;
+  }
+  std::optional<std::string> sidecar = read_sidecar(file);
+  if (!sidecar) {
+    throw Error(ExitCode::kBackupFailed, "restore: " + file.string() +
+                                             " is not a recorded backup and has no readable " + file.string() +
+                                             ".sha256 beside it; nothing was changed");
+  }
+  std::string actual = sha256_of_file(file);
+  if (actual != *sidecar) {
+    throw Error(ExitCode::kBackupFailed, "restore: " + file.string() + " has SHA-256 " + actual + " but " +
+                                             file.string() + ".sha256 records " + *sidecar +
+                                             ": the file changed since the backup; nothing was changed");
+  }
+  BackupRecord record;
+  record.file = file.string();
+  record.sha256 = actual;
+  record.size = static_cast<int64_t>(fs::file_size(file));
+  return record;
+}
+
 std::string pg_program(const std::string& bindir, const std::string& name) {
   if (!bindir.empty()) return (fs::path(bindir) / name).string();
   const char* env = std::getenv("PG_BINDIR");

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "migrator/backups/backups.h"
+
 namespace migrator {
 
 // <directory>/<stem>-<YYYYMMDDTHHMMSSZ>[-N]<extension>, a path that does not exist yet; creates
@@ -29,6 +31,12 @@ int run_program(const std::string& program, const std::vector<std::string>& args
 
 // `name` (pg_dump, pg_restore) in `bindir`, else in $PG_BINDIR, else just `name` for a PATH search.
 std::string pg_program(const std::string& bindir, const std::string& name);
+
+// The record `file` (absolute) is checked against: its entry in `recorded` (from the table named
+// `table`), else its sidecar. Throws Error(kBackupFailed) "...; nothing was changed" if the file is
+// missing, no hash is known, or the file's SHA-256 differs.
+BackupRecord check_backup_file(const std::filesystem::path& file, const std::vector<BackupRecord>& recorded,
+                               const std::string& table);
 
 // Now as ISO-8601 UTC, e.g. 2024-01-01T12:00:00Z.
 std::string utc_now_iso();

@@ -197,34 +197,7 @@ std::vector<BackupRecord> PostgresBackups::list() {
 
 BackupRecord PostgresBackups::restore(const fs::path& given, const std::function<void()>& confirm) {
   fs::path file = fs::absolute(given);
-  if (!fs::is_regular_file(file)) throw Error(ExitCode::kBackupFailed, "restore: no such file " + file.string());
-  BackupRecord record;
-  bool recorded = false;
-  for (const BackupRecord& candidate : list()) {
-    if (candidate.file == file.string()) {
-      record = candidate;
-      recorded = true;
-      break;
-    }
-  }
-  if (!recorded) {
-    std::optional<std::string> sidecar = read_sidecar(file);
-    if (!sidecar) {
-      throw Error(ExitCode::kBackupFailed, "restore: " + file.string() +
-                                               " is not a recorded backup and has no readable " + file.string() +
-                                               ".sha256 beside it; nothing was changed");
-    }
-    record.file = file.string();
-    record.sha256 = *sidecar;
-    record.size = static_cast<int64_t>(fs::file_size(file));
-  }
-  std::string actual = sha256_of_file(file);
-  if (actual != record.sha256) {
-    throw Error(ExitCode::kBackupFailed, "restore: " + file.string() + " has SHA-256 " + actual + " but " +
-                                             (recorded ? "migrator.backups" : file.string() + ".sha256") + " records " +
-                                             record.sha256 +
-                                             ": the file changed since the backup; nothing was changed");
-  }
+  BackupRecord record = check_backup_file(file, list(), "migrator.backups");
   confirm();
 
   // What happened since the backup stays on record: the history and the backup records, read now

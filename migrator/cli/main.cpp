@@ -186,7 +186,8 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--pg-bin", pg_bin, "Directory of pg_dump and pg_restore (default: $PG_BINDIR, else PATH)");
   app.add_flag("--yes", yes, "Answer yes to confirmations (restore); without a terminal, restore needs it");
-  app.add_flag("--json", json, "Print one JSON document instead of text (so far: the report of --dry-run)");
+  app.add_flag("--json", json,
+               "Print one JSON document instead of text (the report of --dry-run, the list of backups)");
 
   CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
   init->footer(

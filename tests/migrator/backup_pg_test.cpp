@@ -30,12 +30,13 @@ class BackupPg : public ::testing::Test {
                     "DROP TABLE items;\n");
   }
 
-  // The migrator with the test's database, migrations and backups directory; stdin is /dev/null
-  // (no terminal).
+  // The migrator with the test's database, migrations and backups directory, and pg_dump and
+  // pg_restore from pg_bin_; stdin is /dev/null (no terminal).
   CommandResult migrator(std::vector<std::string> args) {
     std::vector<std::string> all = {
-        "-c",    "exec \"$0\" \"$@\" </dev/null", MIGRATOR_BIN,   "--database-url",        database_->url(),
-        "--dir", migrations_.path().string(),     "--backup-dir", backups_.path().string()};
+        "-c",    "exec \"$0\" \"$@\" </dev/null", MIGRATOR_BIN,   "--database-url",         database_->url(),
+        "--dir", migrations_.path().string(),     "--backup-dir", backups_.path().string(), "--pg-bin",
+        pg_bin_};
     all.insert(all.end(), args.begin(), args.end());
     return run_command("/bin/sh", all);
   }
@@ -58,6 +59,7 @@ class BackupPg : public ::testing::Test {
   std::unique_ptr<TestDatabase> database_;
   MigrationsDir migrations_;
   TempDir backups_;
+  std::string pg_bin_ = pg_bindir();
 };
 
 TEST_F(BackupPg, DestructiveMigrationIsBackedUpAndRestoreBringsTheDataBack) {
@@ -175,14 +177,15 @@ TEST_F(BackupPg, FailedBackupStopsUpBeforeAnythingRuns) {
   write_file(bin.path() / "pg_dump", "#!/bin/sh\nwhile [ \"$1\" != --file ]; do shift; done\necho garbage > \"$2\"\n");
   fs::permissions(bin.path() / "pg_dump", fs::perms::owner_all);
   fs::create_symlink(pg_bindir() + "/pg_restore", bin.path() / "pg_restore");
-  CommandResult up = migrator({"--pg-bin", bin.path().string(), "up"});
+  pg_bin_ = bin.path().string();
+  CommandResult up = migrator({"up"});
   EXPECT_EQ(up.exit_code, 7);
   EXPECT_THAT(up.err, HasSubstr("failed verification"));
   EXPECT_EQ(database_->query_value("SELECT count(*) FROM items"), "200");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("drop   pending"));
   EXPECT_TRUE(fs::is_empty(backups_.path()));
 
-  CommandResult skipped = migrator({"--pg-bin", bin.path().string(), "up", "--no-backup"});
+  CommandResult skipped = migrator({"up", "--no-backup"});
   EXPECT_EQ(skipped.exit_code, 0) << skipped.err;
   EXPECT_EQ(database_->query_value("SELECT to_regclass('items') IS NULL"), "t");
 }

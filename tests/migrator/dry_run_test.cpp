@@ -112,6 +112,13 @@ TEST(SqliteDryRun, ReportsRowsPerStatementAndLeavesTheFileUnchanged) {
   EXPECT_THAT(down.out, HasSubstr("0001_accounts (down)"));
   EXPECT_THAT(down.out, HasSubstr("DROP TABLE"));
   EXPECT_EQ(read_bytes(scratch.path() / "app.db"), before);
+
+  nlohmann::json redo = nlohmann::json::parse(migrator({"--json", "redo", "--dry-run"}).out);
+  ASSERT_EQ(redo["migrations"].size(), 2u);
+  EXPECT_EQ(redo["migrations"][0]["action"], "down");
+  EXPECT_EQ(redo["migrations"][1]["action"], "up");
+  EXPECT_EQ(redo["migrations"][1]["statements"][1]["rows"], 3);  // the INSERT, after down dropped the table
+  EXPECT_EQ(read_bytes(scratch.path() / "app.db"), before);
 }
 
 TEST(SqliteDryRun, FailureNamesFileAndLineExitsOneAndKeepsNothing) {
