@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <mutex>
+#include <filesystem>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -17,7 +18,9 @@
 
 #include "migrator/cli/json_output.h"
 #include "migrator/cli/progress_line.h"
+#include "migrator/backups/backups.h"
 #include "migrator/drivers/database_url.h"
+#include "migrator/engine/dry_run_plan.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
@@ -42,10 +45,13 @@ constexpr const char* kExitCodes =
     "     migration run outside a transaction that failed or was interrupted, until `resolve`)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
+    "  7  backup or restore failed (dump, verification, hash mismatch); when the backup before an up,\n"
+    "     down or redo fails, nothing runs\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
-constexpr const char* kCommands = "init, new, status, up, down, redo, baseline, verify, resolve, help";
+constexpr const char* kCommands =
+    "init, new, status, up, down, redo, baseline, verify, resolve, backup, backups, restore, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -183,6 +189,17 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   app.add_option("--statement-timeout", statement_timeout_text,
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
+  std::string backup_dir;
+  std::string keep_backups_text = "10";
+  std::string pg_bin;
+  bool yes = false;
+  app.add_option("--backup-dir", backup_dir,
+                 "Where backups go (default: .migrator/backups beside the migrations directory)");
+  app.add_option("--keep-backups", keep_backups_text,
+                 "Keep the newest N backups (1 to 1000), deleting older files and records after each backup")
+      ->capture_default_str();
+  app.add_option("--pg-bin", pg_bin, "Directory of pg_dump and pg_restore (default: $PG_BINDIR, else PATH)");
+  app.add_flag("--yes", yes, "Answer yes to confirmations (restore); without a terminal, restore needs it");
 
   CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
   init->footer(
@@ -215,22 +232,40 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   bool allow_out_of_order = false;
   up->add_flag("--allow-out-of-order", allow_out_of_order,
                "Also apply pending migrations whose version is below an applied one (refused by default)");
+  bool dry_run = false;
+  const char* dry_run_help =
+      "Run the scripts in one transaction that is rolled back and report each statement: command tag, rows, "
+      "duration, locks taken and tables rewritten (PostgreSQL); nothing is recorded";
+  up->add_flag("--dry-run", dry_run, dry_run_help);
+  bool take_backup = false;
+  bool no_backup = false;
+  const char* backup_help = "Back up the database first even if no script destroys data";
+  const char* no_backup_help = "Do not back up the database first, even if a script destroys data";
+  up->add_flag("--backup", take_backup, backup_help);
+  up->add_flag("--no-backup", no_backup, no_backup_help);
   up->footer(
       "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
       "migration whose version is below an applied one unless --allow-out-of-order.\n\nExample:\n"
-      "  migrator --database-url postgresql://localhost/app up --to 20240101120000");
+      "  migrator --database-url postgresql://localhost/app up --to 20240101120000\n"
+      "  migrator --database-url postgresql://localhost/app up --dry-run");
 
   CLI::App* down = app.add_subcommand("down", "Reverts the most recently applied migrations, newest first");
   std::string steps_text;
   std::string down_to;
   down->add_option("--steps", steps_text, "How many migrations to revert (a number from 1; default 1)");
   down->add_option("--to", down_to, "Revert every migration above this version (0: all)");
+  down->add_flag("--dry-run", dry_run, dry_run_help);
+  down->add_flag("--backup", take_backup, backup_help);
+  down->add_flag("--no-backup", no_backup, no_backup_help);
   down->footer(
       "Uses down.sql from disk; refuses (exit 3) to run while an applied migration is changed or missing,\n"
       "and to revert a migration declared irreversible.\n\n"
       "Example:\n  migrator --database-url sqlite:app.db down --steps 2");
 
   CLI::App* redo = app.add_subcommand("redo", "Reverts the most recently applied migration and applies it again");
+  redo->add_flag("--dry-run", dry_run, dry_run_help);
+  redo->add_flag("--backup", take_backup, backup_help);
+  redo->add_flag("--no-backup", no_backup, no_backup_help);
   redo->footer(
       "For trying a migration while writing it. Refuses like down (exit 3); if down.sql or up.sql fails,\n"
       "the migration stays as that step left it (reverted if up.sql failed).\n\n"
@@ -274,12 +309,39 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "changing nothing, if VERSION is not failed, or with --applied if its directory is missing.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app resolve 0012 --reverted");
 
+  CLI::App* backup = app.add_subcommand("backup", "Backs up the database into the backups directory");
+  std::string backup_out;
+  backup->add_option("--out", backup_out, "Write the backup to this file instead (it must not exist)");
+  backup->footer(
+      "PostgreSQL: pg_dump -Fc, verified with pg_restore --list. SQLite: the online backup API, verified with\n"
+      "PRAGMA integrity_check. A sidecar FILE.sha256 is written beside it; the backup is recorded in\n"
+      "migrator.backups (size, SHA-256, when, by whom, why) and in the history. Exits 7 if it fails (the file\n"
+      "is removed). `up`, `down` and `redo` take one automatically when a script drops a table, schema or\n"
+      "column, truncates, changes a column's type, or deletes or updates without WHERE (--no-backup skips it).\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app backup");
+
+  CLI::App* list_backups = app.add_subcommand("backups", "Lists the recorded backups, newest first");
+  list_backups->footer("Example:\n  migrator --database-url postgresql://localhost/app backups");
+
+  CLI::App* restore = app.add_subcommand("restore", "Restores a backup after checking its SHA-256");
+  std::string restore_file;
+  restore->add_option("FILE", restore_file, "The backup file")->required();
+  restore->footer(
+      "Checks the file's SHA-256 against its record (or FILE.sha256 if the record is gone) and exits 7,\n"
+      "changing nothing, if it differs. Asks for confirmation on a terminal; without one it refuses (exit 2)\n"
+      "unless --yes. PostgreSQL: pg_restore --clean --if-exists --single-transaction (objects created after\n"
+      "the backup are not removed). The state afterwards is the backup's (its migrations applied); the\n"
+      "history keeps every row written since and records the restore.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app restore --yes "
+      ".migrator/backups/app-20240101T120000Z.dump");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init, create, status, up, down, redo, baseline, verify, resolve, help};
+  const std::vector<CLI::App*> commands = {init,   create, status,       up,      down, redo, baseline,
+                                           verify, resolve, backup, list_backups, restore, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -298,8 +360,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     json->fields()["version"] = migrator::kMigratorVersion;
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::string command = first_command(
-        argc, argv, {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout"});
+    std::string command = first_command(argc, argv,
+                                        {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries",
+                                         "--statement-timeout", "--backup-dir", "--keep-backups", "--pg-bin"});
     if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
@@ -353,6 +416,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
 
   int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
   int64_t lock_retries = parse_whole_number("--lock-retries", lock_retries_text, 0, 10, "a number of retries");
+  int64_t keep_backups = parse_whole_number("--keep-backups", keep_backups_text, 1, 1000, "a number of backups");
   auto duration = [](const std::string& option, const std::string& text) {
     std::optional<int64_t> ms = migrator::parse_duration_ms(text);
     if (!ms) usage(option + ": expected a duration such as 500ms, 5s or 2min, at most a day, got '" + text + "'");
@@ -385,14 +449,16 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   }
   migrator::DatabaseUrl url = migrator::parse_database_url(database_url);
   std::vector<std::string> warnings;
-  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir, &warnings);
+  bool backup_command = backup->parsed() || list_backups->parsed() || restore->parsed();
+  std::vector<migrator::Migration> migrations;  // backup commands work without the migrations directory
+  if (!backup_command) migrations = migrator::load_migrations(dir, &warnings);
   for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
   migrator::DriverOptions options;
   options.wait_seconds = static_cast<int>(wait);
   options.lock_timeout_ms = lock_timeout_ms;
   options.statement_timeout_ms = statement_timeout_ms;
   options.lock_retries = static_cast<int>(lock_retries);
-  options.create_database = up->parsed();
+  options.create_database = up->parsed() && !dry_run;
   options.notices = &std::cerr;
   std::unique_ptr<migrator::ProgressLine> progress;
   if (migrator::ProgressLine::wanted()) progress = std::make_unique<migrator::ProgressLine>(STDERR_FILENO);
@@ -402,6 +468,37 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   struct Release {  // the watcher must not cancel through a destroyed driver
     ~Release() { set_active_driver(nullptr); }
   } release;
+  const std::vector<migrator::Migration> migrations_on_disk = migrations;
+  migrator::BackupOptions backup_options;
+  backup_options.directory = backup_dir.empty()
+                                 ? (std::filesystem::path(dir) / ".." / ".migrator" / "backups").lexically_normal()
+                                 : std::filesystem::path(backup_dir);
+  backup_options.pg_bindir = pg_bin;
+  backup_options.keep = static_cast<int>(keep_backups);
+  auto print_backup = [&](const migrator::BackupRecord& record, const std::string& verb) {
+    if (json != nullptr) json->fields()[verb == "restored" ? "restored" : "backup"] = record.to_json();
+    human << verb << " " << record.file << " (" << record.size << " bytes, sha256 " << record.sha256 << ")"
+              << std::endl;
+  };
+  bool changes_schema = (up->parsed() || down->parsed() || redo->parsed()) && !dry_run;
+  if (changes_schema && !no_backup) {
+    // Under the migration lock, before anything runs: if the backup fails, nothing runs (exit 7).
+    driver->lock();
+    std::vector<migrator::DryRunScript> scripts =
+        up->parsed()     ? migrator::plan_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        : redo->parsed() ? migrator::plan_redo(*driver, migrations_on_disk)
+                         : migrator::plan_down(*driver, migrations_on_disk, steps, down_to_version);
+    std::string why = take_backup ? "requested with --backup" : migrator::first_destructive_statement(scripts);
+    if (!scripts.empty() && !why.empty()) {
+      std::string labels;
+      for (const migrator::DryRunScript& script : scripts) {
+        std::string label = script.migration->label();
+        if (labels.find(label) == std::string::npos) labels += (labels.empty() ? "" : ", ") + label;
+      }
+      print_backup(migrator::open_backups(url, backup_options)->backup("before " + labels + ": " + why, {}),
+                   "backed up to");
+    }
+  }
   migrator::Engine engine(*driver, std::move(migrations), human);
   struct Runs {  // what the command did, also when it fails part-way
     ~Runs() {
@@ -412,7 +509,56 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     bool status;
   } runs{json, engine, status->parsed()};
 
-  if (status->parsed()) {
+
+  if (backup->parsed()) {
+    driver->lock();
+    print_backup(migrator::open_backups(url, backup_options)->backup("requested", backup_out), "backed up to");
+  } else if (list_backups->parsed()) {
+    std::vector<migrator::BackupRecord> records = migrator::open_backups(url, backup_options)->list();
+    if (json != nullptr) {
+      nlohmann::json listed = nlohmann::json::array();
+      for (const migrator::BackupRecord& record : records) listed.push_back(record.to_json());
+      json->fields()["backups"] = listed;
+    } else if (records.empty()) {
+      human << "no backups" << std::endl;
+    }
+    if (json == nullptr) {
+      for (const migrator::BackupRecord& record : records) {
+        human << record.created_at << "  " << record.file << "  " << record.size << " bytes  sha256 "
+                  << record.sha256.substr(0, 12) << "  by " << record.by << "  " << record.reason << "\n";
+      }
+    }
+  } else if (restore->parsed()) {
+    driver->lock();
+    auto confirm = [&] {
+      if (yes) return;
+      if (isatty(STDIN_FILENO) == 0) {
+        usage("restore: refusing to replace the database without confirmation: no terminal to ask on; pass --yes");
+      }
+      std::cerr << "Restore " << restore_file
+                << "? It replaces the database's contents (and its migration state) with the backup's. [y/N] "
+                << std::flush;
+      std::string answer;
+      std::getline(std::cin, answer);
+      if (answer != "y" && answer != "Y" && answer != "yes") {
+        throw Error(ExitCode::kUsage, "restore: not confirmed; nothing was changed");
+      }
+    };
+    print_backup(migrator::open_backups(url, backup_options)->restore(restore_file, confirm), "restored");
+  } else if (dry_run) {
+    migrator::DryRunReport report =
+        up->parsed()     ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
+                         : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version);
+    if (json != nullptr) {
+      json->fields()["dry_run"] = report.to_json();
+    } else {
+      report.print(human);
+    }
+    if (!report.error.empty()) {
+      throw Error(ExitCode::kMigrationFailed, "dry run failed (rolled back, nothing was changed): " + report.error);
+    }
+  } else if (status->parsed()) {
     if (json != nullptr) {
       std::vector<migrator::MigrationStatus> statuses = engine.status();
       nlohmann::json rows = nlohmann::json::array();

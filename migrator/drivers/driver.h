@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "migrator/drivers/dry_run.h"
 #include "migrator/source/source.h"
 
 namespace migrator {
@@ -43,8 +45,8 @@ struct InvalidIndex {
 struct HistoryEntry {
   uint64_t version = 0;
   std::string name;
-  std::string action;   // "up", "down", "baseline" or "resolve"
-  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"
+  std::string action;   // "up", "down", "baseline", "resolve"; "backup" or "restore" (migrator/backups)
+  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"; "completed" for backup/restore
   std::string at;       // ISO-8601 UTC
   std::string by;
   int64_t duration_ms = 0;
@@ -162,6 +164,13 @@ class Driver {
   // checksum from the files), each with a history row ("baseline", "applied"), all in one
   // transaction. Throws Error(kDatabase) if that fails; then nothing is recorded.
   virtual void baseline(const std::vector<Migration>& migrations) = 0;
+
+  // A dry run (see dry_run.h): takes the migration lock (creating no state table), calls `plan` for
+  // the scripts to run, then runs them all in order inside ONE transaction that is rolled back, and
+  // reports every statement. Nothing persists (PostgreSQL sequences aside: reported). A failing
+  // statement ends the run with DryRunReport::error set. Throws Error(kLockHeld) like lock(),
+  // whatever `plan` throws, and Error(kDatabase) if the database fails outside the scripts.
+  virtual DryRunReport dry_run(const std::function<std::vector<DryRunScript>()>& plan) = 0;
 };
 
 }  // namespace migrator

@@ -116,6 +116,8 @@ PostgresDriver::PostgresDriver(const std::string& conninfo, DriverOptions option
 
 PostgresDriver::~PostgresDriver() = default;
 
+pqxx::connection_base& PostgresDriver::connection() { return session_->connection; }
+
 void PostgresDriver::cancel() {
   try {
     session_->connection.cancel_query();

@@ -9,6 +9,10 @@
 
 #include "migrator/drivers/driver.h"
 
+namespace pqxx {
+class connection_base;
+}
+
 namespace migrator {
 
 class PostgresDriver : public Driver {
@@ -45,8 +49,12 @@ class PostgresDriver : public Driver {
   void baseline(const std::vector<Migration>& migrations) override;
   void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) override;
   void verify(const Migration& migration) override;
+  // postgres_dry_run.cpp: locks from pg_locks after each statement, rewrites from relfilenode.
+  DryRunReport dry_run(const std::function<std::vector<DryRunScript>()>& plan) override;
 
  private:
+  // The session's connection (for postgres_dry_run.cpp, which cannot see Session).
+  pqxx::connection_base& connection();
   struct Session;
   // The state table's rows, applied ones or the others.
   std::vector<AppliedMigration> rows(bool failed);

@@ -43,6 +43,8 @@ class SqliteDriver : public Driver {
   // drop_indexes is always empty on SQLite (see invalid_indexes()).
   void resolve(const Migration& migration, bool applied, const std::vector<InvalidIndex>& drop_indexes) override;
   void verify(const Migration& migration) override;
+  // sqlite_dry_run.cpp: BEGIN IMMEDIATE (the write lock), each statement with its row count, ROLLBACK.
+  DryRunReport dry_run(const std::function<std::vector<DryRunScript>()>& plan) override;
 
  private:
   // Prepares and steps each statement of `script` in turn (sqlite3_prepare_v2 with the tail pointer, so

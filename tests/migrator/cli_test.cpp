@@ -108,11 +108,12 @@ TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
-  expect_usage_error(
-      {"--database-url", "sqlite::memory:", "sideways"},
-      "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
+  expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
+                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, "
+                     "resolve, backup, backups, restore, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, "
+                     "backup, backups, restore, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
@@ -271,7 +272,7 @@ TEST(MigratorCli, UpStatusDownOnSqlite) {
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_THAT(status.out,
               MatchesRegex("0001  first   applied [0-9T:Z-]+ by [^ ]+ in [0-9]+ ms\n0002  second  pending\n"));
-  CommandResult down = with({"down"});
+  CommandResult down = with({"down", "--no-backup"});  // its DROP TABLE would back up first (backup_test.cpp)
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_THAT(down.out, MatchesRegex("reverted 0001_first \\([0-9]+ ms\\)\n"));
   CommandResult again = with({"down"});
