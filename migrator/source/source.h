@@ -28,12 +28,16 @@ namespace migrator {
 // empty-down                down.sql is intentionally empty: `down` only removes the record.
 // lock-timeout=DURATION     PostgreSQL lock_timeout for this migration (overrides --lock-timeout).
 // statement-timeout=DURATION  PostgreSQL statement_timeout for this migration.
+// lint-allow=RULE           `migrator lint` reports RULE in this file as allowed (repeatable).
+// A "-- migrator:lint-allow RULE" line (no blank after the colon) allows RULE for the statement that
+// follows it, not the file: the header leaves it to the linter.
 // Without either, a down.sql with no statement (only blanks and comments) is an error.
 struct MigrationOptions {
   bool irreversible = false;
   bool empty_down = false;
   std::optional<int64_t> lock_timeout_ms;
   std::optional<int64_t> statement_timeout_ms;
+  std::vector<std::string> lint_allow;
 };
 
 // The largest duration accepted anywhere (a day), in milliseconds.
