@@ -73,8 +73,9 @@ std::vector<Finding> lint_before_up(const std::vector<const Migration*>& pending
                         " problem(s) in pending migrations:";
   for (const Finding& finding : problems) {
     std::string text = finding.format();
-    size_t newline;
-    while ((newline = text.find('\n')) != std::string::npos) text.replace(newline, 1, "\n    ");
+    for (size_t newline = text.find('\n'); newline != std::string::npos; newline = text.find('\n', newline + 1)) {
+      text.insert(newline + 1, "  ");  // the hint indented under its finding
+    }
     message += "\n  " + text;
   }
   message +=

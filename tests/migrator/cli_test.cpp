@@ -28,7 +28,7 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "lint", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -109,9 +109,9 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
-                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, help");
+                     "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
-                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, help");
+                     "no command given; commands: init, new, status, up, down, redo, baseline, verify, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");

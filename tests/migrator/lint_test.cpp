@@ -6,6 +6,7 @@
 
 #include "migrator/error.h"
 #include "migrator/lint/lint.h"
+#include "migrator/lint/lint_run.h"
 #include "migrator/source/source.h"
 
 namespace {
@@ -300,6 +301,33 @@ TEST(LintFindings, NameFileLineRuleMessageAndHint) {
   EXPECT_THAT(findings[0].format(), HasSubstr("\n  hint: CREATE INDEX CONCURRENTLY"));
   EXPECT_EQ(findings[0].to_json()["rule"], "create-index-non-concurrently");
   EXPECT_EQ(findings[0].to_json()["line"], 4);
+}
+
+TEST(LintBeforeUp, RefusesListingEveryProblemWithItsHintOrReturnsTheAllowedOnes) {
+  migrator::Migration first;
+  first.directory = "m/0001_a";
+  first.up_sql = "TRUNCATE a;\nDROP TABLE b;\n";
+  migrator::Migration second;
+  second.directory = "m/0002_b";
+  second.up_sql = "VACUUM FULL c;\n";
+  second.options.lint_allow = {"vacuum-full"};
+  try {
+    migrator::lint_before_up({&first, &second}, {});
+    ADD_FAILURE() << "did not refuse";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kLintRefused);
+    std::string message = e.what();
+    EXPECT_THAT(message, ::testing::StartsWith("refusing to apply, nothing was applied: lint found 2 problem(s) in "
+                                               "pending migrations:\n  m/0001_a/up.sql:1: truncate: TRUNCATE a"));
+    EXPECT_THAT(message, HasSubstr("\n    hint: delete in batches"));
+    EXPECT_THAT(message, HasSubstr("\n  m/0001_a/up.sql:2: drop-table: "));
+    EXPECT_THAT(message, ::testing::Not(HasSubstr("vacuum-full: ")));
+    EXPECT_THAT(message, HasSubstr("or --lint-allow RULE"));
+  }
+  migrator::LintOptions options;
+  options.allow = {"truncate", "drop-table"};
+  std::vector<migrator::Finding> allowed = migrator::lint_before_up({&first, &second}, options);
+  EXPECT_EQ(allowed.size(), 3u);
 }
 
 TEST(LintFindings, SyntaxErrorNamesFileAndLine) {
