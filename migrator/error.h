@@ -15,6 +15,7 @@ enum class ExitCode : int {
   kInvalidMigrations = 3,  // invalid migrations directory, or refused (checksum drift, missing files)
   kDatabase = 4,           // cannot connect, or the database failed outside a migration's SQL
   kLockHeld = 5,           // another run holds the migration lock (at once, or after --wait)
+  kLintRefused = 6,        // lint found a problem that is not allowed in a pending migration
   kBackupFailed = 7,       // backup or restore failed (dump, verification, hash mismatch)
   kInterrupted = 130,      // SIGINT or SIGTERM: the running migration was cancelled and rolled back
 };

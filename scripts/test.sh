@@ -7,6 +7,8 @@
 #   growthbook   >= 10,000 cases answered by GrowthBook's JavaScript SDK (npm, pinned by
 #                tests/growthbook/package-lock.json) against the core and feature_enabled()
 #   isolation    concurrent-session tests of the flag cache and of experiment_assign (tests/isolation/)
+#   lint_squawk  `migrator lint` and squawk (npm squawk-cli) on a corpus of 51 migrations against a
+#                manifest of the real dangers (tests/migrator/lint_corpus/run.sh)
 #   migrator_pg  the CTest suites that need a server (label pg), on the same cluster: the
 #                migrator's integration tests and the randomized multi-session consistency test
 #                of flag evaluation (tests/consistency/)
@@ -90,6 +92,7 @@ if cluster_start; then
   run_suite pg_regress make installcheck ISOLATION= || show_regression_diffs
   run_suite growthbook bash tests/growthbook/run.sh
   run_suite isolation make installcheck REGRESS= || show_regression_diffs
+  run_suite lint_squawk bash tests/migrator/lint_corpus/run.sh
   run_suite migrator_pg ctest --test-dir build --label-regex "^pg" --no-tests=error --output-on-failure -j "$jobs"
   cluster_stop
 else

@@ -6,6 +6,8 @@
 
 #include <mutex>
 #include <filesystem>
+#include <iomanip>
+#include <set>
 #include <chrono>
 #include <cstdint>
 #include <thread>
@@ -24,6 +26,8 @@
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
 #include "migrator/interrupt.h"
+#include "migrator/lint/lint_run.h"
+#include "migrator/lint/postgres_catalog.h"
 #include "migrator/source/scaffold.h"
 #include "migrator/source/source.h"
 #include "migrator/version.h"
@@ -45,13 +49,15 @@ constexpr const char* kExitCodes =
     "     migration run outside a transaction that failed or was interrupted, until `resolve`)\n"
     "  4  database connection failure, or the database failed outside a migration's SQL\n"
     "  5  another run holds the migration lock (at once, or after --wait SECONDS)\n"
+    "  6  lint refused a pending migration: `lint` found a problem that is not allowed, or `up` did\n"
+    "     before applying anything\n"
     "  7  backup or restore failed (dump, verification, hash mismatch); when the backup before an up,\n"
     "     down or redo fails, nothing runs\n"
     "  130  interrupted by SIGINT or SIGTERM: the running statement was cancelled, its migration rolled\n"
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
 constexpr const char* kCommands =
-    "init, new, status, up, down, redo, baseline, verify, resolve, backup, backups, restore, help";
+    "init, new, status, up, down, redo, baseline, verify, resolve, backup, backups, restore, lint, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -134,6 +140,66 @@ void watch_signals() {
   }).detach();
 }
 
+// `migrator lint`: see the command's footer.
+int run_lint(const std::vector<std::string>& paths, bool list_rules, bool verbose, migrator::JsonDocument* json,
+             const std::string& dir, const std::string& database_url, migrator::LintOptions options) {
+  if (list_rules) {
+    nlohmann::json rules = nlohmann::json::array();
+    for (const migrator::LintRule& rule : migrator::lint_rules()) {
+      human << std::left << std::setw(32) << rule.name << rule.summary << "\n";
+      rules.push_back({{"rule", rule.name}, {"summary", rule.summary}});
+    }
+    if (json != nullptr) json->fields()["rules"] = rules;
+    return 0;
+  }
+  std::vector<migrator::LintScript> scripts;
+  std::unique_ptr<migrator::PostgresCatalog> catalog;
+  std::optional<migrator::DatabaseUrl> url;
+  if (!database_url.empty()) url = migrator::parse_database_url(database_url);
+  if (url && url->kind == migrator::DatabaseKind::kPostgres) {
+    catalog = std::make_unique<migrator::PostgresCatalog>(url->target);
+    options.catalog = catalog.get();
+  }
+  if (!paths.empty()) {
+    scripts = migrator::lint_scripts_at(paths);
+  } else if (catalog) {  // only pending migrations: the applied ones are in the catalog
+    std::vector<migrator::Migration> migrations = migrator::load_migrations(dir);
+    std::unique_ptr<migrator::Driver> driver = migrator::open_driver(*url, migrator::DriverOptions{});
+    std::set<uint64_t> applied;
+    for (const migrator::AppliedMigration& row : driver->applied()) applied.insert(row.version);
+    for (const migrator::Migration& migration : migrations) {
+      if (applied.count(migration.version) == 0) scripts.push_back(migrator::lint_script(migration));
+    }
+  } else {
+    for (const migrator::Migration& migration : migrator::load_migrations(dir)) {
+      scripts.push_back(migrator::lint_script(migration));
+    }
+  }
+  if (verbose) options.verbose = &human;
+  migrator::Linter linter(options);
+  std::vector<migrator::Finding> findings;
+  for (const migrator::LintScript& script : scripts) {
+    for (migrator::Finding& finding : linter.lint(script)) findings.push_back(std::move(finding));
+  }
+  size_t problems = migrator::refused(findings).size();
+  if (json != nullptr) {
+    json->fields()["files"] = scripts.size();
+    json->fields()["problems"] = problems;
+    nlohmann::json listed = nlohmann::json::array();
+    for (const migrator::Finding& finding : findings) listed.push_back(finding.to_json());
+    json->fields()["findings"] = listed;
+  }
+  for (const migrator::Finding& finding : findings) {
+    if (!finding.allowed || verbose) human << finding.format() << "\n";
+  }
+  human << "linted " << scripts.size() << " file(s): " << problems << " problem(s), " << findings.size() - problems
+        << " allowed\n";
+  if (problems != 0) {
+    throw Error(ExitCode::kLintRefused, "lint: " + std::to_string(problems) + " problem(s) not allowed (see above)");
+  }
+  return 0;
+}
+
 // Runs the command line. With `json` (--json), the command's result goes into it instead of human
 // lines on stdout (which then go to stderr); main() prints it.
 int run(int argc, char** argv, migrator::JsonDocument* json) {
@@ -154,7 +220,8 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                          "  no-transaction             up.sql and down.sql run statement by statement outside a\n"
                          "                             transaction (implied on PostgreSQL when every statement is\n"
                          "                             one it refuses in a transaction, e.g. CREATE INDEX\n"
-                         "                             CONCURRENTLY)\n\n") +
+                         "                             CONCURRENTLY)\n"
+                         "  lint-allow=RULE            lint reports RULE in this file but does not refuse it\n\n") +
              "Commands: " + kCommands + "; `migrator help COMMAND` or `migrator COMMAND --help` for one.\n\n" +
              "Database URLs: " + migrator::kAcceptedDatabaseUrls + "\n\n" + kExitCodes +
              "\nExample:\n"
@@ -171,6 +238,8 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   app.add_flag("--json", json_flag,
                "Print exactly one JSON document on stdout: {\"command\", \"ok\", \"exit_code\", ...} with the "
                "command's results, or \"error\": {\"message\", \"file\", \"line\"} (human output goes to stderr)");
+  std::vector<std::string> lint_allow;
+  std::string lint_row_threshold_text = "10000";
   app.add_option("--database-url", database_url, "Database to migrate (default: $DATABASE_URL)")
       ->envname("DATABASE_URL");
   app.add_option("--dir", dir, "Migrations directory")->capture_default_str();
@@ -200,6 +269,11 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       ->capture_default_str();
   app.add_option("--pg-bin", pg_bin, "Directory of pg_dump and pg_restore (default: $PG_BINDIR, else PATH)");
   app.add_flag("--yes", yes, "Answer yes to confirmations (restore); without a terminal, restore needs it");
+  app.add_option("--lint-allow", lint_allow,
+                 "A lint rule reported but never refused, in every migration (repeatable; `lint --rules` lists them)");
+  app.add_option("--lint-row-threshold", lint_row_threshold_text,
+                 "PostgreSQL: tables with fewer estimated rows (pg_class) need no CONCURRENTLY or NOT VALID in lint")
+      ->capture_default_str();
 
   CLI::App* init = app.add_subcommand("init", "Creates the migrations directory with an example migration");
   init->footer(
@@ -245,7 +319,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   up->add_flag("--no-backup", no_backup, no_backup_help);
   up->footer(
       "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
-      "migration whose version is below an applied one unless --allow-out-of-order.\n\nExample:\n"
+      "migration whose version is below an applied one unless --allow-out-of-order. On PostgreSQL it\n"
+      "lints the migrations it is about to apply (see `migrator help lint`) and refuses (exit 6), applying\n"
+      "nothing, if a finding is not allowed.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app up --to 20240101120000\n"
       "  migrator --database-url postgresql://localhost/app up --dry-run");
 
@@ -335,13 +411,35 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "Example:\n  migrator --database-url postgresql://localhost/app restore --yes "
       ".migrator/backups/app-20240101T120000Z.dump");
 
+  CLI::App* lint = app.add_subcommand("lint", "Finds statements that lock or rewrite busy tables, or break the app");
+  std::vector<std::string> lint_paths;
+  bool lint_list_rules = false;
+  bool lint_verbose = false;
+  lint->add_option("PATH", lint_paths,
+                   "Migrations directories, migration directories or up.sql files (default: every migration in --dir)");
+  lint->add_flag("--rules", lint_list_rules, "List the rules and exit");
+  lint->add_flag("--verbose", lint_verbose, "Also show allowed findings, and why a small table was not flagged");
+  lint->footer(
+      "Reads each up.sql with PostgreSQL's parser (comments, strings and function bodies are not statements)\n"
+      "and follows the schema the scripts build: a table created earlier in the same migration is new, so\n"
+      "its index needs no CONCURRENTLY. Prints path:line: rule: message and a hint with the safe form.\n"
+      "Without a database URL every up.sql is linted. With a PostgreSQL URL (--database-url or\n"
+      "DATABASE_URL) only pending migrations are, and the catalog is read: row estimates (tables below\n"
+      "--lint-row-threshold need no CONCURRENTLY or NOT VALID), column types, CHECK constraints, function\n"
+      "volatility; a table created by an earlier pending migration is new. `up` lints the same way and\n"
+      "refuses before applying anything. Allow a rule with a '-- migrator:lint-allow RULE[, RULE]' comment\n"
+      "on the lines before a statement (or after it on its line), '-- migrator: lint-allow=RULE' in the\n"
+      "up.sql header, or --lint-allow RULE. Exits 6 if a finding is not allowed.\n\nExample:\n"
+      "  migrator --dir migrations lint\n"
+      "  migrator --database-url postgresql://localhost/app --lint-row-threshold 50000 lint --verbose");
+
   CLI::App* help = app.add_subcommand("help", "Shows the help of migrator or of one command");
   std::string help_topic;
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init,   create, status,       up,      down, redo, baseline,
-                                           verify, resolve, backup, list_backups, restore, help};
+  const std::vector<CLI::App*> commands = {init,   create,  status, up,           down,    redo, baseline,
+                                           verify, resolve, backup, list_backups, restore, lint, help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -362,7 +460,8 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   } catch (const CLI::ParseError& e) {
     std::string command = first_command(argc, argv,
                                         {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries",
-                                         "--statement-timeout", "--backup-dir", "--keep-backups", "--pg-bin"});
+                                         "--statement-timeout", "--backup-dir", "--keep-backups", "--pg-bin",
+                                         "--lint-allow", "--lint-row-threshold"});
     if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
@@ -413,6 +512,16 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     if (json != nullptr) json->fields()["created"] = files;
     return 0;
   }
+
+  for (const std::string& rule : lint_allow) {
+    if (!migrator::is_lint_rule(rule)) usage("--lint-allow: unknown lint rule '" + rule + "' (`migrator lint --rules`)");
+  }
+  migrator::LintOptions lint_options;
+  lint_options.allow.insert(lint_allow.begin(), lint_allow.end());
+  lint_options.row_threshold = static_cast<double>(
+      parse_whole_number("--lint-row-threshold", lint_row_threshold_text, 0, 1000000000000, "a number of rows"));
+  if (lint->parsed()) return run_lint(lint_paths, lint_list_rules, lint_verbose, json, human, dir, database_url,
+                                      lint_options);
 
   int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
   int64_t lock_retries = parse_whole_number("--lock-retries", lock_retries_text, 0, 10, "a number of retries");
@@ -508,6 +617,14 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     migrator::Engine& engine;
     bool status;
   } runs{json, engine, status->parsed()};
+  std::unique_ptr<migrator::PostgresCatalog> catalog;
+  if (up->parsed() && url.kind == migrator::DatabaseKind::kPostgres) {
+    engine.set_before_up([&](const std::vector<const migrator::Migration*>& pending) {
+      catalog = std::make_unique<migrator::PostgresCatalog>(url.target);
+      lint_options.catalog = catalog.get();
+      migrator::lint_before_up(pending, lint_options);
+    });
+  }
 
 
   if (backup->parsed()) {

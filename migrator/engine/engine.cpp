@@ -273,6 +273,15 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
                 "refusing to apply migrations out of order, nothing was applied:" + out_of_order +
                     "\n  renumber them above the applied ones, or pass --allow-out-of-order to apply them anyway");
   }
+  if (before_up_) {
+    std::vector<const Migration*> pending;
+    for (const MigrationStatus& status : statuses) {
+      if (status.state != MigrationState::kPending) continue;
+      if (to && status.version > *to) break;
+      pending.push_back(find(status.version));
+    }
+    if (!pending.empty()) before_up_(pending);
+  }
   int applied = 0;
   for (const MigrationStatus& status : statuses) {
     if (status.state != MigrationState::kPending) continue;

@@ -79,6 +79,12 @@ class Engine {
   // one's (naming both); Error(kMigrationFailed) if one fails (the ones before it in this run stay
   // applied).
   int up(std::optional<uint64_t> to = std::nullopt, bool allow_out_of_order = false);
+  // Called by up() with the migrations it is about to apply, in order, after the checks above and
+  // before the first one runs; it may throw (the linter's Error(kLintRefused)) to refuse the run with
+  // nothing applied.
+  void set_before_up(std::function<void(const std::vector<const Migration*>&)> check) {
+    before_up_ = std::move(check);
+  }
 
   // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
   // prints "nothing to revert" if none are applied. Refuses like up(), and with Error(kInvalidMigrations)
@@ -147,6 +153,7 @@ class Engine {
   std::vector<Migration> migrations_;
   std::ostream& out_;
   std::vector<MigrationRun> runs_;
+  std::function<void(const std::vector<const Migration*>&)> before_up_;
 };
 
 }  // namespace migrator

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "migrator/error.h"
+#include "migrator/lint/lint.h"
 #include "migrator/source/sql_script.h"
 
 namespace migrator {
@@ -105,6 +106,10 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
     if (text.compare(first, 2, "--") != 0) break;  // the header ends at the first non-comment line
     size_t content = text.find_first_not_of(" \t", first + 2);
     if (content == std::string::npos || text.compare(content, marker.size(), marker) != 0) continue;
+    size_t after = content + marker.size();
+    bool statement_allow = text.compare(after, 10, "lint-allow") == 0 &&
+                           (after + 10 == text.size() || std::isspace(static_cast<unsigned char>(text[after + 10])));
+    if (statement_allow) continue;  // a statement's lint-allow comment, for the linter
     std::stringstream list(text.substr(content + marker.size()));
     std::string option;
     while (std::getline(list, option, ',')) {
@@ -122,6 +127,12 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
                   option + "'");
         }
         (key == "lock-timeout" ? options.lock_timeout_ms : options.statement_timeout_ms) = ms;
+      } else if (key == "lint-allow") {
+        std::string rule = equals == std::string::npos ? "" : option.substr(equals + 1);
+        if (!is_lint_rule(rule)) {
+          invalid(where + "lint-allow expects a lint rule (`migrator lint --rules` lists them), got '" + rule + "'");
+        }
+        options.lint_allow.push_back(rule);
       } else if (option == "irreversible") {
         options.irreversible = true;
       } else if (option == "empty-down") {
@@ -131,7 +142,7 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
       } else {
         invalid(where + "unknown migrator option '" + option +
                 "'; known options: irreversible, empty-down, no-transaction, lock-timeout=DURATION, "
-                "statement-timeout=DURATION");
+                "statement-timeout=DURATION, lint-allow=RULE");
       }
     }
   }

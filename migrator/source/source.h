@@ -32,6 +32,9 @@ namespace migrator {
 //                           (CREATE INDEX CONCURRENTLY and other statements PostgreSQL refuses in a
 //                           transaction block, mixed with others; the script's own BEGIN/COMMIT run
 //                           as written). A failure leaves the migration recorded as failed.
+// lint-allow=RULE           `migrator lint` reports RULE in this file as allowed (repeatable).
+// A "-- migrator:lint-allow RULE" line (no blank after the colon) allows RULE for the statement that
+// follows it, not the file: the header leaves it to the linter.
 // Without irreversible or empty-down, a down.sql with no statement (only blanks and comments) is an error.
 struct MigrationOptions {
   bool irreversible = false;
@@ -39,6 +42,7 @@ struct MigrationOptions {
   bool no_transaction = false;
   std::optional<int64_t> lock_timeout_ms;
   std::optional<int64_t> statement_timeout_ms;
+  std::vector<std::string> lint_allow;
 };
 
 // The largest duration accepted anywhere (a day), in milliseconds.

@@ -44,7 +44,7 @@ class BackupPg : public ::testing::Test {
   nlohmann::json backups() {
     CommandResult result = migrator({"--json", "backups"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
-    return nlohmann::json::parse(result.out);
+    return nlohmann::json::parse(result.out)["backups"];
   }
 
   std::vector<std::string> history() {

@@ -95,7 +95,7 @@ TEST_F(SqliteBackup, DestructiveMigrationIsBackedUpAndRestoreBringsTheDataBack) 
 
   CommandResult listed = migrator({"--json", "backups"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
-  nlohmann::json backups = nlohmann::json::parse(listed.out);
+  nlohmann::json backups = nlohmann::json::parse(listed.out)["backups"];
   ASSERT_EQ(backups.size(), 1u);
   std::string file = backups[0]["file"];
   EXPECT_EQ(query(file, "PRAGMA integrity_check"), "ok");
@@ -131,7 +131,7 @@ TEST_F(SqliteBackup, TamperedBackupIsRefusedWithExitSeven) {
 TEST_F(SqliteBackup, RestoreWithoutTerminalOrYesRefusesWithExitTwo) {
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
   ASSERT_EQ(migrator({"backup"}).exit_code, 0);
-  std::string file = nlohmann::json::parse(migrator({"--json", "backups"}).out)[0]["file"];
+  std::string file = nlohmann::json::parse(migrator({"--json", "backups"}).out)["backups"][0]["file"];
   query(db(), "DELETE FROM items");
   CommandResult restore = migrator({"restore", file});
   EXPECT_EQ(restore.exit_code, 2);
@@ -142,7 +142,7 @@ TEST_F(SqliteBackup, RestoreWithoutTerminalOrYesRefusesWithExitTwo) {
 TEST_F(SqliteBackup, RetentionKeepsTheNewestN) {
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
   for (int i = 0; i < 3; ++i) ASSERT_EQ(migrator({"--keep-backups", "1", "backup"}).exit_code, 0);
-  nlohmann::json backups = nlohmann::json::parse(migrator({"--json", "backups"}).out);
+  nlohmann::json backups = nlohmann::json::parse(migrator({"--json", "backups"}).out)["backups"];
   ASSERT_EQ(backups.size(), 1u);
   std::vector<fs::path> files;
   for (const auto& entry : fs::directory_iterator(backups_.path())) files.push_back(entry.path());

@@ -28,7 +28,8 @@ TEST(MigratorCli, HelpListsCommandsAndExitCodes) {
 }
 
 TEST(MigratorCli, EverySubcommandHelpHasAnExample) {
-  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "resolve", "help"}) {
+  for (const char* command : {"init", "new", "status", "up", "down", "redo", "baseline", "verify", "resolve", "backup",
+                              "backups", "restore", "lint", "help"}) {
     CommandResult result = migrator_cli({command, "--help"});
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.out, HasSubstr("Example:\n  migrator ")) << command;
@@ -110,10 +111,10 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
                      "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, "
-                     "resolve, backup, backups, restore, help");
+                     "resolve, backup, backups, restore, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
                      "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, "
-                     "backup, backups, restore, help");
+                     "backup, backups, restore, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");

@@ -83,7 +83,7 @@ TEST_F(DryRunPg, ReportsLocksRewritesAndRowsAndChangesNothing) {
 
   CommandResult result = migrator({"--json", "up", "--dry-run"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  nlohmann::json report = nlohmann::json::parse(result.out);
+  nlohmann::json report = nlohmann::json::parse(result.out)["dry_run"];
   EXPECT_EQ(report.at("command"), "up");
   EXPECT_EQ(report.at("error"), nullptr);
   ASSERT_EQ(report.at("migrations").size(), 2u);
@@ -140,7 +140,7 @@ TEST_F(DryRunPg, DownDryRunRevertsNothing) {
   std::string before = dump();
   CommandResult result = migrator({"--json", "down", "--dry-run"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  nlohmann::json report = nlohmann::json::parse(result.out);
+  nlohmann::json report = nlohmann::json::parse(result.out)["dry_run"];
   EXPECT_EQ(report["command"], "down");
   std::map<int, nlohmann::json> statements = statements_by_line(report, 0);
   EXPECT_EQ(statements[1]["rows"], 2);
@@ -174,7 +174,7 @@ TEST_F(DryRunPg, ReportsTheSequencesItAdvanced) {
   migrations_.add("0002_take", "SELECT nextval('counter');\n", "SELECT 1;\n");
   CommandResult result = migrator({"--json", "up", "--dry-run"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  nlohmann::json report = nlohmann::json::parse(result.out);
+  nlohmann::json report = nlohmann::json::parse(result.out)["dry_run"];
   EXPECT_EQ(report["sequences_advanced"],
             nlohmann::json::array({{{"sequence", "public.counter"}, {"before", ""}, {"after", "1"}}}));
 }

@@ -88,7 +88,7 @@ TEST(SqliteDryRun, ReportsRowsPerStatementAndLeavesTheFileUnchanged) {
 
   CommandResult result = migrator({"--json", "up", "--dry-run"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
-  nlohmann::json report = nlohmann::json::parse(result.out);
+  nlohmann::json report = nlohmann::json::parse(result.out)["dry_run"];
   EXPECT_EQ(report["database"], "sqlite");
   ASSERT_EQ(report["migrations"].size(), 2u);
   const nlohmann::json& plans = report["migrations"][0]["statements"];
@@ -113,7 +113,7 @@ TEST(SqliteDryRun, ReportsRowsPerStatementAndLeavesTheFileUnchanged) {
   EXPECT_THAT(down.out, HasSubstr("DROP TABLE"));
   EXPECT_EQ(read_bytes(scratch.path() / "app.db"), before);
 
-  nlohmann::json redo = nlohmann::json::parse(migrator({"--json", "redo", "--dry-run"}).out);
+  nlohmann::json redo = nlohmann::json::parse(migrator({"--json", "redo", "--dry-run"}).out)["dry_run"];
   ASSERT_EQ(redo["migrations"].size(), 2u);
   EXPECT_EQ(redo["migrations"][0]["action"], "down");
   EXPECT_EQ(redo["migrations"][1]["action"], "up");

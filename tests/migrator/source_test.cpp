@@ -146,7 +146,7 @@ TEST(HeaderOptions, UnknownOptionNamesFileLineAndTheKnownOnes) {
     EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
     EXPECT_STREQ(e.what(),
                  "x/up.sql:2: unknown migrator option 'no-such-thing'; known options: irreversible, empty-down, "
-                 "no-transaction, lock-timeout=DURATION, statement-timeout=DURATION");
+                 "no-transaction, lock-timeout=DURATION, statement-timeout=DURATION, lint-allow=RULE");
   }
 }
 

@@ -1,0 +1,1 @@
+CREATE INDEX orders_placed_at ON orders (placed_at);

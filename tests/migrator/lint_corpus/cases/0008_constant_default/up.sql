@@ -1,0 +1,1 @@
+ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'free';

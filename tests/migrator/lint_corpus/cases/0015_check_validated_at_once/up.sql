@@ -1,0 +1,1 @@
+ALTER TABLE accounts ADD CONSTRAINT accounts_balance_positive CHECK (balance >= 0);

@@ -1,0 +1,1 @@
+ALTER TABLE accounts RENAME COLUMN notes TO remarks;

@@ -1,0 +1,1 @@
+ALTER TABLE orders ALTER COLUMN placed_at TYPE timestamp(6);

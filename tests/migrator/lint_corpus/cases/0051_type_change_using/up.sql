@@ -1,0 +1,1 @@
+ALTER TABLE events ALTER COLUMN kind TYPE varchar(40) USING left(kind, 40);
