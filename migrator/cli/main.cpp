@@ -142,7 +142,8 @@ void watch_signals() {
 
 // `migrator lint`: see the command's footer.
 int run_lint(const std::vector<std::string>& paths, bool list_rules, bool verbose, migrator::JsonDocument* json,
-             const std::string& dir, const std::string& database_url, migrator::LintOptions options) {
+             std::ostream& human, const std::string& dir, const std::string& database_url,
+             migrator::LintOptions options) {
   if (list_rules) {
     nlohmann::json rules = nlohmann::json::array();
     for (const migrator::LintRule& rule : migrator::lint_rules()) {
