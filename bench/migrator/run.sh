@@ -25,7 +25,9 @@
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build),
 # MIGRATIONS, ROUNDS, MIGRATOR_BENCH_CACHE (where npm installs dbmate; default
-# ~/.cache/pg_rollout/migrator-bench), MIGRATOR_BENCH_TOOLS (default "floor migrator dbmate sqitch").
+# ~/.cache/pg_rollout/migrator-bench), MIGRATOR_BENCH_TOOLS (default "floor migrator dbmate sqitch"),
+# MIGRATOR_BEFORE (another migrator binary, e.g. one built before a change: measured too, as
+# "before", right after the migrator in every round).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,6 +37,11 @@ migrations=${MIGRATIONS:-500}
 rounds=${ROUNDS:-3}
 cache=${MIGRATOR_BENCH_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pg_rollout/migrator-bench}
 tools=${MIGRATOR_BENCH_TOOLS:-floor migrator dbmate sqitch}
+before=${MIGRATOR_BEFORE:-}
+if [ -n "$before" ]; then
+  [ -x "$before" ] || { echo "migrator bench: MIGRATOR_BEFORE=$before is not an executable" >&2; exit 2; }
+  tools=$(sed 's/\<migrator\>/migrator before/' <<<"$tools")
+fi
 target=1.2
 psql_bin=$PG_BINDIR/psql
 
@@ -177,6 +184,7 @@ run_up() {
   case $tool in
     floor) "$psql_bin" -X -q -d "$url" -f "$work/floor_up.sql" >/dev/null ;;
     migrator) "$migrator" --database-url "$url" --dir "$work/migrator" up "${migrator_up_flags[@]}" >/dev/null ;;
+    before) "$before" --database-url "$url" --dir "$work/migrator" up >/dev/null ;;
     dbmate) "$dbmate" --url "$url?sslmode=disable" --migrations-dir "$work/dbmate" --no-dump-schema migrate >/dev/null ;;
     sqitch) (cd "$work/sqitch" && sqitch deploy --target "db:pg://postgres@127.0.0.1:$PGPORT/$db" >/dev/null) ;;
   esac
@@ -187,6 +195,7 @@ run_down() {
   case $tool in
     floor) "$psql_bin" -X -q -d "$url" -f "$work/floor_down.sql" >/dev/null ;;
     migrator) "$migrator" --database-url "$url" --dir "$work/migrator" down --to 0 "${migrator_down_flags[@]}" >/dev/null ;;
+    before) "$before" --database-url "$url" --dir "$work/migrator" down --to 0 >/dev/null ;;
     dbmate)
       for _ in $(seq 1 "$migrations"); do
         "$dbmate" --url "$url?sslmode=disable" --migrations-dir "$work/dbmate" --no-dump-schema rollback >/dev/null
