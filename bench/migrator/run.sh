@@ -104,7 +104,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pg_rollout_migrator_bench.XXXXXX")
 chmod 755 "$work"
 source "$root/scripts/cluster.sh"
 # The migrator needs no extension: pg_rollout need not be installed for this benchmark.
-CLUSTER_SETTINGS="${CLUSTER_SETTINGS:-} -c shared_preload_libraries=''"
+# Autovacuum off: its workers would add CPU to whichever tool runs when they exit (see cpu_now).
+CLUSTER_SETTINGS="${CLUSTER_SETTINGS:-} -c shared_preload_libraries='' -c autovacuum=off"
 cluster_start
 trap 'cluster_stop; rm -rf "$work"' EXIT
 
@@ -228,58 +229,113 @@ migrator_down_flags=()
 if "$migrator" up --help 2>/dev/null | grep -q -- '--no-backup'; then migrator_up_flags+=(--no-backup); fi
 if "$migrator" down --help 2>/dev/null | grep -q -- '--no-backup'; then migrator_down_flags+=(--no-backup); fi
 
-declare -A times=()
+# CPU seconds, client and server, beside wall-clock seconds: on a shared machine the wall clock
+# also counts the time other programs held the CPU, and swings with them; the CPU a tool and its
+# server backend burn stays put. A single-connection tool's wall time on an idle machine is about
+# that CPU plus the round trips' latency. Client: the children times of this shell (bash `times`,
+# so a tool's own children count: sqitch's psql runs, the 500 dbmate runs). Server: the CPU of
+# backends that have exited, which the postmaster accumulates as its children's times
+# (/proc/PID/stat cutime + cstime); autovacuum is off, so only the tool's own sessions exit.
+postmaster=$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid")
+clock_ticks=$(getconf CLK_TCK)
+server_children() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$postmaster" '{ sub(/^.*\) /, ""); if ($2 == p) n++ } END { print n + 0 }'; }
+idle_children=$(server_children)
+# Waits until every session that has ended was reaped by the postmaster (at most 10 s).
+settle() {
+  local i
+  for i in $(seq 1 200); do
+    [ "$(server_children)" -gt "$idle_children" ] || return 0
+    sleep 0.05
+  done
+}
+cpu_now() {
+  settle
+  times >"$work/times"
+  awk -v t="$clock_ticks" -v f="$work/times" '
+    function s(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return m * 60 + x }
+    NR == 1 { sub(/^.*\) /, ""); server = ($14 + $15) / t }
+    END { while ((getline line < f) > 0) if (++n == 2) { split(line, c, " "); client = s(c[1]) + s(c[2]) }
+          printf "%.3f %.3f\n", client, server }' "/proc/$postmaster/stat"
+}
+cpu_used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[1] - x[1]) + (y[2] - x[2]) }'; }
+
+declare -A times=() cpu=()
 read -r -a tool_list <<<"$tools"
-echo "== $rounds rounds of up and down, $migrations migrations, cluster on 127.0.0.1:$PGPORT"
+echo "== $rounds rounds of up and down, $migrations migrations, cluster on 127.0.0.1:$PGPORT," \
+  "load average $(cut -d ' ' -f 1-3 /proc/loadavg) on $(nproc) cores"
 for round in $(seq 1 "$rounds"); do
   for tool in "${tool_list[@]}"; do
     [ -z "${skipped[$tool]:-}" ] || continue
     db=mb_${tool}_$round
     admin "DROP DATABASE IF EXISTS $db" >/dev/null
     admin "CREATE DATABASE $db" >/dev/null
+    c0=$(cpu_now)
     t0=$EPOCHREALTIME
     run_up "$tool" "$db"
     t1=$EPOCHREALTIME
+    c1=$(cpu_now)
     check_contents "$tool" "$db" up "$tables $indexes $(((migrations + 2) / 4))"
+    c2=$(cpu_now)
     t2=$EPOCHREALTIME
     run_down "$tool" "$db"
     t3=$EPOCHREALTIME
+    c3=$(cpu_now)
     check_contents "$tool" "$db" down "0 0 0"
     admin "DROP DATABASE $db" >/dev/null
     up_s=$(seconds "$t0" "$t1")
     down_s=$(seconds "$t2" "$t3")
+    up_cpu=$(cpu_used "$c0" "$c1")
+    down_cpu=$(cpu_used "$c2" "$c3")
     times[$tool.up]+="$up_s "
     times[$tool.down]+="$down_s "
-    printf '   round %d  %-8s  up %7.3f s  down %7.3f s\n' "$round" "$tool" "$up_s" "$down_s"
+    cpu[$tool.up]+="$up_cpu "
+    cpu[$tool.down]+="$down_cpu "
+    printf '   round %d  %-8s  up %7.3f s (cpu %7.3f s)  down %7.3f s (cpu %7.3f s)\n' \
+      "$round" "$tool" "$up_s" "$up_cpu" "$down_s" "$down_cpu"
   done
 done
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-echo
-echo "== $migrations migrations, median of $rounds rounds (seconds; ratio to the floor)"
-printf '%-10s %10s %8s %10s %8s\n' tool up ratio down ratio
-floor_up=$(median <<<"${times[floor.up]:-}")
-floor_down=$(median <<<"${times[floor.down]:-}")
+ratio_of() { awk -v a="$1" -v f="${2:-0}" 'BEGIN { if (f > 0) printf "%.2f", a / f; else print "-" }'; }
 declare -A ratio=()
-for tool in "${tool_list[@]}"; do
-  if [ -n "${skipped[$tool]:-}" ]; then
-    printf '%-10s not measured: %s\n' "$tool" "${skipped[$tool]}"
-    continue
-  fi
-  up=$(median <<<"${times[$tool.up]}")
-  down=$(median <<<"${times[$tool.down]}")
-  ratio[$tool.up]=$(awk -v a="$up" -v f="${floor_up:-0}" 'BEGIN { if (f > 0) printf "%.2f", a / f; else print "-" }')
-  ratio[$tool.down]=$(awk -v a="$down" -v f="${floor_down:-0}" 'BEGIN { if (f > 0) printf "%.2f", a / f; else print "-" }')
-  printf '%-10s %10.3f %7sx %10.3f %7sx\n' "$tool" "$up" "${ratio[$tool.up]}" "$down" "${ratio[$tool.down]}"
-done
+# table NAME ARRAY: medians of one measure per tool, with ratios to the floor's.
+table() {
+  local measure=$1 tool up down
+  local -n values=$2
+  echo
+  echo "== $migrations migrations, $measure, median of $rounds rounds (seconds; ratio to the floor)"
+  printf '%-10s %10s %8s %10s %8s\n' tool up ratio down ratio
+  local floor_up floor_down
+  floor_up=$(median <<<"${values[floor.up]:-}")
+  floor_down=$(median <<<"${values[floor.down]:-}")
+  for tool in "${tool_list[@]}"; do
+    if [ -n "${skipped[$tool]:-}" ]; then
+      printf '%-10s not measured: %s\n' "$tool" "${skipped[$tool]}"
+      continue
+    fi
+    up=$(median <<<"${values[$tool.up]}")
+    down=$(median <<<"${values[$tool.down]}")
+    ratio[$measure.$tool.up]=$(ratio_of "$up" "$floor_up")
+    ratio[$measure.$tool.down]=$(ratio_of "$down" "$floor_down")
+    printf '%-10s %10.3f %7sx %10.3f %7sx\n' "$tool" "$up" "${ratio[$measure.$tool.up]}" "$down" \
+      "${ratio[$measure.$tool.down]}"
+  done
+}
+table "wall clock" times
+table "CPU (client + server)" cpu
+echo
 case " $tools " in *" dbmate "*) echo "(dbmate down: $migrations runs of \`dbmate rollback\`, one migration each)" ;; esac
 [ ${#migrator_up_flags[@]} -eq 0 ] || echo "(migrator up ran with ${migrator_up_flags[*]}, down with ${migrator_down_flags[*]})"
+echo "(load average at the end: $(cut -d ' ' -f 1-3 /proc/loadavg) on $(nproc) cores)"
 
-echo
-if [ -z "${ratio[migrator.up]:-}" ] || [ -z "$floor_up" ]; then
-  echo "target: not judged (the floor and the migrator must both be measured)"
-elif awk -v u="${ratio[migrator.up]}" -v d="${ratio[migrator.down]}" -v t="$target" 'BEGIN { exit !(u <= t && d <= t) }'; then
-  echo "target MET: migrator up ${ratio[migrator.up]}x and down ${ratio[migrator.down]}x the floor (target: each at most ${target}x)"
-else
-  echo "target MISSED: migrator up ${ratio[migrator.up]}x and down ${ratio[migrator.down]}x the floor (target: each at most ${target}x)"
-fi
+for measure in "wall clock" "CPU (client + server)"; do
+  u=${ratio[$measure.migrator.up]:-}
+  d=${ratio[$measure.migrator.down]:-}
+  if [ -z "$u" ] || [ "$u" = - ]; then
+    echo "target, $measure: not judged (the floor and the migrator must both be measured)"
+  elif awk -v u="$u" -v d="$d" -v t="$target" 'BEGIN { exit !(u <= t && d <= t) }'; then
+    echo "target, $measure: MET, migrator up ${u}x and down ${d}x the floor (target: each at most ${target}x)"
+  else
+    echo "target, $measure: MISSED, migrator up ${u}x and down ${d}x the floor (target: each at most ${target}x)"
+  fi
+done
