@@ -274,9 +274,14 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
                            const std::function<void(pqxx::work&, int64_t)>& record) {
   try {
     pqxx::work tx(connection);
-    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler.
-    tx.exec("SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms));
-    if (timeouts.statement_ms > 0) tx.exec("SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms));
+    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler. They travel
+    // in the first statement's round trip: the server runs them first, and with no newline in them the
+    // "LINE n" of an error still counts within that statement.
+    std::string settings = "SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms) + "; ";
+    if (timeouts.statement_ms > 0) {
+      settings += "SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms) + "; ";
+    }
+    if (statements.empty()) tx.exec(settings);
     auto start = std::chrono::steady_clock::now();
     auto interrupted = [&](const Statement& statement) {
       return Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(statement.line) +
@@ -286,7 +291,8 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
     for (const Statement& statement : statements) {
       if (interrupt_requested()) throw interrupted(statement);
       try {
-        tx.exec(statement.text);
+        tx.exec(settings.empty() ? statement.text : settings + statement.text);
+        settings.clear();
       } catch (const pqxx::sql_error& e) {
         if (interrupt_requested()) throw interrupted(statement);
         int statement_line = 1;
