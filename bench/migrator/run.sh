@@ -19,9 +19,10 @@
 # Every tool runs the same SQL over TCP to 127.0.0.1. After each up the database must hold every
 # table and index the migrations create, after each down none: otherwise the script stops.
 #
-# Prints a table of seconds and ratios to the floor, and whether the migrator meets the target
-# (up and down each at most 1.2x the floor). Exits 0 when it measured: it is a benchmark, not a
-# test. A peer that cannot be installed is reported as not measured.
+# Prints tables of wall-clock and CPU seconds with ratios to the floor, the statements (round
+# trips) the server received from the floor and the migrator, and whether the migrator meets the
+# target (up and down each at most 1.2x the floor). Exits 0 when it measured: it is a benchmark,
+# not a test. A peer that cannot be installed is reported as not measured.
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build),
 # MIGRATIONS, ROUNDS, MIGRATOR_BENCH_CACHE (where npm installs dbmate; default
@@ -238,7 +239,8 @@ if "$migrator" down --help 2>/dev/null | grep -q -- '--no-backup'; then migrator
 # (/proc/PID/stat cutime + cstime); autovacuum is off, so only the tool's own sessions exit.
 postmaster=$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid")
 clock_ticks=$(getconf CLK_TCK)
-server_children() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$postmaster" '{ sub(/^.*\) /, ""); if ($2 == p) n++ } END { print n + 0 }'; }
+# (A process may end between the glob and cat's read: cat then fails, the rest still counts.)
+server_children() { { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v p="$postmaster" '{ sub(/^.*\) /, ""); if ($2 == p) n++ } END { print n + 0 }'; }
 idle_children=$(server_children)
 # Waits until every session that has ended was reaped by the postmaster (at most 10 s).
 settle() {
@@ -321,8 +323,46 @@ table() {
       "${ratio[$measure.$tool.down]}"
   done
 }
+# Round trips, which neither load nor noise changes: one more up and down of the floor and the
+# migrator with every statement logged, counting the statements (a multi-statement string counts
+# once, as it is one round trip) the server received in each tool's database.
+declare -A statements=()
+count_round_trips() {
+  local tool db log before
+  log="$CLUSTER_DIR/server.log"
+  admin "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+  admin "ALTER SYSTEM SET log_line_prefix = '%d '" >/dev/null
+  admin "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.5
+  for tool in floor migrator before; do
+    case " $tools " in *" $tool "*) ;; *) continue ;; esac
+    [ -z "${skipped[$tool]:-}" ] || continue
+    db=mb_${tool}_count
+    admin "DROP DATABASE IF EXISTS $db" >/dev/null
+    admin "CREATE DATABASE $db" >/dev/null
+    before=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
+    run_up "$tool" "$db"
+    statements[$tool.up]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - before))
+    before=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
+    run_down "$tool" "$db"
+    statements[$tool.down]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - before))
+    admin "DROP DATABASE $db" >/dev/null
+  done
+  admin "ALTER SYSTEM RESET log_statement" >/dev/null
+  admin "ALTER SYSTEM RESET log_line_prefix" >/dev/null
+  admin "SELECT pg_reload_conf()" >/dev/null
+}
+count_round_trips
+
 table "wall clock" times
 table "CPU (client + server)" cpu
+echo
+echo "== $migrations migrations, statements the server received (one run, logged)"
+printf '%-10s %10s %10s\n' tool up down
+for tool in floor migrator before; do
+  [ -n "${statements[$tool.up]:-}" ] || continue
+  printf '%-10s %10s %10s\n' "$tool" "${statements[$tool.up]}" "${statements[$tool.down]}"
+done
 echo
 case " $tools " in *" dbmate "*) echo "(dbmate down: $migrations runs of \`dbmate rollback\`, one migration each)" ;; esac
 [ ${#migrator_up_flags[@]} -eq 0 ] || echo "(migrator up ran with ${migrator_up_flags[*]}, down with ${migrator_down_flags[*]})"
