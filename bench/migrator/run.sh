@@ -262,6 +262,22 @@ cpu_now() {
 cpu_used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[1] - x[1]) + (y[2] - x[2]) }'; }
 
 declare -A times=() cpu=()
+# measure TOOL DB PHASE EXPECTED: runs run_PHASE (up or down), records its wall-clock and CPU
+# seconds, and checks the database's contents against EXPECTED (see contents).
+measure() {
+  local tool=$1 db=$2 phase=$3 expected=$4 c0 c1 t0 t1 wall used
+  c0=$(cpu_now)
+  t0=$EPOCHREALTIME
+  "run_$phase" "$tool" "$db"
+  t1=$EPOCHREALTIME
+  c1=$(cpu_now)
+  check_contents "$tool" "$db" "$phase" "$expected"
+  wall=$(seconds "$t0" "$t1")
+  used=$(cpu_used "$c0" "$c1")
+  times[$tool.$phase]+="$wall "
+  cpu[$tool.$phase]+="$used "
+  printf '  %-4s %7.3f s (cpu %7.3f s)' "$phase" "$wall" "$used"
+}
 read -r -a tool_list <<<"$tools"
 echo "== $rounds rounds of up and down, $migrations migrations, cluster on 127.0.0.1:$PGPORT," \
   "load average $(cut -d ' ' -f 1-3 /proc/loadavg) on $(nproc) cores"
@@ -271,29 +287,11 @@ for round in $(seq 1 "$rounds"); do
     db=mb_${tool}_$round
     admin "DROP DATABASE IF EXISTS $db" >/dev/null
     admin "CREATE DATABASE $db" >/dev/null
-    c0=$(cpu_now)
-    t0=$EPOCHREALTIME
-    run_up "$tool" "$db"
-    t1=$EPOCHREALTIME
-    c1=$(cpu_now)
-    check_contents "$tool" "$db" up "$tables $indexes $(((migrations + 2) / 4))"
-    c2=$(cpu_now)
-    t2=$EPOCHREALTIME
-    run_down "$tool" "$db"
-    t3=$EPOCHREALTIME
-    c3=$(cpu_now)
-    check_contents "$tool" "$db" down "0 0 0"
+    printf '   round %d  %-8s' "$round" "$tool"
+    measure "$tool" "$db" up "$tables $indexes $(((migrations + 2) / 4))"
+    measure "$tool" "$db" down "0 0 0"
+    echo
     admin "DROP DATABASE $db" >/dev/null
-    up_s=$(seconds "$t0" "$t1")
-    down_s=$(seconds "$t2" "$t3")
-    up_cpu=$(cpu_used "$c0" "$c1")
-    down_cpu=$(cpu_used "$c2" "$c3")
-    times[$tool.up]+="$up_s "
-    times[$tool.down]+="$down_s "
-    cpu[$tool.up]+="$up_cpu "
-    cpu[$tool.down]+="$down_cpu "
-    printf '   round %d  %-8s  up %7.3f s (cpu %7.3f s)  down %7.3f s (cpu %7.3f s)\n' \
-      "$round" "$tool" "$up_s" "$up_cpu" "$down_s" "$down_cpu"
   done
 done
 
