@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# All benchmarks: the core (Google Benchmark) and SQL-level evaluation on a throwaway cluster,
-# each printing ratios against a floor measured in the same run. Builds and installs
-# pg_rollout and the floor module (bench/floor, installed only by this script) into the server
-# PG_CONFIG names; PG_CONFIG and PG_BINDIR override the PostgreSQL 15 defaults, e.g. to
-# benchmark a private copy of PostgreSQL. Takes about ten minutes.
+# All benchmarks: the core (Google Benchmark), SQL-level evaluation on a throwaway cluster and the
+# migrator against psql, dbmate and sqitch, each printing ratios against a floor measured in the
+# same run. Builds and installs pg_rollout and the floor module (bench/floor, installed only by
+# this script) into the server PG_CONFIG names; PG_CONFIG and PG_BINDIR override the PostgreSQL
+# 15 defaults, e.g. to benchmark a private copy of PostgreSQL. Takes about ten minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
@@ -22,3 +22,5 @@ CLUSTER_SETTINGS="-c shared_buffers=1GB ${CLUSTER_SETTINGS:-}" scripts/cluster.s
 echo
 echo "== experiment_results (bench/results_bench.sh on a throwaway cluster)"
 scripts/cluster.sh bash bench/results_bench.sh
+echo "== migrator (bench/migrator/run.sh: 500 migrations up and down, against psql, dbmate, sqitch)"
+bash bench/migrator/run.sh

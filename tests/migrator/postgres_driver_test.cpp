@@ -124,6 +124,18 @@ TEST_F(PostgresDriverTest, ErrorNamesSqlstate) {
   EXPECT_THAT(result.error, HasSubstr("0001_first/up.sql:4: ERROR: column \"x\" does not exist (SQLSTATE 42703)"));
 }
 
+// The first statement shares its round trip with the SET LOCAL timeouts: its errors still name the
+// file's line.
+TEST_F(PostgresDriverTest, ErrorInTheFirstStatementNamesItsLine) {
+  migrations_.add("0001_first", "-- a table\nCREATE TABLE t1 (\n  id integer,\n  y no_such_type\n);\n",
+                  "DROP TABLE t1;\n");
+  Outcome result = up();
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.error,
+              HasSubstr("0001_first/up.sql:4: ERROR: type \"no_such_type\" does not exist (SQLSTATE 42704)"));
+  EXPECT_TRUE(applied().empty());
+}
+
 TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   ASSERT_EQ(up().exit_code, 0);
