@@ -495,9 +495,9 @@ TEST(MigratorCli, ResolveClearsAFailedMigrationAsAppliedOrReverted) {
   EXPECT_THAT(again.err, HasSubstr("0001_outside is applied"));
 
   // A failed down, undone by hand and resolved as reverted: up applies it again.
-  ASSERT_EQ(with({"down", "--to", "1"}).exit_code, 0);
+  ASSERT_EQ(with({"down", "--no-backup", "--to", "1"}).exit_code, 0);
   ASSERT_EQ(sqlite3_exec_file(db.path() / "app.db", "DROP TABLE t1;"), "");  // so down.sql fails at line 2
-  CommandResult down = with({"down"});
+  CommandResult down = with({"down", "--no-backup"});
   EXPECT_EQ(down.exit_code, 1);
   EXPECT_THAT(down.err, HasSubstr("down.sql:2: ERROR: no such table: t1; 1 statements ran outside a transaction"));
   resolved = with({"resolve", "1", "--reverted"});
