@@ -34,7 +34,7 @@ std::string widen_check(const std::string& constraint, const std::string& column
          ";\n"
          "    EXECUTE format('ALTER TABLE migrator.history ADD CONSTRAINT " +
          constraint + " CHECK (" + column +
-         " = ANY (%L::text[]))', vals);\n"
+         " IN (%s))', (SELECT string_agg(quote_literal(v), ', ') FROM unnest(vals) v));\n"
          "  END IF;\nEND $$";
 }
 
@@ -94,7 +94,7 @@ void PostgresBackups::ensure_state() {
     tx.exec("CREATE SCHEMA IF NOT EXISTS migrator");
     tx.exec(kCreateBackups);
     if (tx.exec1("SELECT to_regclass('migrator.history') IS NOT NULL")[0].as<bool>()) {
-      tx.exec(widen_check("history_action_check", "action", "'up', 'down', 'baseline', 'backup', 'restore'"));
+      tx.exec(widen_check("history_action_check", "action", "'up', 'down', 'baseline', 'resolve', 'backup', 'restore'"));
       tx.exec(widen_check("history_outcome_check", "outcome",
                           "'applied', 'reverted', 'failed', 'interrupted', 'completed'"));
     }

@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve')),
-  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted')),
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore')),
+  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted', 'completed')),
   at timestamptz NOT NULL DEFAULT clock_timestamp(),
   by text NOT NULL DEFAULT session_user,
   duration_ms bigint NOT NULL,
@@ -64,7 +64,7 @@ BEGIN
                  AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
     ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
     ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
-      CHECK (action IN ('up', 'down', 'baseline', 'resolve'));
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore'));
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

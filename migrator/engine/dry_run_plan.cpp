@@ -43,7 +43,7 @@ std::vector<DryRunScript> down_scripts(Driver& driver, const std::vector<Migrati
       throw Error(ExitCode::kInvalidMigrations,
                   "refusing to revert " + migration.label() + ": its up.sql declares it irreversible; nothing was run");
     }
-    driver.check(migration.down_sql, migration.down_path().string());
+    driver.check(migration.down_sql, migration.down_path().string(), migration.options.no_transaction);
     scripts.push_back(DryRunScript{&migration, "down"});
   }
   return scripts;
@@ -64,7 +64,7 @@ std::vector<DryRunScript> plan_up(Driver& driver, const std::vector<Migration>& 
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = find(migrations, status.version);
-    driver.check(migration.up_sql, migration.up_path().string());
+    driver.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
     if (highest_applied != nullptr && status.version < highest_applied->version && !allow_out_of_order) {
       out_of_order += "\n  " + migration.label() + " is pending, but " + highest_applied->version_text + "_" +
                       highest_applied->name + " (a higher version) is already applied";
@@ -97,7 +97,7 @@ std::vector<DryRunScript> plan_redo(Driver& driver, const std::vector<Migration>
     if (it->state != MigrationState::kApplied) continue;
     scripts = down_scripts(driver, migrations, {it->version});
     const Migration& migration = find(migrations, it->version);
-    driver.check(migration.up_sql, migration.up_path().string());
+    driver.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
     scripts.push_back(DryRunScript{&migration, "up"});
     break;
   }

@@ -69,7 +69,9 @@ TEST_F(DryRunPg, ReportsLocksRewritesAndRowsAndChangesNothing) {
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
   migrations_.add(
       "0002_events",
-      "-- a table, an index on it, an update and a rewriting type change\n"
+      // A table, an index on it, an update, a rewriting type change, and a statement that cannot
+      // run in a transaction (so the migration declares no-transaction).
+      "-- migrator: no-transaction\n"
       "CREATE TABLE events (id bigint PRIMARY KEY, account_id bigint);\n"
       "CREATE INDEX events_account ON events (account_id);\n"
       "UPDATE accounts SET plan = 'pro' WHERE id <= 10;\n"
