@@ -85,7 +85,6 @@ void rollout_define_gucs(void) {
   DefineCustomStringVariable("rollout.api_action", "Internal: the management function making a change, for the audit log.",
                              nullptr, &api_action_setting, "", PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE, nullptr,
                              nullptr, nullptr);
-  MarkGUCPrefixReserved("rollout");
 }
 
 const char* rollout_environment_name(void) {

@@ -8,6 +8,7 @@ extern "C" {
 
 #include "commands/trigger.h"
 #include "fmgr.h"
+#include "utils/guc.h"
 
 PG_MODULE_MAGIC;
 
@@ -21,6 +22,10 @@ void _PG_init(void) {
   rollout_define_gucs();
   rollout_cache_init();
   rollout_counters_init();
+  // Only once every rollout.* setting is defined: reserving the prefix removes the placeholders
+  // still undefined, which would drop a postgresql.conf or -c value of a later definition (such
+  // as rollout.max_tracked) instead of applying it.
+  MarkGUCPrefixReserved("rollout");
 }
 
 // The 1.0 schema's statement trigger on rollout.flags (1.1 drops it). A database still on 1.0
