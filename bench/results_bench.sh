@@ -23,9 +23,11 @@ export PGOPTIONS="-c client_min_messages=warning"
 echo "== Setting up: $EXPOSURES exposures, $EVENTS events"
 sql <<SQL
 CREATE EXTENSION pg_rollout;
+BEGIN;  -- an experiment and its variations are checked as a whole at commit
 INSERT INTO rollout.experiments (key, seed, status) VALUES ('bench', 'bench', 'running');
 INSERT INTO rollout.experiment_variations (experiment_id, position, key, weight)
 SELECT id, p, k, 0.5 FROM rollout.experiments, (VALUES (0, 'control'), (1, 'treatment')) v(p, k);
+COMMIT;
 -- 95% of the exposures are first exposures of distinct users, the rest repeats; the repeats of
 -- users 1..2000 are to the other variation.
 INSERT INTO rollout.exposures (experiment_id, user_id, variation, exposed_at)
