@@ -2,13 +2,14 @@
 // argument is a constant a call site may memoize in fn_extra.
 //
 // Include after the PostgreSQL headers (postgres.h, fmgr.h, nodes/primnodes.h, utils/builtins.h,
-// utils/uuid.h).
+// utils/fmgrprotos.h, utils/jsonb.h, utils/numeric.h, utils/uuid.h).
 #pragma once
 
 #include <cstdint>
 #include <string_view>
 
 #include "core/bucket.h"
+#include "core/attribute.h"
 
 namespace rollout_pg {
 
@@ -54,6 +55,42 @@ inline bool argument_is_constant(FmgrInfo* flinfo, int arg) {
   if (expr == nullptr || !IsA(expr, FuncExpr)) return false;
   List* args = reinterpret_cast<FuncExpr*>(expr)->args;
   return arg < list_length(args) && IsA(list_nth(args, arg), Const);
+}
+
+// A numeric as an attribute: its double for comparisons and its text for string operators.
+inline rollout::AttributeValue number_attribute(Numeric number) {
+  const double value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(number)));
+  const char* text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(number)));
+  return rollout::AttributeValue::Number(value, text);
+}
+
+// The attribute `name` of a jsonb object (nullptr: none): a string, number or boolean member as
+// itself; absent when the member is missing, null, an array or an object.
+inline rollout::AttributeValue jsonb_attribute(Jsonb* object, std::string_view name) {
+  if (object == nullptr) return rollout::AttributeValue::Absent();
+  JsonbValue key;
+  key.type = jbvString;
+  key.val.string.val = const_cast<char*>(name.data());
+  key.val.string.len = static_cast<int>(name.size());
+  const JsonbValue* value = findJsonbValueFromContainer(&object->root, JB_FOBJECT, &key);
+  if (value == nullptr) return rollout::AttributeValue::Absent();
+  switch (value->type) {
+    case jbvString:
+      return rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len));
+    case jbvNumeric:
+      return number_attribute(value->val.numeric);
+    case jbvBool:
+      return rollout::AttributeValue::Bool(value->val.boolean);
+    default:
+      return rollout::AttributeValue::Absent();
+  }
+}
+
+// Argument `arg` as a jsonb object of attributes: nullptr when it is NULL or not an object.
+inline Jsonb* jsonb_object_arg(FunctionCallInfo fcinfo, int arg) {
+  if (PG_ARGISNULL(arg)) return nullptr;
+  Jsonb* value = PG_GETARG_JSONB_P(arg);
+  return JB_ROOT_IS_OBJECT(value) ? value : nullptr;
 }
 
 }  // namespace rollout_pg

@@ -31,6 +31,7 @@ extern "C" {
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/uuid.h"
 }
 
@@ -43,6 +44,8 @@ namespace {
 using rollout_pg::IdBuffer;
 using rollout_pg::IdKind;
 using rollout_pg::user_id_arg;
+using rollout_pg::jsonb_attribute;
+using rollout_pg::jsonb_object_arg;
 
 // Per-call-site state, in fn_extra (fn_mcxt). Plain data only.
 struct ExperimentSite {
@@ -146,35 +149,8 @@ rollout::ExperimentSubject subject_of(FunctionCallInfo fcinfo, ExperimentSite* s
   rollout::ExperimentSubject subject{user_id, site->attributes};
   const auto& names = x->attribute_names();
   if (names.empty()) return subject;
-  Jsonb* attributes = PG_ARGISNULL(arg) ? nullptr : PG_GETARG_JSONB_P(arg);
-  const bool object = attributes != nullptr && JB_ROOT_IS_OBJECT(attributes);
-  for (size_t i = 0; i < names.size(); i++) {
-    rollout::AttributeValue& out = site->attributes[i];
-    out = rollout::AttributeValue::Absent();
-    if (!object) continue;
-    JsonbValue key;
-    key.type = jbvString;
-    key.val.string.val = const_cast<char*>(names[i].data());
-    key.val.string.len = static_cast<int>(names[i].size());
-    JsonbValue* value = findJsonbValueFromContainer(&attributes->root, JB_FOBJECT, &key);
-    if (value == nullptr) continue;
-    switch (value->type) {
-      case jbvString:
-        out = rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len));
-        break;
-      case jbvNumeric: {
-        const Datum n = NumericGetDatum(value->val.numeric);
-        out = rollout::AttributeValue::Number(DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, n)),
-                                              DatumGetCString(DirectFunctionCall1(numeric_out, n)));
-        break;
-      }
-      case jbvBool:
-        out = rollout::AttributeValue::Bool(value->val.boolean);
-        break;
-      default:
-        break;  // null, arrays and objects: absent
-    }
-  }
+  Jsonb* attributes = jsonb_object_arg(fcinfo, arg);
+  for (size_t i = 0; i < names.size(); i++) site->attributes[i] = jsonb_attribute(attributes, names[i]);
   return subject;
 }
 

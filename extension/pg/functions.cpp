@@ -44,6 +44,9 @@ namespace {
 using rollout_pg::IdBuffer;
 using rollout_pg::IdKind;
 using rollout_pg::user_id_arg;
+using rollout_pg::jsonb_attribute;
+using rollout_pg::jsonb_object_arg;
+using rollout_pg::number_attribute;
 
 // How one attribute slot is read from a row: which column, and how its type becomes text.
 struct RowColumn {
@@ -165,12 +168,6 @@ void ensure_attribute_room(FunctionCallInfo fcinfo, CallSite* site, const rollou
   }
 }
 
-rollout::AttributeValue number_attribute(Numeric number) {
-  const double value = DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, NumericGetDatum(number)));
-  const char* text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(number)));
-  return rollout::AttributeValue::Number(value, text);
-}
-
 // Fills the flag's attribute slots from a jsonb object (absent when not a key of it).
 rollout::Subject subject_from_jsonb(FunctionCallInfo fcinfo, CallSite* site, const rollout::FlagSet* set,
                                     const rollout::CompiledFlag* flag, std::string_view user_id, int arg) {
@@ -181,33 +178,8 @@ rollout::Subject subject_from_jsonb(FunctionCallInfo fcinfo, CallSite* site, con
   ensure_attribute_room(fcinfo, site, set);
   subject.attributes = site->attributes;
   subject.attribute_count = set->attribute_names().size();
-  Jsonb* attributes = PG_ARGISNULL(arg) ? nullptr : PG_GETARG_JSONB_P(arg);
-  const bool object = attributes != nullptr && JB_ROOT_IS_OBJECT(attributes);
-  for (int slot : slots) {
-    rollout::AttributeValue& out = site->attributes[slot];
-    out = rollout::AttributeValue::Absent();
-    if (!object) continue;
-    const std::string& name = set->attribute_names()[slot];
-    JsonbValue key;
-    key.type = jbvString;
-    key.val.string.val = const_cast<char*>(name.data());
-    key.val.string.len = static_cast<int>(name.size());
-    JsonbValue* value = findJsonbValueFromContainer(&attributes->root, JB_FOBJECT, &key);
-    if (value == nullptr) continue;
-    switch (value->type) {
-      case jbvString:
-        out = rollout::AttributeValue::String(std::string_view(value->val.string.val, value->val.string.len));
-        break;
-      case jbvNumeric:
-        out = number_attribute(value->val.numeric);
-        break;
-      case jbvBool:
-        out = rollout::AttributeValue::Bool(value->val.boolean);
-        break;
-      default:
-        break;  // null, arrays and objects: absent
-    }
-  }
+  Jsonb* attributes = jsonb_object_arg(fcinfo, arg);
+  for (int slot : slots) site->attributes[slot] = jsonb_attribute(attributes, set->attribute_names()[slot]);
   return subject;
 }
 
