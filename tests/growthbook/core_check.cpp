@@ -7,11 +7,11 @@
 // there are cases and no differences, 1 on a difference, 2 on a bad file.
 #include <cstdint>
 #include <cstdio>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/bucket.h"
+#include "growthbook/cases_file.h"
 
 namespace {
 
@@ -33,22 +33,8 @@ bool parse_basis_points(const std::string& text, uint32_t* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s CASES.json\n", argv[0]);
-    return 2;
-  }
   nlohmann::json doc;
-  try {
-    std::ifstream in(argv[1]);
-    if (!in) {
-      std::fprintf(stderr, "%s: cannot read %s\n", argv[0], argv[1]);
-      return 2;
-    }
-    doc = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    std::fprintf(stderr, "%s: %s is not valid JSON: %s\n", argv[0], argv[1], e.what());
-    return 2;
-  }
+  if (!growthbook_check::read_cases(argc, argv, &doc)) return 2;
 
   size_t cases = 0, differences = 0;
   try {

@@ -7,30 +7,16 @@
 // Prints the number of cases, experiments and differences (the first few in full); exits 0 only
 // when there are cases and no differences, 1 on a difference, 2 on a bad file.
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "core/experiment.h"
+#include "growthbook/cases_file.h"
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: %s CASES.json\n", argv[0]);
-    return 2;
-  }
   nlohmann::json doc;
-  try {
-    std::ifstream in(argv[1]);
-    if (!in) {
-      std::fprintf(stderr, "%s: cannot read %s\n", argv[0], argv[1]);
-      return 2;
-    }
-    doc = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    std::fprintf(stderr, "%s: %s is not valid JSON: %s\n", argv[0], argv[1], e.what());
-    return 2;
-  }
+  if (!growthbook_check::read_cases(argc, argv, &doc)) return 2;
 
   size_t cases = 0, differences = 0, in_experiment = 0;
   std::map<std::string, bool> experiments;
