@@ -27,8 +27,9 @@ constexpr int64_t kLoadPollMs = 100;      // how often a paused run looks at the
 constexpr int64_t kPauseReportMs = 1000;  // how often a paused run tells its observer
 
 struct KeyColumn {
-  std::string name;  // unquoted
-  std::string type;  // format_type(), for casting checkpointed text back
+  std::string name;    // unquoted
+  std::string quoted;  // as an identifier in SQL
+  std::string type;    // format_type(), for casting checkpointed text back
 };
 
 // One job's state while it runs: its key and its checkpoint.
@@ -44,18 +45,9 @@ struct JobState {
   bool resumed = false;
 };
 
-std::string quote_ident(const std::string& name) {
-  std::string quoted = "\"";
-  for (char c : name) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
 std::string column_list(const std::vector<KeyColumn>& key, const char* suffix = "") {
   std::string list;
-  for (size_t i = 0; i < key.size(); ++i) list += (i ? ", " : "") + quote_ident(key[i].name) + suffix;
+  for (size_t i = 0; i < key.size(); ++i) list += (i ? ", " : "") + key[i].quoted + suffix;
   return list;
 }
 
@@ -159,7 +151,7 @@ std::vector<KeyColumn> find_key(pqxx::transaction_base& tx, const BackfillJob& j
                     "batches; add a primary key (or a unique index on NOT NULL columns) before this migration");
   }
   std::vector<KeyColumn> key;
-  for (const auto& row : columns) key.push_back({row[0].c_str(), row[1].c_str()});
+  for (const auto& row : columns) key.push_back({row[0].c_str(), tx.quote_name(row[0].c_str()), row[1].c_str()});
   return key;
 }
 
@@ -196,7 +188,7 @@ void load_or_start(pqxx::connection& conn, JobState& state) {
   std::string order_desc = column_list(state.key, " DESC");
   std::string texts;
   for (size_t i = 0; i < state.key.size(); ++i) {
-    texts += (i ? ", " : "") + quote_ident(state.key[i].name) + "::text AS _key" + std::to_string(i);
+    texts += (i ? ", " : "") + state.key[i].quoted + "::text AS _key" + std::to_string(i);
   }
   pqxx::result top = tx.exec("WITH top AS (SELECT " + texts + " FROM " + state.qualified + " ORDER BY " + order_desc +
                              " LIMIT 1) SELECT top.*, (SELECT count(*) FROM " + state.qualified +
@@ -352,7 +344,7 @@ class JobRunner {
     // Aliased: ORDER BY a name would otherwise sort by the text output column of that name.
     std::string texts;
     for (size_t i = 0; i < key.size(); ++i) {
-      texts += (i ? ", " : "") + quote_ident(key[i].name) + "::text AS _key" + std::to_string(i);
+      texts += (i ? ", " : "") + key[i].quoted + "::text AS _key" + std::to_string(i);
     }
     pqxx::result bound =
         tx.exec("SELECT " + texts + ", count(*) OVER () FROM (SELECT " + column_list(key) + " FROM " +
@@ -419,7 +411,7 @@ BackfillResult run_backfill(pqxx::connection& conn, const std::vector<BackfillJo
     // key refuses the whole run unchanged, and backfill_done() sees every job of the version.
     for (size_t i = 0; i < jobs.size(); ++i) {
       states[i].job = &jobs[i];
-      states[i].qualified = quote_ident(jobs[i].schema) + "." + quote_ident(jobs[i].table);
+      states[i].qualified = conn.quote_name(jobs[i].schema) + "." + conn.quote_name(jobs[i].table);
       load_or_start(conn, states[i]);
       if (states[i].resumed) result.resumed = true;
     }
