@@ -250,6 +250,12 @@ backfill_to=$(now_ms)
 
 # Consistency before the contract phase drops the old column (with the load still running, so the
 # triggers' two-way sync is checked on live writes too).
+if [ "$mode" = migrator ]; then
+  # The backfill's own figures, from its checkpoint row.
+  read -r backfill_rows backfill_seconds < <("${psql[@]}" -AtF ' ' -c "SELECT sum(rows_done),
+    extract(epoch FROM max(finished_at) - min(started_at)) FROM migrator.backfill_progress WHERE version = '$version'")
+  rps=$(awk -v r="$backfill_rows" -v s="$backfill_seconds" 'BEGIN { if (s + 0 > 0) print r / s; else print 0 }')
+fi
 inconsistent=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders WHERE _migrator_new_price IS DISTINCT FROM price::integer")
 total_rows=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders")
 
@@ -269,9 +275,11 @@ during_errors=$(count_errors old new)
 longest_wait=$(tail -c +"$((log_offset + 1))" "$CLUSTER_DIR/server.log" |
   grep -E ' bench_(old|new): LOG: +process [0-9]+ (acquired|still waiting)' |
   sed -nE 's/.* after ([0-9.]+) ms.*/\1/p' | sort -n | tail -1)
-rps=$(sed -nE 's/.*"rows_per_second":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
-backfill_rows=$(sed -nE 's/.*"rows":([0-9]+).*/\1/p' <<<"$backfill_json")
-backfill_seconds=$(sed -nE 's/.*"seconds":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
+if [ "$mode" = backfill ]; then
+  rps=$(sed -nE 's/.*"rows_per_second":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
+  backfill_rows=$(sed -nE 's/.*"rows":([0-9]+).*/\1/p' <<<"$backfill_json")
+  backfill_seconds=$(sed -nE 's/.*"seconds":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
+fi
 ratio=$(awk -v a="$during_p99" -v b="$base_p99" 'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }')
 
 echo
@@ -287,6 +295,8 @@ if [ "$mode" = backfill ]; then
   printf '  %-44s %s rows in %.1f s = %.0f rows/s   (target >= 50000; options: %s)\n' "backfill" "$backfill_rows" \
     "$backfill_seconds" "$rps" "$backfill_options"
 else
+  printf '  %-44s %s rows in %.1f s = %.0f rows/s   (target >= 50000)\n' "backfill (its checkpoint row)" \
+    "$backfill_rows" "$backfill_seconds" "$rps"
   printf '  %-44s %s ms (up, expand + backfill)\n' "migrator up" "$((backfill_to - expand_from))"
   printf '  %-44s %s\n' "migrator complete (ms)" "$complete_ms"
 fi
