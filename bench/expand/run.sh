@@ -139,7 +139,7 @@ latencies() {
   local name=$1 from=$2 to=$3
   cat "$work/$name".[0-9]* 2>/dev/null |
     awk -v from="$from" -v to="$to" '$3 != "failed" && $3 != "skipped" {
-      t = $5 * 1000 + int($6 / 1000); if (t >= from && t <= to) print $3 + ($7 == "" ? 0 : $7) }'
+      t = $5 * 1000 + int($6 / 1000); if (t >= from && t <= to) print $3 + ($7 == "" ? 0 : $7) }' || true
 }
 p99() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", v[i] / 1000 }'; }
 count_errors() {  # failed transactions plus client aborts and errors, over the given pgbench runs
@@ -274,7 +274,7 @@ new_p99=$(latencies new "$mig_from" "$mig_to" | p99)
 during_errors=$(count_errors old new)
 longest_wait=$(tail -c +"$((log_offset + 1))" "$CLUSTER_DIR/server.log" |
   grep -E ' bench_(old|new): LOG: +process [0-9]+ (acquired|still waiting)' |
-  sed -nE 's/.* after ([0-9.]+) ms.*/\1/p' | sort -n | tail -1)
+  sed -nE 's/.* after ([0-9.]+) ms.*/\1/p' | sort -n | tail -1 || true)
 if [ "$mode" = backfill ]; then
   rps=$(sed -nE 's/.*"rows_per_second":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
   backfill_rows=$(sed -nE 's/.*"rows":([0-9]+).*/\1/p' <<<"$backfill_json")
