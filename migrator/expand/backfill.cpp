@@ -103,8 +103,15 @@ bool interruptible_sleep(int64_t ms) {
                                           " rows; every committed batch is kept and a new run resumes from there");
 }
 
+// Runs that start at the same time make the table and their checkpoints one after the other
+// (CREATE ... IF NOT EXISTS alone races on the catalog's unique indexes).
+void lock_startup(pqxx::transaction_base& tx) {
+  tx.exec("SELECT pg_advisory_xact_lock(hashtext('migrator.backfill_progress'))");
+}
+
 void create_progress_table(pqxx::connection& conn) {
-  pqxx::nontransaction tx(conn);
+  pqxx::work tx(conn);
+  lock_startup(tx);
   tx.exec(
       "CREATE SCHEMA IF NOT EXISTS migrator; "
       "CREATE TABLE IF NOT EXISTS migrator.backfill_progress ("
@@ -119,6 +126,7 @@ void create_progress_table(pqxx::connection& conn) {
       " started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),"
       " finished_at timestamptz,"
       " PRIMARY KEY (version, schema_name, table_name))");
+  tx.commit();
 }
 
 // The primary key, else the unique index over NOT NULL columns with the fewest columns.
@@ -159,6 +167,7 @@ std::vector<KeyColumn> find_key(pqxx::transaction_base& tx, const BackfillJob& j
 void load_or_start(pqxx::connection& conn, JobState& state) {
   const BackfillJob& job = *state.job;
   pqxx::work tx(conn);
+  lock_startup(tx);
   state.key = find_key(tx, job, state.qualified);
   std::vector<std::string> names;
   for (const auto& column : state.key) names.push_back(column.name);
@@ -247,7 +256,7 @@ class JobRunner {
       wait_for_quiet_server();
       int64_t walked = run_batch_with_retries();
       *rows += walked;
-      *batches += 1;
+      if (batch_ran_) *batches += 1;
       walked_ += walked;
       if (!state_.finished) report("");
       if (!state_.finished && options_.pause_ms > 0 && !interruptible_sleep(options_.pause_ms)) {
@@ -339,6 +348,25 @@ class JobRunner {
     pqxx::work tx(conn_);
     tx.exec("SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" + std::to_string(kBatchLockTimeoutMs) +
             "ms'");
+    // The checkpoint row, locked, is where this batch starts: two runs of the same job (one left
+    // behind, say) take turns batch by batch instead of applying a batch twice.
+    std::string where_job = " WHERE version = " + tx.quote(job.version) + " AND schema_name = " + tx.quote(job.schema) +
+                            " AND table_name = " + tx.quote(job.table);
+    pqxx::result checkpoint =
+        tx.exec("SELECT to_json(last_key)::text, rows_done, finished_at IS NOT NULL FROM migrator.backfill_progress" +
+                where_job + " FOR UPDATE");
+    if (checkpoint.empty()) {
+      throw Error(ExitCode::kMigrationFailed,
+                  "backfill of " + state_.qualified + ": its checkpoint row in migrator.backfill_progress is gone");
+    }
+    state_.last = parse_text_array(checkpoint[0][0]);
+    state_.rows_done = checkpoint[0][1].as<int64_t>();
+    batch_ran_ = !checkpoint[0][2].as<bool>();
+    if (!batch_ran_) {  // another run finished it
+      tx.commit();
+      state_.finished = true;
+      return 0;
+    }
     std::string range = key_row(key) + " <= " + literal_row(tx, key, state_.upper);
     if (!state_.last.empty()) range = key_row(key) + " > " + literal_row(tx, key, state_.last) + " AND " + range;
     // Aliased: ORDER BY a name would otherwise sort by the text output column of that name.
@@ -367,9 +395,7 @@ class JobRunner {
     bool finished = walked < batch_rows_ || next == state_.upper;
     tx.exec("UPDATE migrator.backfill_progress SET last_key = " + text_array(tx, next) + ", rows_done = rows_done + " +
             std::to_string(walked) + ", rows_updated = rows_updated + " + std::to_string(updated) +
-            ", batches = batches + 1, updated_at = now()" + (finished ? ", finished_at = now()" : "") +
-            " WHERE version = " + tx.quote(job.version) + " AND schema_name = " + tx.quote(job.schema) +
-            " AND table_name = " + tx.quote(job.table));
+            ", batches = batches + 1, updated_at = now()" + (finished ? ", finished_at = now()" : "") + where_job);
     tx.commit();
 
     state_.last = next;
@@ -395,6 +421,7 @@ class JobRunner {
   BackfillObserver* observer_;
   int64_t batch_rows_;
   int64_t walked_ = 0;
+  bool batch_ran_ = false;  // the last run_batch() walked a batch (the job was not finished meanwhile)
   Clock::time_point started_;
 };
 

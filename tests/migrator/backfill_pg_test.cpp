@@ -235,6 +235,37 @@ TEST_F(BackfillPg, ResumesAfterSigkillWithEveryRowOnce) {
   EXPECT_TRUE(backfill_done(conn, "0007"));
 }
 
+TEST_F(BackfillPg, TwoRunsOfTheSameJobTakeTurnsAndApplyEveryBatchOnce) {
+  constexpr int kRows = 20000;
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, " +
+      std::to_string(kRows) + ");");
+  std::string url = database_->url();
+  BackfillOptions options;
+  options.batch_rows = 300;
+  options.target_batch_ms = 1;  // small batches, many turns
+  BackfillResult results[2];
+  std::string errors[2];
+  auto run = [&](int i) {
+    try {
+      pqxx::connection conn(url);
+      results[i] = run_backfill(conn, {increment("items")}, options, nullptr);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  };
+  std::thread first(run, 0), second(run, 1);
+  first.join();
+  second.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+  EXPECT_EQ(results[0].rows + results[1].rows, kRows);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
+            std::to_string(kRows) + "/" + std::to_string(kRows));
+  EXPECT_EQ(rows_done("items"), kRows);
+}
+
 TEST_F(BackfillPg, FinishesWhileAnotherSessionKeepsInserting) {
   // As after an expand: a new column, and a trigger that fills it for every write except the
   // backfill's own.
