@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Zero downtime, measured (issue 14): a ROWS-row table (default 5,000,000) under a pgbench workload
+# while its schema changes: column `descr` renamed to `description`, column `price` text -> integer
+# with a backfill. One throwaway cluster; every figure comes from this run.
+#
+#   bash bench/expand/run.sh [backfill|migrator]    (builds nothing; BUILD_DIR overrides build/)
+#
+# Modes:
+#   backfill  (default) the expand done by hand in SQL as the expand phase does it (new column
+#             `_migrator_new_price`, a two-way sync trigger that steps aside for the backfill, the
+#             version schema public_v0002 with a view of the new shape; each DDL with a 500 ms
+#             lock_timeout, retried), then build/bin/backfill_bench runs run_backfill() alone.
+#   migrator  `migrator up` on a declarative migration (migration.yaml, written here), then
+#             `migrator complete 0002`: needs a migrator that has the declarative format.
+#
+# The workload, both times (pgbench, fixed rate, per-transaction logs):
+#   baseline  OLD_RATE tx/s of the old-schema script (a select, an update of price, an insert through
+#             public.orders) plus NEW_RATE tx/s of the same script, BASE_SECONDS long, no migration.
+#   during    OLD_RATE tx/s of the old-schema script from before the migration to its end, plus
+#             NEW_RATE tx/s through public_v0002.orders (description, integer price) from the end of
+#             the expand on.
+# Latency is what a client sees: execution time plus pgbench's schedule lag.
+#
+# Reports: client errors (failed transactions and aborted clients), p99 latency during the migration
+# against the baseline, the longest lock wait of any client (log_lock_waits, deadlock_timeout 10 ms:
+# waits shorter than that are not logged), backfill rows/s, and the consistency check (every row's
+# new column equals its old value converted). Targets: 0 errors, p99 ratio <= 2, longest lock wait
+# < 200 ms, >= 50,000 rows/s, 0 inconsistent rows. Exits 0 when it measured (it is a benchmark).
+#
+# Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build), ROWS,
+# OLD_RATE (default 200), NEW_RATE (default 100), BASE_SECONDS (default 40), BACKFILL_OPTIONS
+# (name=value settings for backfill_bench; default "batch_rows=5000 target_batch_ms=100").
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mode=${1:-backfill}
+export PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+build_dir=${BUILD_DIR:-$root/build}
+rows=${ROWS:-5000000}
+old_rate=${OLD_RATE:-200}
+new_rate=${NEW_RATE:-100}
+base_seconds=${BASE_SECONDS:-40}
+backfill_options=${BACKFILL_OPTIONS:-batch_rows=5000 target_batch_ms=100}
+version=0002
+
+case "$mode" in
+  backfill) tool=$build_dir/bin/backfill_bench ;;
+  migrator) tool=$build_dir/bin/migrator ;;
+  *)
+    echo "expand bench: mode is backfill or migrator, got '$mode'" >&2
+    exit 2
+    ;;
+esac
+if [ ! -x "$tool" ]; then
+  echo "expand bench: $tool not found; build it: cmake -S . -B build && cmake --build build --target $(basename "$tool")" >&2
+  exit 1
+fi
+for n in "$rows" "$old_rate" "$new_rate" "$base_seconds"; do
+  if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
+    echo "expand bench: ROWS, OLD_RATE, NEW_RATE and BASE_SECONDS must be whole numbers from 1, got '$n'" >&2
+    exit 2
+  fi
+done
+
+# shellcheck source=scripts/cluster.sh
+source "$root/scripts/cluster.sh"
+CLUSTER_SETTINGS="-c shared_preload_libraries='' -c max_wal_size=4GB -c checkpoint_timeout=30min" cluster_start
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+  cluster_stop
+}
+trap cleanup EXIT
+chmod 755 "$work"
+psql=("$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1)
+url="host=127.0.0.1 port=$PGPORT user=postgres dbname=postgres"
+now_ms() { date +%s%3N; }
+
+# Lock waits of the bench clients (application_name bench_old/bench_new) go to the server log.
+"${psql[@]}" -c "ALTER SYSTEM SET log_lock_waits = on" -c "ALTER SYSTEM SET deadlock_timeout = '10ms'" \
+  -c "ALTER SYSTEM SET log_line_prefix = '%m [%p] %a: '" -c "SELECT pg_reload_conf()" >/dev/null
+
+echo "expand bench ($mode): loading $rows rows ..."
+start=$(now_ms)
+"${psql[@]}" <<SQL
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id int NOT NULL, descr text,
+                     price text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO orders (customer_id, descr, price)
+  SELECT g % 100000, 'order ' || g, (g % 10000)::text FROM generate_series(1, $rows) g;
+VACUUM ANALYZE orders;
+SQL
+echo "  loaded in $(( ($(now_ms) - start) / 1000 )) s"
+
+cat >"$work/old.sql" <<SQL
+\set id random(1, $rows)
+\set r random(1, 9999)
+SELECT id, descr, price FROM public.orders WHERE id = :id;
+UPDATE public.orders SET price = (:r)::text WHERE id = :id;
+INSERT INTO public.orders (customer_id, descr, price) VALUES (:r, 'bench old', (:r)::text);
+SQL
+cat >"$work/new.sql" <<SQL
+\set id random(1, $rows)
+\set r random(1, 9999)
+SELECT id, description, price FROM public_v$version.orders WHERE id = :id;
+UPDATE public_v$version.orders SET price = :r WHERE id = :id;
+INSERT INTO public_v$version.orders (customer_id, description, price) VALUES (:r, 'bench new', :r);
+SQL
+
+# load_start NAME SCRIPT RATE: pgbench in the background, in 5-second runs back to back until
+# load_stop NAME (pgbench writes its per-transaction log only when a run ends, and loses it when
+# killed), each logging every transaction to $work/NAME.<pid>.
+load_start() {
+  local name=$1 script=$2 rate=$3
+  rm -f "$work/$name.stop"
+  (
+    cd "$work"
+    while [ ! -e "$work/$name.stop" ]; do
+      PGAPPNAME=bench_$name "$PG_BINDIR/pgbench" -n -c 2 -j 1 -R "$rate" -T 5 -f "$script" -l \
+        --log-prefix="$work/$name" -h 127.0.0.1 -p "$PGPORT" -U postgres postgres >>"$work/$name.out" 2>>"$work/$name.err" || true
+    done
+  ) &
+  pids+=($!)
+  eval "load_pid_$name=$!"
+}
+load_stop() {
+  local name pid
+  for name in "$@"; do touch "$work/$name.stop"; done
+  for name in "$@"; do
+    pid=$(eval echo "\${load_pid_$name:-}")
+    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
+  done
+}
+
+# Latency in µs (time + schedule lag) of every logged transaction of NAME that started in [FROM, TO] ms.
+latencies() {
+  local name=$1 from=$2 to=$3
+  cat "$work/$name".[0-9]* 2>/dev/null |
+    awk -v from="$from" -v to="$to" '$3 != "failed" && $3 != "skipped" {
+      t = $5 * 1000 + int($6 / 1000); if (t >= from && t <= to) print $3 + ($7 == "" ? 0 : $7) }' || true
+}
+p99() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", v[i] / 1000 }'; }
+count_errors() {  # failed transactions plus client aborts and errors, over the given pgbench runs
+  local total=0 name failed aborted
+  for name in "$@"; do
+    [ -e "$work/$name.out" ] || continue
+    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/$name.out" | awk '{ s += $1 } END { print s + 0 }')
+    aborted=$(grep -c "aborted\|ERROR" "$work/$name.err" || true)
+    total=$((total + failed + aborted))
+  done
+  echo "$total"
+}
+
+# ---- baseline ----------------------------------------------------------------------------------
+echo "expand bench: baseline, ${base_seconds} s of workload without a migration ..."
+base_from=$(now_ms)
+load_start base_old "$work/old.sql" "$old_rate"
+load_start base_extra "$work/old.sql" "$new_rate"
+sleep "$base_seconds"
+base_to=$(now_ms)
+load_stop base_old base_extra
+base_p99=$({ latencies base_old "$base_from" "$base_to"; latencies base_extra "$base_from" "$base_to"; } | p99)
+base_n=$({ latencies base_old "$base_from" "$base_to"; latencies base_extra "$base_from" "$base_to"; } | wc -l)
+base_errors=$(count_errors base_old base_extra)
+log_offset=$(stat -c %s "$CLUSTER_DIR/server.log")
+
+# ---- the migration under load ------------------------------------------------------------------
+load_start old "$work/old.sql" "$old_rate"
+sleep 3
+mig_from=$(now_ms)
+
+ddl() {  # SQL: once, with a 500 ms lock_timeout, retried with backoff like the expand phase does
+  local backoff=100 _
+  for _ in $(seq 1 20); do
+    if "${psql[@]}" -c "SET lock_timeout = '500ms'" -c "$1" 2>"$work/ddl.err"; then return 0; fi
+    grep -q "lock timeout" "$work/ddl.err" || { cat "$work/ddl.err" >&2; return 1; }
+    sleep "$(awk -v ms="$backoff" 'BEGIN { print ms / 1000 }')"
+    backoff=$((backoff * 2 > 5000 ? 5000 : backoff * 2))
+  done
+  cat "$work/ddl.err" >&2
+  return 1
+}
+
+backfill_json=""
+if [ "$mode" = backfill ]; then
+  expand_from=$(now_ms)
+  ddl "ALTER TABLE public.orders ADD COLUMN _migrator_new_price integer"
+  ddl "CREATE FUNCTION public._migrator_sync_orders_$version() RETURNS trigger LANGUAGE plpgsql AS \$\$
+       BEGIN
+         IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;
+         IF TG_OP = 'INSERT' THEN
+           IF NEW._migrator_new_price IS NULL THEN NEW._migrator_new_price := (NEW.price)::integer;
+           ELSIF NEW.price IS NULL THEN NEW.price := (NEW._migrator_new_price)::text; END IF;
+         ELSIF NEW._migrator_new_price IS DISTINCT FROM OLD._migrator_new_price THEN
+           NEW.price := (NEW._migrator_new_price)::text;
+         ELSIF NEW.price IS DISTINCT FROM OLD.price THEN
+           NEW._migrator_new_price := (NEW.price)::integer;
+         END IF;
+         RETURN NEW;
+       END \$\$"
+  ddl "CREATE TRIGGER _migrator_sync_orders_$version BEFORE INSERT OR UPDATE ON public.orders
+       FOR EACH ROW EXECUTE FUNCTION public._migrator_sync_orders_$version()"
+  ddl "CREATE SCHEMA public_v$version; CREATE VIEW public_v$version.orders AS
+       SELECT id, customer_id, descr AS description, _migrator_new_price AS price, created_at FROM public.orders"
+  expand_ms=$(($(now_ms) - expand_from))
+  load_start new "$work/new.sql" "$new_rate"
+  # shellcheck disable=SC2086
+  backfill_json=$("$tool" "$url" "$version" public orders '"_migrator_new_price" = ("price")::integer' \
+    '"_migrator_new_price" IS NULL' $backfill_options 2>"$work/backfill.err") || {
+    echo "expand bench: backfill_bench failed:" >&2
+    cat "$work/backfill.err" >&2
+    exit 1
+  }
+  complete_ms=0
+else
+  mkdir -p "$work/migrations/${version}_orders_price"
+  cat >"$work/migrations/${version}_orders_price/migration.yaml" <<YAML
+operations:
+  - rename_column: {table: orders, from: descr, to: description}
+  - alter_column:
+      table: orders
+      column: price
+      type: integer
+      up: "price::integer"
+      down: "price::text"
+YAML
+  expand_from=$(now_ms)
+  # `up` runs the expand and the backfill; the second client starts once the version schema exists.
+  "$tool" --database-url "$url" --dir "$work/migrations" --backup-dir "$work/backups" --pg-bin "$PG_BINDIR" \
+    --json up >"$work/up.json" 2>"$work/up.err" &
+  up_pid=$!
+  pids+=("$up_pid")
+  new_started=""
+  while kill -0 "$up_pid" 2>/dev/null; do
+    if [ -z "$new_started" ] &&
+      [ "$("${psql[@]}" -Atc "SELECT to_regclass('public_v$version.orders') IS NOT NULL")" = t ]; then
+      expand_ms=$(($(now_ms) - expand_from))
+      load_start new "$work/new.sql" "$new_rate"
+      new_started=1
+    fi
+    sleep 0.2
+  done
+  wait "$up_pid" || { echo "expand bench: migrator up failed:" >&2; cat "$work/up.err" >&2; exit 1; }
+  [ -n "$new_started" ] || load_start new "$work/new.sql" "$new_rate"
+  expand_ms=${expand_ms:-0}
+fi
+backfill_to=$(now_ms)
+
+# Consistency before the contract phase drops the old column (with the load still running, so the
+# triggers' two-way sync is checked on live writes too).
+if [ "$mode" = migrator ]; then
+  # The backfill's own figures, from its checkpoint row.
+  read -r backfill_rows backfill_seconds < <("${psql[@]}" -AtF ' ' -c "SELECT sum(rows_done),
+    extract(epoch FROM max(finished_at) - min(started_at)) FROM migrator.backfill_progress WHERE version = '$version'")
+  rps=$(awk -v r="$backfill_rows" -v s="$backfill_seconds" 'BEGIN { if (s + 0 > 0) print r / s; else print 0 }')
+fi
+inconsistent=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders WHERE _migrator_new_price IS DISTINCT FROM price::integer")
+total_rows=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders")
+
+if [ "$mode" = migrator ]; then
+  complete_from=$(now_ms)
+  "$tool" --database-url "$url" --dir "$work/migrations" --backup-dir "$work/backups" --pg-bin "$PG_BINDIR" \
+    complete "$version" >"$work/complete.out" 2>&1 || { echo "expand bench: migrator complete failed:" >&2; cat "$work/complete.out" >&2; exit 1; }
+  complete_ms=$(($(now_ms) - complete_from))
+fi
+mig_to=$(now_ms)
+load_stop old new
+
+during_p99=$({ latencies old "$mig_from" "$mig_to"; latencies new "$mig_from" "$mig_to"; } | p99)
+during_n=$({ latencies old "$mig_from" "$mig_to"; latencies new "$mig_from" "$mig_to"; } | wc -l)
+new_p99=$(latencies new "$mig_from" "$mig_to" | p99)
+during_errors=$(count_errors old new)
+longest_wait=$(tail -c +"$((log_offset + 1))" "$CLUSTER_DIR/server.log" |
+  grep -E ' bench_(old|new): LOG: +process [0-9]+ (acquired|still waiting)' |
+  sed -nE 's/.* after ([0-9.]+) ms.*/\1/p' | sort -n | tail -1 || true)
+if [ "$mode" = backfill ]; then
+  rps=$(sed -nE 's/.*"rows_per_second":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
+  backfill_rows=$(sed -nE 's/.*"rows":([0-9]+).*/\1/p' <<<"$backfill_json")
+  backfill_seconds=$(sed -nE 's/.*"seconds":([0-9.e+]+).*/\1/p' <<<"$backfill_json")
+fi
+ratio=$(awk -v a="$during_p99" -v b="$base_p99" 'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }')
+
+echo
+echo "=== expand bench ($mode): $rows rows, workload ${old_rate}+${new_rate} tx/s (each tx: select, update, insert)"
+printf '  %-44s %s\n' "baseline p99 latency (ms, $base_n tx)" "$base_p99"
+printf '  %-44s %s\n' "p99 latency during the migration (ms, $during_n tx)" "$during_p99"
+printf '  %-44s %s\n' "  of it, new-schema client p99 (ms)" "$new_p99"
+printf '  %-44s %s   (target <= 2)\n' "p99 ratio during / baseline" "$ratio"
+printf '  %-44s %s   (target 0; baseline run: %s)\n' "client errors during the migration" "$during_errors" "$base_errors"
+printf '  %-44s %s   (target < 200; waits under 10 ms are not logged)\n' "longest client lock wait (ms)" "${longest_wait:-none logged}"
+printf '  %-44s %s\n' "expand (DDL) took (ms)" "$expand_ms"
+if [ "$mode" = backfill ]; then
+  printf '  %-44s %s rows in %.1f s = %.0f rows/s   (target >= 50000; options: %s)\n' "backfill" "$backfill_rows" \
+    "$backfill_seconds" "$rps" "$backfill_options"
+else
+  printf '  %-44s %s rows in %.1f s = %.0f rows/s   (target >= 50000)\n' "backfill (its checkpoint row)" \
+    "$backfill_rows" "$backfill_seconds" "$rps"
+  printf '  %-44s %s ms (up, expand + backfill)\n' "migrator up" "$((backfill_to - expand_from))"
+  printf '  %-44s %s\n' "migrator complete (ms)" "$complete_ms"
+fi
+printf '  %-44s %s of %s rows   (target 0)\n' "rows whose new price != old price::integer" "$inconsistent" "$total_rows"

@@ -1,0 +1,421 @@
+// The backfill on PostgreSQL: every row of the key range exactly once (an increment that would show a
+// second application), composite and unique-column keys, a table without a key refused by name,
+// resume after SIGKILL, finishing under an insert load, and the throttle's pauses and retries.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "migrator/error.h"
+#include "migrator/expand/backfill.h"
+#include "migrator/pg_test_database.h"
+
+namespace migrator_test {
+namespace {
+
+using migrator::expand::backfill_done;
+using migrator::expand::BackfillJob;
+using migrator::expand::BackfillObserver;
+using migrator::expand::BackfillOptions;
+using migrator::expand::BackfillProgress;
+using migrator::expand::BackfillResult;
+using migrator::expand::run_backfill;
+using ::testing::HasSubstr;
+
+class Recorder : public BackfillObserver {
+ public:
+  void progress(const BackfillProgress& p) override { seen.push_back(p); }
+  std::vector<BackfillProgress> seen;
+};
+
+class BackfillPg : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string problem;
+    database_ = TestDatabase::create(&problem);
+    ASSERT_NE(database_, nullptr) << problem;
+  }
+
+  int64_t number(const std::string& query) { return std::stoll(database_->query_value(query)); }
+
+  // The checkpoint's rows_done of `table` for version 0007.
+  int64_t rows_done(const std::string& table) {
+    return number("SELECT rows_done FROM migrator.backfill_progress WHERE version = '0007' AND table_name = '" + table +
+                  "'");
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+};
+
+// hits = hits + 1 is not idempotent: a row walked twice, or a batch applied twice, shows as 2.
+BackfillJob increment(const std::string& table) { return {"0007", "public", table, "\"hits\" = \"hits\" + 1", ""}; }
+
+TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT g * 3 FROM generate_series(1, 5000) g;");
+  pqxx::connection conn(database_->url());
+  EXPECT_FALSE(backfill_done(conn, "0007"));
+  BackfillOptions options;
+  options.batch_rows = 97;
+  Recorder recorder;
+  BackfillResult result = run_backfill(conn, {increment("items")}, options, &recorder);
+  EXPECT_EQ(result.rows, 5000);
+  EXPECT_GT(result.batches, 1);
+  EXPECT_FALSE(result.resumed);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
+            "5000/5000");
+  EXPECT_EQ(rows_done("items"), 5000);
+  EXPECT_TRUE(backfill_done(conn, "0007"));
+  EXPECT_FALSE(backfill_done(conn, "0008"));
+  ASSERT_FALSE(recorder.seen.empty());
+  EXPECT_EQ(recorder.seen.back().rows_done, 5000);
+  EXPECT_EQ(recorder.seen.back().rows_total, 5000);
+  EXPECT_EQ(recorder.seen.back().table, "items");
+
+  // A second run finds the job finished and touches nothing.
+  BackfillResult again = run_backfill(conn, {increment("items")}, options, nullptr);
+  EXPECT_TRUE(again.resumed);
+  EXPECT_EQ(again.rows, 0);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
+}
+
+TEST_F(BackfillPg, PendingPredicateLimitsTheUpdateAndTriggersSeeTheBackfillSetting) {
+  database_->exec(
+      "CREATE TABLE orders (id int PRIMARY KEY, price text, new_price int, writer text);"
+      "INSERT INTO orders (id, price) SELECT g, (g * 10)::text FROM generate_series(1, 1000) g;"
+      "UPDATE orders SET new_price = -1 WHERE id % 10 = 0;"  // already filled: not pending
+      "UPDATE orders SET price = NULL WHERE id % 10 = 5;"
+      "CREATE FUNCTION mark() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      "  NEW.writer := coalesce(current_setting('migrator.backfill', true), 'unset'); RETURN NEW; END $$;"
+      "CREATE TRIGGER mark BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION mark();");
+  pqxx::connection conn(database_->url());
+  BackfillJob job{"0007", "public", "orders", "\"new_price\" = (\"price\")::integer",
+                  "\"new_price\" IS NULL AND \"price\" IS NOT NULL"};
+  BackfillOptions options;
+  options.batch_rows = 64;
+  run_backfill(conn, {job}, options, nullptr);
+  EXPECT_EQ(number("SELECT count(*) FROM orders WHERE new_price = price::int"), 800);
+  EXPECT_EQ(number("SELECT count(*) FROM orders WHERE new_price = -1"), 100);
+  EXPECT_EQ(number("SELECT count(*) FROM orders WHERE price IS NULL AND new_price IS NULL"), 100);
+  EXPECT_EQ(database_->query_value("SELECT string_agg(DISTINCT writer, ',') FROM orders WHERE new_price >= 0"), "on");
+  EXPECT_EQ(number("SELECT rows_updated FROM migrator.backfill_progress"), 800);
+  EXPECT_EQ(rows_done("orders"), 1000);
+  // The setting was SET LOCAL: the session outside the batches does not have it.
+  pqxx::nontransaction tx(conn);
+  EXPECT_THAT(tx.exec("SELECT coalesce(current_setting('migrator.backfill', true), '')")[0][0].as<std::string>(),
+              ::testing::Not("on"));
+}
+
+TEST_F(BackfillPg, CompositePrimaryKey) {
+  database_->exec(
+      "CREATE TABLE stock (shop text, item int, hits int NOT NULL DEFAULT 0, PRIMARY KEY (shop, item));"
+      "INSERT INTO stock (shop, item) SELECT 'shop ' || s, i FROM generate_series(1, 30) s, generate_series(1, 77) i;");
+  pqxx::connection conn(database_->url());
+  BackfillOptions options;
+  options.batch_rows = 50;  // batches end in the middle of a shop
+  BackfillResult result = run_backfill(conn, {increment("stock")}, options, nullptr);
+  EXPECT_EQ(result.rows, 30 * 77);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM stock"),
+            "2310/2310");
+  EXPECT_EQ(database_->query_value("SELECT key_columns::text FROM migrator.backfill_progress"), "{shop,item}");
+}
+
+TEST_F(BackfillPg, UniqueNotNullColumnsWhenThereIsNoPrimaryKey) {
+  database_->exec(
+      "CREATE TABLE events (nickname text UNIQUE, day date NOT NULL, seq int NOT NULL, hits int NOT NULL DEFAULT 0,"
+      "                     UNIQUE (day, seq));"
+      "INSERT INTO events (day, seq) SELECT date '2026-01-01' + d, s FROM generate_series(0, 9) d, "
+      "generate_series(1, 123) s;");
+  pqxx::connection conn(database_->url());
+  BackfillOptions options;
+  options.batch_rows = 100;
+  run_backfill(conn, {increment("events")}, options, nullptr);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM events"),
+            "1230/1230");
+  // The nullable unique column cannot order a walk; the NOT NULL pair does.
+  EXPECT_EQ(database_->query_value("SELECT key_columns::text FROM migrator.backfill_progress"), "{day,seq}");
+}
+
+TEST_F(BackfillPg, TableWithoutUsableKeyIsRefusedByNameAndNothingChanges) {
+  database_->exec(
+      "CREATE SCHEMA app;"
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 10);"
+      "CREATE TABLE app.\"Log\" (line text UNIQUE, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO app.\"Log\" (line) VALUES ('a'), ('b');");
+  pqxx::connection conn(database_->url());
+  BackfillJob log{"0007", "app", "Log", "\"hits\" = \"hits\" + 1", ""};
+  try {
+    run_backfill(conn, {increment("items"), log}, BackfillOptions{}, nullptr);
+    FAIL() << "a table without a usable key was backfilled";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_THAT(e.what(), HasSubstr("\"app\".\"Log\""));
+    EXPECT_THAT(e.what(), HasSubstr("no primary key"));
+  }
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 0"), 0);
+  EXPECT_EQ(number("SELECT count(*) FROM app.\"Log\" WHERE hits <> 0"), 0);
+  EXPECT_FALSE(backfill_done(conn, "0007"));
+}
+
+TEST_F(BackfillPg, ResumesAfterSigkillWithEveryRowOnce) {
+  constexpr int kRows = 20000;
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, " +
+      std::to_string(kRows) + ");");
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The child: small, paced batches, so the parent can kill it in the middle.
+    try {
+      pqxx::connection conn(database_->url());
+      BackfillOptions options;
+      options.batch_rows = 200;
+      options.target_batch_ms = 1;  // keeps the batches small
+      options.pause_ms = 20;
+      run_backfill(conn, {increment("items")}, options, nullptr);
+    } catch (...) {
+      _exit(3);
+    }
+    _exit(0);
+  }
+  // Kill it once some batches are committed (the guard kills it also when an assertion fails).
+  struct KillGuard {
+    pid_t pid;
+    ~KillGuard() {
+      if (pid > 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, nullptr, 0);
+      }
+    }
+  } guard{child};
+  int64_t done_before_kill = 0;
+  for (int i = 0; i < 2000 && done_before_kill < 1000; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    if (database_->query_value("SELECT to_regclass('migrator.backfill_progress') IS NULL") == "t") continue;
+    std::string done = database_->query_value("SELECT max(rows_done) FROM migrator.backfill_progress");
+    done_before_kill = done.empty() ? 0 : std::stoll(done);
+  }
+  guard.pid = -1;
+  ASSERT_EQ(kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended before it was killed (status " << status << ")";
+
+  // Wait for the server to notice the dead client and roll back its batch in flight.
+  for (int i = 0; i < 200 && number("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND "
+                                    "pid <> pg_backend_pid() AND backend_type = 'client backend'") > 0;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  int64_t checkpoint = rows_done("items");
+  EXPECT_GE(checkpoint, 1000);
+  EXPECT_LT(checkpoint, kRows) << "the backfill finished before the kill: the test proves nothing";
+  EXPECT_EQ(database_->query_value("SELECT finished_at IS NULL FROM migrator.backfill_progress"), "t");
+  // The checkpoint and the data agree: exactly the rows it counts are done.
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits = 1"), checkpoint);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits > 1"), 0);
+
+  pqxx::connection conn(database_->url());
+  BackfillResult result = run_backfill(conn, {increment("items")}, BackfillOptions{}, nullptr);
+  EXPECT_TRUE(result.resumed);
+  EXPECT_EQ(result.rows, kRows - checkpoint);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
+            std::to_string(kRows) + "/" + std::to_string(kRows));
+  EXPECT_EQ(rows_done("items"), kRows);
+  EXPECT_TRUE(backfill_done(conn, "0007"));
+}
+
+TEST_F(BackfillPg, TwoRunsOfTheSameJobTakeTurnsAndApplyEveryBatchOnce) {
+  constexpr int kRows = 20000;
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, " +
+      std::to_string(kRows) + ");");
+  std::string url = database_->url();
+  BackfillOptions options;
+  options.batch_rows = 300;
+  options.target_batch_ms = 1;  // small batches, many turns
+  BackfillResult results[2];
+  std::string errors[2];
+  auto run = [&](int i) {
+    try {
+      pqxx::connection conn(url);
+      results[i] = run_backfill(conn, {increment("items")}, options, nullptr);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  };
+  std::thread first(run, 0), second(run, 1);
+  first.join();
+  second.join();
+  EXPECT_EQ(errors[0], "");
+  EXPECT_EQ(errors[1], "");
+  EXPECT_EQ(results[0].rows + results[1].rows, kRows);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
+            std::to_string(kRows) + "/" + std::to_string(kRows));
+  EXPECT_EQ(rows_done("items"), kRows);
+}
+
+TEST_F(BackfillPg, FinishesWhileAnotherSessionKeepsInserting) {
+  // As after an expand: a new column, and a trigger that fills it for every write except the
+  // backfill's own.
+  database_->exec(
+      "CREATE TABLE orders (id bigserial PRIMARY KEY, price text NOT NULL);"
+      "INSERT INTO orders (price) SELECT (g % 1000)::text FROM generate_series(1, 30000) g;"
+      "ALTER TABLE orders ADD COLUMN new_price int;"
+      "CREATE FUNCTION sync() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+      "  IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"
+      "  NEW.new_price := NEW.price::int; RETURN NEW; END $$;"
+      "CREATE TRIGGER sync BEFORE INSERT OR UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION sync();");
+  std::atomic<bool> stop{false};
+  std::atomic<int64_t> inserted{0};
+  std::string url = database_->url();
+  std::thread inserter([&] {
+    pqxx::connection conn(url);
+    while (!stop) {
+      pqxx::work tx(conn);
+      tx.exec("INSERT INTO orders (price) SELECT (g % 1000)::text FROM generate_series(1, 20) g");
+      tx.commit();
+      inserted += 20;
+    }
+  });
+  while (inserted < 200) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pqxx::connection conn(url);
+  BackfillOptions options;
+  options.batch_rows = 500;
+  options.target_batch_ms = 20;
+  int64_t inserted_at_start = inserted;
+  BackfillResult result;
+  try {
+    result = run_backfill(
+        conn, {{"0007", "public", "orders", "\"new_price\" = (\"price\")::integer", "\"new_price\" IS NULL"}}, options,
+        nullptr);
+  } catch (...) {
+    stop = true;
+    inserter.join();
+    throw;
+  }
+  int64_t inserted_meanwhile = inserted - inserted_at_start;
+  stop = true;
+  inserter.join();
+  EXPECT_GT(inserted_meanwhile, 0) << "no insert load during the backfill";
+  EXPECT_GE(result.rows, 30000);
+  EXPECT_GT(number("SELECT count(*) FROM orders"), 30000 + inserted_meanwhile - 1);
+  EXPECT_EQ(number("SELECT count(*) FROM orders WHERE new_price IS DISTINCT FROM price::int"), 0);
+  EXPECT_TRUE(backfill_done(conn, "0007"));
+}
+
+TEST_F(BackfillPg, PausesWhileTooManySessionsAreActive) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 1000);");
+  std::string url = database_->url();
+  auto sleeper = [url] {
+    pqxx::connection conn(url);
+    pqxx::nontransaction tx(conn);
+    tx.exec("SELECT pg_sleep(1.5)");
+  };
+  pqxx::connection conn(url);
+  std::thread first(sleeper), second(sleeper);
+  // Both sleepers are active before the backfill starts.
+  for (int i = 0; i < 500; ++i) {
+    pqxx::nontransaction tx(conn);
+    if (tx.exec("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND state = 'active'")[0][0]
+            .as<int>() == 2) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  BackfillOptions options;
+  options.max_active_sessions = 1;
+  Recorder recorder;
+  auto start = std::chrono::steady_clock::now();
+  run_backfill(conn, {increment("items")}, options, &recorder);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  first.join();
+  second.join();
+  ASSERT_FALSE(recorder.seen.empty());
+  const BackfillProgress& paused = recorder.seen.front();
+  // At least the two sleepers (suites running beside this one on the same server may add more).
+  EXPECT_THAT(paused.paused_for, ::testing::MatchesRegex("([2-9]|[1-9][0-9]+) active sessions > 1"));
+  EXPECT_EQ(paused.rows_done, 0);  // nothing ran while the server was loaded
+  EXPECT_GT(seconds, 0.5);
+  EXPECT_TRUE(recorder.seen.back().paused_for.empty());
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits = 1"), 1000);
+}
+
+TEST_F(BackfillPg, PausesWhileSessionsWaitOnLocks) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 100);"
+      "CREATE TABLE other (id int PRIMARY KEY); INSERT INTO other VALUES (1);");
+  std::string url = database_->url();
+  pqxx::connection holder(url);
+  pqxx::work hold(holder);
+  hold.exec("UPDATE other SET id = 1");
+  auto waiter = [url] {
+    pqxx::connection conn(url);
+    pqxx::nontransaction tx(conn);
+    tx.exec("UPDATE other SET id = 1");  // waits for `hold`
+  };
+  std::thread first(waiter), second(waiter);
+  pqxx::connection conn(url);
+  for (int i = 0; i < 500; ++i) {
+    pqxx::nontransaction tx(conn);
+    if (tx.exec("SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted")[0][0].as<int>() == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    hold.commit();
+  });
+  BackfillOptions options;
+  options.max_lock_waiters = 1;
+  Recorder recorder;
+  run_backfill(conn, {increment("items")}, options, &recorder);
+  release.join();
+  first.join();
+  second.join();
+  ASSERT_FALSE(recorder.seen.empty());
+  EXPECT_THAT(recorder.seen.front().paused_for,
+              ::testing::MatchesRegex("([2-9]|[1-9][0-9]+) sessions waiting on locks > 1"));
+  EXPECT_EQ(recorder.seen.front().rows_done, 0);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits = 1"), 100);
+}
+
+TEST_F(BackfillPg, BatchThatTimesOutOnALockIsRetried) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 300);");
+  std::string url = database_->url();
+  pqxx::connection holder(url);
+  pqxx::work hold(holder);
+  hold.exec("UPDATE items SET hits = hits + 10 WHERE id = 150");
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    hold.commit();
+  });
+  pqxx::connection conn(url);
+  Recorder recorder;
+  BackfillResult result = run_backfill(conn, {increment("items")}, BackfillOptions{}, &recorder);
+  release.join();
+  bool retried = false;
+  for (const auto& p : recorder.seen) retried = retried || p.paused_for.find("55P03") != std::string::npos;
+  EXPECT_TRUE(retried) << "no batch waited out a lock timeout";
+  EXPECT_EQ(result.rows, 300);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits = 1"), 299);
+  EXPECT_EQ(number("SELECT hits FROM items WHERE id = 150"), 11);  // the holder's +10, then the backfill's +1
+}
+
+}  // namespace
+}  // namespace migrator_test
