@@ -563,6 +563,14 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   std::vector<migrator::Migration> migrations;  // backup commands work without the migrations directory
   if (!backup_command) migrations = migrator::load_migrations(dir, &warnings);
   for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
+  for (const migrator::Migration& migration : migrations) {
+    if (migration.declarative() && url.kind == migrator::DatabaseKind::kSqlite) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  migration.declarative_path().string() +
+                      ": declarative (expand–contract) migrations need PostgreSQL; on SQLite write up.sql and "
+                      "down.sql instead; nothing was run");
+    }
+  }
   migrator::DriverOptions options;
   options.wait_seconds = static_cast<int>(wait);
   options.lock_timeout_ms = lock_timeout_ms;

@@ -300,6 +300,12 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
 int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
+    if (migration.declarative()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to revert " + migration.label() +
+                      ": it is a declarative migration, completed; `migrator abort` undoes one only before "
+                      "`complete`; nothing was reverted");
+    }
     if (migration.options.irreversible) {
       throw Error(ExitCode::kInvalidMigrations,
                   "refusing to revert " + migration.label() +
