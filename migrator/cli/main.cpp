@@ -22,6 +22,7 @@
 #include "migrator/cli/progress_line.h"
 #include "migrator/backups/backups.h"
 #include "migrator/drivers/database_url.h"
+#include "migrator/expand/phases.h"
 #include "migrator/engine/dry_run_plan.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
@@ -57,7 +58,8 @@ constexpr const char* kExitCodes =
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
 constexpr const char* kCommands =
-    "init, new, status, up, down, redo, baseline, verify, resolve, backup, backups, restore, lint, help";
+    "init, new, status, up, down, redo, baseline, verify, resolve, complete, abort, backfill, backup, backups, "
+    "restore, lint, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -386,6 +388,33 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "changing nothing, if VERSION is not failed, or with --applied if its directory is missing.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app resolve 0012 --reverted");
 
+  // Declarative (expand–contract) migrations: `up` expands and backfills; these finish or undo it.
+  std::string phase_version;
+  CLI::App* complete =
+      app.add_subcommand("complete", "Runs the contract phase of an expanded declarative migration");
+  complete->add_option("VERSION", phase_version, "The expanded migration's version (see status)")->required();
+  bool complete_no_backup = false;
+  complete->add_flag("--no-backup", complete_no_backup, "Do not back up the database first");
+  complete->footer(
+      "PostgreSQL only. Refuses (exit 3, changing nothing) unless VERSION is expanded (its backfill done),\n"
+      "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met. Backs up the\n"
+      "database first, then in one transaction drops the sync triggers, the old columns and the previous\n"
+      "version's view schema, renames the new columns into place, validates the constraints, and records\n"
+      "the migration as applied. DDL runs with SET LOCAL lock_timeout (500ms unless --lock-timeout) and is\n"
+      "retried with exponential backoff.\n\nExample:\n  migrator --database-url postgresql://localhost/app complete 0007");
+  CLI::App* abort_command = app.add_subcommand("abort", "Undoes the expand phase of a declarative migration");
+  abort_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
+  abort_command->footer(
+      "PostgreSQL only, before complete: drops what the expand added (view schema, sync triggers, new\n"
+      "columns, tables and indexes), leaving the catalog as it was before. The migration is pending again.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app abort 0007");
+  CLI::App* backfill_command =
+      app.add_subcommand("backfill", "Runs or resumes the backfill of an expanded declarative migration");
+  backfill_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
+  backfill_command->footer(
+      "PostgreSQL only. `up` backfills after expand; this finishes a backfill that stopped.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app backfill 0007");
+
   CLI::App* backup = app.add_subcommand("backup", "Backs up the database into the backups directory");
   std::string backup_out;
   backup->add_option("--out", backup_out, "Write the backup to this file instead (it must not exist)");
@@ -439,8 +468,10 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init,   create,  status, up,           down,    redo, baseline,
-                                           verify, resolve, backup, list_backups, restore, lint, help};
+  const std::vector<CLI::App*> commands = {init,   create,  status,   up,            down,
+                                           redo,   baseline, verify,  resolve,       complete,
+                                           abort_command, backfill_command, backup, list_backups, restore,
+                                           lint,   help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -626,6 +657,24 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     migrator::Engine& engine;
     bool status;
   } runs{json, engine, status->parsed()};
+  std::unique_ptr<migrator::expand::PhaseRunner> phase_runner;
+  bool phase_command = complete->parsed() || abort_command->parsed() || backfill_command->parsed();
+  if (url.kind == migrator::DatabaseKind::kPostgres) {
+    migrator::expand::PhaseOptions phase_options;
+    if (app.count("--lock-timeout") > 0) phase_options.lock_timeout_ms = lock_timeout_ms;
+    phase_options.lock_retries = static_cast<int>(std::max<int64_t>(lock_retries, 1));
+    phase_options.notices = &std::cerr;
+    phase_runner = std::make_unique<migrator::expand::PhaseRunner>(url.target, phase_options, human);
+    migrator::expand::PhaseRunner* runner = phase_runner.get();
+    engine.set_declarative([runner](const migrator::Migration& m) { runner->expand(m); },
+                           [runner] {
+                             std::map<uint64_t, std::string> phases;
+                             for (const auto& [v, row] : runner->phases()) phases[v] = row.phase;
+                             return phases;
+                           });
+  } else if (phase_command) {
+    throw Error(ExitCode::kUsage, "complete, abort and backfill run declarative migrations, which need PostgreSQL");
+  }
   std::unique_ptr<migrator::PostgresCatalog> catalog;
   if (up->parsed() && url.kind == migrator::DatabaseKind::kPostgres) {
     engine.set_before_up([&](const std::vector<const migrator::Migration*>& pending) {
@@ -707,6 +756,31 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       json->fields()["invalid_indexes"] = indexes;
     }
     engine.print_status();
+  } else if (phase_command) {
+    uint64_t version = parse_version("VERSION", phase_version);
+    const migrator::Migration* migration = nullptr;
+    for (const migrator::Migration& m : migrations_on_disk) {
+      if (m.version == version) migration = &m;
+    }
+    if (migration == nullptr || !migration->declarative()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  (migration == nullptr ? "no migration with version " + phase_version + " in " + dir
+                                        : migration->label() + " is not a declarative migration (no migration.yaml)") +
+                      "; nothing was changed");
+    }
+    driver->lock();
+    if (complete->parsed()) {
+      phase_runner->check_complete(*migration);
+      if (!complete_no_backup) {
+        print_backup(migrator::open_backups(url, backup_options)->backup("before complete of " + migration->label(), {}),
+                     "backed up to");
+      }
+      phase_runner->complete(*migration);
+    } else if (abort_command->parsed()) {
+      phase_runner->abort(*migration);
+    } else {
+      phase_runner->backfill(*migration);
+    }
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);
   } else if (redo->parsed()) {

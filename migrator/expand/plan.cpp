@@ -76,6 +76,21 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   Phases& phases = plan.phases;
   for (const auto& operation : migration.operations) operation->start(catalog, phases, shape);
 
+  // One backfill job per table: a row's new columns are written together, so no NOT VALID check on
+  // one of them sees the row while another is still NULL.
+  std::vector<PlannedBackfill> jobs;
+  for (const PlannedBackfill& job : phases.backfill) {
+    auto same = std::find_if(jobs.begin(), jobs.end(),
+                             [&](const PlannedBackfill& j) { return j.table.key() == job.table.key(); });
+    if (same == jobs.end()) {
+      jobs.push_back(job);
+    } else {
+      same->assignments += ", " + job.assignments;
+      same->pending = "(" + same->pending + ") OR (" + job.pending + ")";
+    }
+  }
+  phases.backfill = jobs;
+
   // Sync triggers, one per table, after the columns they name exist.
   std::map<std::string, std::vector<const SyncColumn*>> by_table;
   std::vector<TableName> synced;

@@ -245,6 +245,17 @@ TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {
   EXPECT_TRUE(p.phases.abort[0].concurrent);
 }
 
+TEST(DeclarativePlan, ABackfillWritesEveryNewColumnOfATableTogether) {
+  Plan p = plan(
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: status, type: text}, up: \"'new'\"}\n"
+      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, '')\"}\n");
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].assignments,
+            "\"_migrator_new_status\" = ('new'), \"_migrator_new_descr\" = (coalesce(descr, ''))");
+  EXPECT_EQ(p.phases.backfill[0].pending, "(\"_migrator_new_status\" IS NULL) OR (\"_migrator_new_descr\" IS NULL)");
+}
+
 TEST(DeclarativePlan, RenameIdentifierLeavesStringsQuotedNamesAndOtherTablesAlone) {
   EXPECT_EQ(migrator::expand::rename_identifier("c > 0 AND t.c = 'c' AND \"c\" <> cc AND C", "c", "n"),
             "\"n\" > 0 AND t.c = 'c' AND \"n\" <> cc AND C");
@@ -276,6 +287,9 @@ TEST(DeclarativePlan, EveryOperationPlansItsPhases) {
   EXPECT_THAT(expand, ::testing::Contains("CREATE VIEW \"public_v0007\".\"orders\" AS SELECT \"id\" AS \"id\", "
                                           "\"price\" AS \"price\", \"_migrator_new_status\" AS \"status\" FROM "
                                           "\"public\".\"orders\""));
+  // One backfill job per table, writing every new column of a row at once.
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_status\" = ('new')");
   std::vector<std::string> complete = sql(p.phases.complete);
   EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" DROP COLUMN \"descr\""));
   EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" RENAME COLUMN "
