@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "migrator/error.h"
@@ -370,6 +371,35 @@ void PhaseRunner::check_complete(const Migration& migration) {
            ", nothing was changed: its backfill is not done; `migrator "
            "backfill " +
            std::to_string(migration.version) + "` finishes it");
+  }
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  if (declarative.requires_flag) check_flag(migration, *declarative.requires_flag);
+}
+
+void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
+  std::string refusal = "refusing to complete " + migration.label() + ", nothing was changed: ";
+  std::string asked = " (requires_flag at " + gate.where + ")";
+  pqxx::read_transaction tx(*connection_);
+  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL")[0].as<bool>()) {
+    refuse(refusal + "it requires flag '" + gate.flag + "'" + asked +
+           ", but the pg_rollout extension (rollout.flag_configs, version 1.1 or later) is not installed in this "
+           "database; CREATE EXTENSION pg_rollout, or remove requires_flag");
+  }
+  // The fallthrough rollout of the flag in the environment; off (0) while its kill switch is off.
+  pqxx::result row = tx.exec_params(
+      "SELECT enabled, rollout_percentage::float8 FROM rollout.flag_configs WHERE flag = $1 AND environment = $2",
+      gate.flag, gate.environment);
+  if (row.empty()) {
+    refuse(refusal + "flag '" + gate.flag + "' has no configuration in environment '" + gate.environment + "'" + asked);
+  }
+  bool enabled = row[0][0].as<bool>();
+  double percentage = enabled ? row[0][1].as<double>() : 0.0;
+  if (percentage < gate.percentage) {
+    std::ostringstream message;
+    message << refusal << "flag '" << gate.flag << "' is rolled out to " << percentage << "% in '" << gate.environment
+            << "'" << (enabled ? "" : " (switched off)") << ", below the " << gate.percentage << "% it requires"
+            << asked << "; raise it (rollout.set_rollout) and run complete again";
+    refuse(message.str());
   }
 }
 

@@ -19,6 +19,7 @@
 
 #include <pqxx/connection>
 
+#include "migrator/expand/declarative.h"
 #include "migrator/source/source.h"
 
 namespace migrator::expand {
@@ -67,6 +68,8 @@ class PhaseRunner {
  private:
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
+  // Refuses unless the flag's rollout in rollout.flag_configs (pg_rollout) reaches the gate's percentage.
+  void check_flag(const Migration& migration, const FlagGate& gate);
   std::unique_ptr<pqxx::connection> connection_;
   PhaseOptions options_;
   std::ostream& out_;

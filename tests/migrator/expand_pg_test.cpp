@@ -225,5 +225,36 @@ TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   EXPECT_THAT(drift.err, HasSubstr("changed since it was expanded"));
 }
 
+TEST_F(ExpandPg, CompleteWaitsForTheRequiredFlagRollout) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: production, percentage: 50}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  // Without pg_rollout in the database the gate cannot be read: a clear refusal.
+  CommandResult no_extension = migrator({"complete", "6"});
+  EXPECT_EQ(no_extension.exit_code, 3);
+  EXPECT_THAT(no_extension.err, HasSubstr("refusing to complete 0006_gated, nothing was changed: it requires flag "
+                                          "'new_checkout' (requires_flag at "));
+  EXPECT_THAT(no_extension.err, HasSubstr("migration.yaml:1), but the pg_rollout extension"));
+  database_->exec("CREATE EXTENSION pg_rollout");
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 40, NULL, 'production')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  CommandResult below = migrator({"complete", "6"});
+  EXPECT_EQ(below.exit_code, 3);
+  EXPECT_THAT(below.err, HasSubstr("flag 'new_checkout' is rolled out to 40% in 'production', below the 50% it "
+                                   "requires"));
+  EXPECT_THAT(below.out, ::testing::Not(HasSubstr("backed up")));  // refused before the backup
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 50, NULL, 'production')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', false, 'production')");
+  EXPECT_THAT(migrator({"complete", "6"}).err, HasSubstr("is rolled out to 0% in 'production' (switched off)"));
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  CommandResult complete = migrator({"complete", "6"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = "
+                  "'description'"),
+            "1");
+}
+
 }  // namespace
 }  // namespace migrator_test
