@@ -722,7 +722,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     print_backup(migrator::open_backups(url, backup_options)->restore(restore_file, confirm), "restored");
   } else if (dry_run) {
     migrator::DryRunReport report =
-        up->parsed()     ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        up->parsed()
+            ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order,
+                                   [&](const migrator::Migration& m) { return phase_runner->dry_run_scripts(m); })
         : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
                          : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version);
     if (json != nullptr) {

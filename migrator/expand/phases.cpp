@@ -304,6 +304,26 @@ void PhaseRunner::expand(const Migration& migration) {
   backfill(migration);
 }
 
+std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration) {
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  Plan plan = plan_migration(declarative, read_catalog(*connection_), version_text(migration));
+  auto script = [&](const std::string& action, const std::vector<PlannedStatement>& statements) {
+    std::string sql;
+    for (const PlannedStatement& s : statements) sql += s.sql + ";\n";
+    return DryRunScript{&migration, action, sql, migration.declarative_path().string() + " (" + action + ")"};
+  };
+  // The backfill as one UPDATE per table (the real one runs in batches), so complete sees it done.
+  std::vector<PlannedStatement> backfill;
+  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");
+  for (const PlannedBackfill& job : plan.phases.backfill) {
+    backfill.emplace_back("UPDATE " + job.table.quoted() + " SET " + job.assignments +
+                          (job.pending.empty() ? "" : " WHERE " + job.pending));
+  }
+  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'off'");
+  return {script("expand", plan.phases.expand), script("abort", plan.phases.abort), script("backfill", backfill),
+          script("complete", plan.phases.complete)};
+}
+
 PhaseRow PhaseRunner::require_row(const Migration& migration, const std::string& command) {
   ensure_state();
   std::map<uint64_t, PhaseRow> rows = phases();

@@ -19,6 +19,7 @@
 
 #include <pqxx/connection>
 
+#include "migrator/drivers/dry_run.h"
 #include "migrator/expand/declarative.h"
 #include "migrator/source/source.h"
 
@@ -61,6 +62,11 @@ class PhaseRunner {
   void check_complete(const Migration& migration);
   // Undoes the expand of a migration not yet complete.
   void abort(const Migration& migration);
+
+  // The statements of each phase of `migration` as planned against the catalog now, as scripts
+  // for a dry run: "expand", "abort" (rolled back to before it), "backfill" (one UPDATE per table)
+  // and "complete" (see DryRunScript).
+  std::vector<DryRunScript> dry_run_scripts(const Migration& migration);
 
   // The version as on disk: "0007" of 0007_name.
   static std::string version_text(const Migration& migration);

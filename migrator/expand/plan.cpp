@@ -99,6 +99,9 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     by_table[column.table.key()].push_back(&column);
   }
   std::vector<PlannedStatement> drop_triggers;
+  // The trigger functions live in the migrator's schema (there before any real run; a dry run on a
+  // database the migrator never touched creates it inside its rolled-back transaction).
+  if (!synced.empty()) phases.expand.push_back({"CREATE SCHEMA IF NOT EXISTS migrator"});
   for (const TableName& table : synced) {
     phases.expand.push_back({trigger_function(table, version, by_table[table.key()])});
     phases.expand.push_back({"CREATE TRIGGER " + quote_ident(trigger_name(version)) + " BEFORE INSERT OR UPDATE ON " +

@@ -256,5 +256,26 @@ TEST_F(ExpandPg, CompleteWaitsForTheRequiredFlagRollout) {
             "1");
 }
 
+TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
+  add("0007_retype",
+      std::string(kRenameAndRetype) + "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n");
+  std::string before = schema_dump();
+  CommandResult dry = migrator({"up", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (expand)"));
+  EXPECT_THAT(dry.out, HasSubstr("AccessExclusiveLock on public.orders"));
+  EXPECT_THAT(dry.out, HasSubstr("CREATE TRIGGER"));
+  EXPECT_THAT(dry.out, HasSubstr("ShareRowExclusiveLock on public.orders"));
+  EXPECT_THAT(dry.out, HasSubstr("not executed     CREATE INDEX CONCURRENTLY cannot run inside a transaction"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (abort)"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (backfill)"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (complete)"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname IN ('migrator', 'public_v0007')"), "0");
+  CommandResult json = migrator({"--json", "up", "--dry-run"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"action\":\"complete\""));
+}
+
 }  // namespace
 }  // namespace migrator_test

@@ -174,19 +174,20 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
       "operations:\n  - alter_column: {table: orders, column: price, type: integer, "
       "up: 'price::integer', down: 'price::text'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
-  ASSERT_GE(expand.size(), 5u);
+  ASSERT_GE(expand.size(), 6u);
   EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_price\" integer");
   // price was NOT NULL: the new column keeps it, as a NOT VALID check during the window.
   EXPECT_EQ(expand[1],
             "ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"_migrator_nn_price\" CHECK "
             "(\"_migrator_new_price\" IS NOT NULL) NOT VALID");
-  EXPECT_THAT(expand[2], HasSubstr("CREATE FUNCTION migrator.\"sync_0007_public_orders\"()"));
-  EXPECT_THAT(expand[2], HasSubstr("IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"));
-  EXPECT_THAT(expand[2], HasSubstr("NEW.\"price\" := (SELECT (price::text) FROM (SELECT NEW.\"_migrator_new_price\" "
+  EXPECT_EQ(expand[2], "CREATE SCHEMA IF NOT EXISTS migrator");
+  EXPECT_THAT(expand[3], HasSubstr("CREATE FUNCTION migrator.\"sync_0007_public_orders\"()"));
+  EXPECT_THAT(expand[3], HasSubstr("IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"));
+  EXPECT_THAT(expand[3], HasSubstr("NEW.\"price\" := (SELECT (price::text) FROM (SELECT NEW.\"_migrator_new_price\" "
                                    "AS \"price\") AS _migrator_row);"));
-  EXPECT_THAT(expand[2], HasSubstr("NEW.\"_migrator_new_price\" := (SELECT (price::integer) FROM (SELECT NEW.*) AS "
+  EXPECT_THAT(expand[3], HasSubstr("NEW.\"_migrator_new_price\" := (SELECT (price::integer) FROM (SELECT NEW.*) AS "
                                    "_migrator_row);"));
-  EXPECT_EQ(expand[3],
+  EXPECT_EQ(expand[4],
             "CREATE TRIGGER \"_migrator_sync_0007\" BEFORE INSERT OR UPDATE ON \"public\".\"orders\" FOR "
             "EACH ROW EXECUTE FUNCTION migrator.\"sync_0007_public_orders\"()");
   EXPECT_THAT(expand.back(), HasSubstr("\"_migrator_new_price\" AS \"price\""));
