@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <pqxx/pqxx>
+
 #include <sstream>
 
 #include "migrator/error.h"
@@ -275,6 +277,41 @@ TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   CommandResult json = migrator({"--json", "up", "--dry-run"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, HasSubstr("\"action\":\"complete\""));
+}
+
+TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
+  add("0008_add", "operations:\n  - add_column: {table: orders, column: {name: note, type: text}}\n");
+  std::string before = schema_dump();
+  pqxx::connection holder(database_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE orders IN ACCESS SHARE MODE");  // a long reader: ALTER TABLE must not queue behind it
+  CommandResult up = migrator({"--lock-timeout", "100ms", "--lock-retries", "2", "up"});
+  EXPECT_EQ(up.exit_code, 1) << up.err;
+  EXPECT_THAT(up.err, HasSubstr("lock_timeout (100 ms)"));
+  EXPECT_THAT(up.err, HasSubstr("retry 1 of 2 in 200 ms"));
+  EXPECT_THAT(up.err, HasSubstr("retry 2 of 2 in 400 ms"));
+  EXPECT_THAT(up.err, HasSubstr("gave up after 3 attempts; rolled back, nothing of it remains"));
+  hold.abort();
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("pending"));
+  EXPECT_EQ(migrator({"up"}).exit_code, 0);
+}
+
+TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
+  database_->exec("INSERT INTO orders (descr, price) VALUES ('a', '30')");  // descr 'a' twice
+  add("0009_unique",
+      "operations:\n  - create_index: {name: orders_descr_key, table: orders, columns: [descr], "
+      "unique: true}\n");
+  CommandResult up = migrator({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_THAT(up.err, HasSubstr("could not create unique index \"orders_descr_key\""));
+  EXPECT_THAT(up.err, HasSubstr("dropped what it left"));
+  EXPECT_THAT(up.err, HasSubstr("0009_unique stays expanding: `migrator abort 9` undoes what its expand did"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding"));
+  CommandResult abort = migrator({"abort", "9"});
+  EXPECT_EQ(abort.exit_code, 0) << abort.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
 }
 
 }  // namespace
