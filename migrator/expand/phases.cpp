@@ -506,6 +506,12 @@ void PhaseRunner::abort(const Migration& migration) {
         "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
         "WHERE version = $1",
         v);
+    // A later expand of the same migration backfills anew: its checkpoints go with the abort.
+    for (const char* table : {"migrator.backfill_progress", "migrator.backfill_stand_in_done"}) {
+      if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
+        tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
+      }
+    }
   });
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;

@@ -184,9 +184,10 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
   EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
-  // Expanded again after the abort, then completed.
+  // Expanded again after the abort (backfilled anew, rows 1 to 3), then completed.
   CommandResult again = migrator({"up"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("backfilled 0003_everything: 3 rows"));
   CommandResult complete = migrator({"complete", "3"});
   ASSERT_EQ(complete.exit_code, 0) << complete.err;
   EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public.orders"), "s1,s2,s3");
