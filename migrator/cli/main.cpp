@@ -324,7 +324,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
       "migration whose version is below an applied one unless --allow-out-of-order. On PostgreSQL it\n"
       "lints the migrations it is about to apply (see `migrator help lint`) and refuses (exit 6), applying\n"
-      "nothing, if a finding is not allowed.\n\nExample:\n"
+      "nothing, if a finding is not allowed. A declarative migration (migration.yaml, PostgreSQL only) is\n"
+      "expanded and backfilled, and up stops there: later migrations wait for `migrator complete VERSION`;\n"
+      "with --dry-run every statement of its expand, abort, backfill and complete phases is listed.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app up --to 20240101120000\n"
       "  migrator --database-url postgresql://localhost/app up --dry-run");
 
