@@ -14,6 +14,7 @@ packages=(
   # libraries
   libpqxx-dev libpq-dev libcli11-dev libsqlite3-dev sqlite3 libgtest-dev libgmock-dev
   libbenchmark-dev nlohmann-json3-dev libpg-query-dev libssl-dev libre2-dev libicu-dev
+  libyaml-cpp-dev
 )
 # Node.js runs GrowthBook's JavaScript SDK for the comparison tests (tests/growthbook); any
 # installed node will do, else Debian's.

@@ -48,6 +48,7 @@ nlohmann::json status_json(const MigrationStatus& status) {
   if (status.state == MigrationState::kFailed && status.interrupted) state = "interrupted";
   nlohmann::json row = {
       {"version", status.version}, {"version_text", status.version_text}, {"name", status.name}, {"state", state}};
+  if (!status.phase.empty()) row["phase"] = status.phase;
   if (status.state != MigrationState::kPending) {
     row["applied_at"] = status.applied_at;  // for failed ones: when the run started
     row["applied_by"] = status.applied_by;

@@ -22,6 +22,8 @@
 #include "migrator/cli/progress_line.h"
 #include "migrator/backups/backups.h"
 #include "migrator/drivers/database_url.h"
+#include "migrator/expand/backfill_output.h"
+#include "migrator/expand/phases.h"
 #include "migrator/engine/dry_run_plan.h"
 #include "migrator/engine/engine.h"
 #include "migrator/error.h"
@@ -57,7 +59,8 @@ constexpr const char* kExitCodes =
     "       back and the lock released (earlier migrations of the run stay applied)\n";
 
 constexpr const char* kCommands =
-    "init, new, status, up, down, redo, baseline, verify, resolve, backup, backups, restore, lint, help";
+    "init, new, status, up, down, redo, baseline, verify, resolve, complete, abort, backfill, backup, backups, "
+    "restore, lint, help";
 constexpr int64_t kMaxWaitSeconds = 86400;
 
 [[noreturn]] void usage(const std::string& message) {
@@ -259,6 +262,30 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   app.add_option("--statement-timeout", statement_timeout_text,
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
+  // The backfill of a declarative migration (up, backfill): expand/backfill.h.
+  std::string backfill_batch_rows_text = "5000";
+  std::string backfill_target_text = "100ms";
+  std::string backfill_pause_text = "0ms";
+  std::string backfill_max_active_text = "0";
+  std::string backfill_max_lock_waiters_text = "0";
+  std::string backfill_max_replica_lag_text = "0ms";
+  app.add_option("--backfill-batch-rows", backfill_batch_rows_text,
+                 "Rows in the backfill's first batch, 1 to 1000000; later batches adapt to --backfill-target")
+      ->capture_default_str();
+  app.add_option("--backfill-target", backfill_target_text,
+                 "Time one backfill batch (its own short transaction) should take; the batch size adapts to it")
+      ->capture_default_str();
+  app.add_option("--backfill-pause", backfill_pause_text, "Least pause between backfill batches")
+      ->capture_default_str();
+  app.add_option("--backfill-max-active", backfill_max_active_text,
+                 "Pause the backfill while more than N other sessions are active (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--backfill-max-lock-waiters", backfill_max_lock_waiters_text,
+                 "Pause the backfill while more than N sessions wait on a lock (0: no limit)")
+      ->capture_default_str();
+  app.add_option("--backfill-max-replica-lag", backfill_max_replica_lag_text,
+                 "Pause the backfill while a replica's replay lags more than this (0ms: no limit)")
+      ->capture_default_str();
   std::string backup_dir;
   std::string keep_backups_text = "10";
   std::string pg_bin;
@@ -322,7 +349,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "Refuses (exit 3) to run while an applied migration is changed or missing, and to apply a\n"
       "migration whose version is below an applied one unless --allow-out-of-order. On PostgreSQL it\n"
       "lints the migrations it is about to apply (see `migrator help lint`) and refuses (exit 6), applying\n"
-      "nothing, if a finding is not allowed.\n\nExample:\n"
+      "nothing, if a finding is not allowed. A declarative migration (migration.yaml, PostgreSQL only) is\n"
+      "expanded and backfilled, and up stops there: later migrations wait for `migrator complete VERSION`;\n"
+      "with --dry-run every statement of its expand, abort, backfill and complete phases is listed.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app up --to 20240101120000\n"
       "  migrator --database-url postgresql://localhost/app up --dry-run");
 
@@ -386,6 +415,33 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "changing nothing, if VERSION is not failed, or with --applied if its directory is missing.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app resolve 0012 --reverted");
 
+  // Declarative (expand–contract) migrations: `up` expands and backfills; these finish or undo it.
+  std::string phase_version;
+  CLI::App* complete =
+      app.add_subcommand("complete", "Runs the contract phase of an expanded declarative migration");
+  complete->add_option("VERSION", phase_version, "The expanded migration's version (see status)")->required();
+  bool complete_no_backup = false;
+  complete->add_flag("--no-backup", complete_no_backup, "Do not back up the database first");
+  complete->footer(
+      "PostgreSQL only. Refuses (exit 3, changing nothing) unless VERSION is expanded (its backfill done),\n"
+      "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met. Backs up the\n"
+      "database first, then in one transaction drops the sync triggers, the old columns and the previous\n"
+      "version's view schema, renames the new columns into place, validates the constraints, and records\n"
+      "the migration as applied. DDL runs with SET LOCAL lock_timeout (500ms unless --lock-timeout) and is\n"
+      "retried with exponential backoff.\n\nExample:\n  migrator --database-url postgresql://localhost/app complete 0007");
+  CLI::App* abort_command = app.add_subcommand("abort", "Undoes the expand phase of a declarative migration");
+  abort_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
+  abort_command->footer(
+      "PostgreSQL only, before complete: drops what the expand added (view schema, sync triggers, new\n"
+      "columns, tables and indexes), leaving the catalog as it was before. The migration is pending again.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app abort 0007");
+  CLI::App* backfill_command =
+      app.add_subcommand("backfill", "Runs or resumes the backfill of an expanded declarative migration");
+  backfill_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
+  backfill_command->footer(
+      "PostgreSQL only. `up` backfills after expand; this finishes a backfill that stopped.\n\n"
+      "Example:\n  migrator --database-url postgresql://localhost/app backfill 0007");
+
   CLI::App* backup = app.add_subcommand("backup", "Backs up the database into the backups directory");
   std::string backup_out;
   backup->add_option("--out", backup_out, "Write the backup to this file instead (it must not exist)");
@@ -439,8 +495,10 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   help->add_option("COMMAND", help_topic, "The command to explain");
   help->footer("Example:\n  migrator help up");
 
-  const std::vector<CLI::App*> commands = {init,   create,  status, up,           down,    redo, baseline,
-                                           verify, resolve, backup, list_backups, restore, lint, help};
+  const std::vector<CLI::App*> commands = {init,   create,  status,   up,            down,
+                                           redo,   baseline, verify,  resolve,       complete,
+                                           abort_command, backfill_command, backup, list_backups, restore,
+                                           lint,   help};
   auto find_command = [&](const std::string& name) -> CLI::App* {
     for (CLI::App* command : commands) {
       if (command->get_name() == name) return command;
@@ -462,7 +520,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     std::string command = first_command(argc, argv,
                                         {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries",
                                          "--statement-timeout", "--backup-dir", "--keep-backups", "--pg-bin",
-                                         "--lint-allow", "--lint-row-threshold"});
+                                         "--lint-allow", "--lint-row-threshold", "--backfill-batch-rows",
+                                         "--backfill-target", "--backfill-pause", "--backfill-max-active",
+                                         "--backfill-max-lock-waiters", "--backfill-max-replica-lag"});
     if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);
@@ -534,6 +594,16 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   };
   int64_t lock_timeout_ms = duration("--lock-timeout", lock_timeout_text);
   int64_t statement_timeout_ms = duration("--statement-timeout", statement_timeout_text);
+  migrator::expand::BackfillOptions backfill_options;
+  backfill_options.batch_rows = parse_whole_number("--backfill-batch-rows", backfill_batch_rows_text, 1, 1000000,
+                                                   "a number of rows");
+  backfill_options.target_batch_ms = std::max<int64_t>(duration("--backfill-target", backfill_target_text), 1);
+  backfill_options.pause_ms = duration("--backfill-pause", backfill_pause_text);
+  backfill_options.max_active_sessions = static_cast<int>(
+      parse_whole_number("--backfill-max-active", backfill_max_active_text, 0, 100000, "a number of sessions"));
+  backfill_options.max_lock_waiters = static_cast<int>(parse_whole_number(
+      "--backfill-max-lock-waiters", backfill_max_lock_waiters_text, 0, 100000, "a number of sessions"));
+  backfill_options.max_replica_lag_ms = duration("--backfill-max-replica-lag", backfill_max_replica_lag_text);
   std::optional<uint64_t> up_to_version;
   if (up->parsed() && !up_to.empty()) up_to_version = parse_version("--to", up_to);
   uint64_t baseline_to = 0;
@@ -563,6 +633,14 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   std::vector<migrator::Migration> migrations;  // backup commands work without the migrations directory
   if (!backup_command) migrations = migrator::load_migrations(dir, &warnings);
   for (const std::string& warning : warnings) std::cerr << "migrator: warning: " << warning << "\n";
+  for (const migrator::Migration& migration : migrations) {
+    if (migration.declarative() && url.kind == migrator::DatabaseKind::kSqlite) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  migration.declarative_path().string() +
+                      ": declarative (expand–contract) migrations need PostgreSQL; on SQLite write up.sql and "
+                      "down.sql instead; nothing was run");
+    }
+  }
   migrator::DriverOptions options;
   options.wait_seconds = static_cast<int>(wait);
   options.lock_timeout_ms = lock_timeout_ms;
@@ -618,6 +696,36 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     migrator::Engine& engine;
     bool status;
   } runs{json, engine, status->parsed()};
+  std::unique_ptr<migrator::expand::BackfillProgressOutput> backfill_output;
+  std::unique_ptr<migrator::expand::PhaseRunner> phase_runner;
+  bool phase_command = complete->parsed() || abort_command->parsed() || backfill_command->parsed();
+  if (url.kind == migrator::DatabaseKind::kPostgres) {
+    migrator::expand::PhaseOptions phase_options;
+    if (app.count("--lock-timeout") > 0) phase_options.lock_timeout_ms = lock_timeout_ms;
+    phase_options.lock_retries = static_cast<int>(std::max<int64_t>(lock_retries, 1));
+    phase_options.notices = &std::cerr;
+    phase_options.backfill = backfill_options;
+    // Backfill progress on stderr: JSON lines with --json (stdout holds the one document), a bar on
+    // a terminal, nothing otherwise (the "backfilled ..." line says the total).
+    if (json != nullptr) {
+      backfill_output = std::make_unique<migrator::expand::BackfillProgressOutput>(
+          STDERR_FILENO, migrator::expand::BackfillProgressOutput::Format::kJsonLines);
+    } else if (migrator::expand::BackfillProgressOutput::bar_wanted()) {
+      backfill_output = std::make_unique<migrator::expand::BackfillProgressOutput>(
+          STDERR_FILENO, migrator::expand::BackfillProgressOutput::Format::kBar);
+    }
+    phase_options.backfill_observer = backfill_output.get();
+    phase_runner = std::make_unique<migrator::expand::PhaseRunner>(url.target, phase_options, human);
+    migrator::expand::PhaseRunner* runner = phase_runner.get();
+    engine.set_declarative([runner](const migrator::Migration& m) { runner->expand(m); },
+                           [runner] {
+                             std::map<uint64_t, std::string> phases;
+                             for (const auto& [v, row] : runner->phases()) phases[v] = row.phase;
+                             return phases;
+                           });
+  } else if (phase_command) {
+    throw Error(ExitCode::kUsage, "complete, abort and backfill run declarative migrations, which need PostgreSQL");
+  }
   std::unique_ptr<migrator::PostgresCatalog> catalog;
   if (up->parsed() && url.kind == migrator::DatabaseKind::kPostgres) {
     engine.set_before_up([&](const std::vector<const migrator::Migration*>& pending) {
@@ -665,7 +773,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     print_backup(migrator::open_backups(url, backup_options)->restore(restore_file, confirm), "restored");
   } else if (dry_run) {
     migrator::DryRunReport report =
-        up->parsed()     ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        up->parsed()
+            ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order,
+                                   [&](const migrator::Migration& m) { return phase_runner->dry_run_scripts(m); })
         : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
                          : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version);
     if (json != nullptr) {
@@ -699,6 +809,31 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       json->fields()["invalid_indexes"] = indexes;
     }
     engine.print_status();
+  } else if (phase_command) {
+    uint64_t version = parse_version("VERSION", phase_version);
+    const migrator::Migration* migration = nullptr;
+    for (const migrator::Migration& m : migrations_on_disk) {
+      if (m.version == version) migration = &m;
+    }
+    if (migration == nullptr || !migration->declarative()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  (migration == nullptr ? "no migration with version " + phase_version + " in " + dir
+                                        : migration->label() + " is not a declarative migration (no migration.yaml)") +
+                      "; nothing was changed");
+    }
+    driver->lock();
+    if (complete->parsed()) {
+      phase_runner->check_complete(*migration);
+      if (!complete_no_backup) {
+        print_backup(migrator::open_backups(url, backup_options)->backup("before complete of " + migration->label(), {}),
+                     "backed up to");
+      }
+      phase_runner->complete(*migration);
+    } else if (abort_command->parsed()) {
+      phase_runner->abort(*migration);
+    } else {
+      phase_runner->backfill(*migration);
+    }
   } else if (up->parsed()) {
     engine.up(up_to_version, allow_out_of_order);
   } else if (redo->parsed()) {

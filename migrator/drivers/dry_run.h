@@ -16,8 +16,17 @@ namespace migrator {
 
 // One script to run in a dry run: `migration`'s up.sql (action "up") or down.sql (action "down").
 struct DryRunScript {
+  DryRunScript() = default;
+  DryRunScript(const Migration* migration, std::string action, std::string sql = "", std::string path = "")
+      : migration(migration), action(std::move(action)), sql(std::move(sql)), path(std::move(path)) {}
   const Migration* migration = nullptr;
   std::string action;
+  // A phase of a declarative migration (action "expand", "abort" or "complete"): its statements and
+  // the name the report gives their file; the driver runs them instead of up.sql or down.sql. The
+  // "abort" phase runs inside a savepoint that is rolled back, so a "complete" after it sees the
+  // expanded schema.
+  std::string sql;
+  std::string path;
 };
 
 struct DryRunLock {

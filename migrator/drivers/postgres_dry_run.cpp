@@ -118,9 +118,13 @@ DryRunReport PostgresDriver::dry_run(const std::function<std::vector<DryRunScrip
       for (const DryRunScript& script : scripts) {
         const Migration& migration = *script.migration;
         bool up = script.action == "up";
-        std::string path = (up ? migration.up_path() : migration.down_path()).string();
+        bool phase = !script.path.empty();  // a declarative migration's phase
+        std::string path = phase ? script.path : (up ? migration.up_path() : migration.down_path()).string();
+        const std::string& sql = phase ? script.sql : up ? migration.up_sql : migration.down_sql;
         DryRunMigration entry{migration.label(), script.action, {}};
-        for (const Statement& statement : split_postgres_script(up ? migration.up_sql : migration.down_sql, path)) {
+        bool savepoint = phase && script.action == "abort";
+        if (savepoint) tx.exec("SAVEPOINT migrator_dry_run_abort");
+        for (const Statement& statement : split_postgres_script(sql, path)) {
           DryRunStatement result;
           result.file = path;
           result.line = statement.line;
@@ -180,6 +184,10 @@ DryRunReport PostgresDriver::dry_run(const std::function<std::vector<DryRunScrip
           entry.statements.push_back(std::move(result));
         }
         if (!report.error.empty()) break;
+        if (savepoint) {
+          tx.exec("ROLLBACK TO SAVEPOINT migrator_dry_run_abort");
+          held = read_locks(tx);  // the abort's locks went with the savepoint
+        }
         report.migrations.push_back(std::move(entry));
       }
       tx.abort();

@@ -105,8 +105,20 @@ std::vector<DryRunScript> plan_redo(Driver& driver, const std::vector<Migration>
 }
 
 DryRunReport dry_run_up(Driver& driver, const std::vector<Migration>& migrations, std::optional<uint64_t> to,
-                        bool allow_out_of_order) {
-  DryRunReport report = driver.dry_run([&] { return plan_up(driver, migrations, to, allow_out_of_order); });
+                        bool allow_out_of_order,
+                        const std::function<std::vector<DryRunScript>(const Migration&)>& declarative) {
+  DryRunReport report = driver.dry_run([&] {
+    std::vector<DryRunScript> scripts;
+    for (const DryRunScript& script : plan_up(driver, migrations, to, allow_out_of_order)) {
+      if (!script.migration->declarative() || !declarative) {
+        scripts.push_back(script);
+        continue;
+      }
+      for (const DryRunScript& phase : declarative(*script.migration)) scripts.push_back(phase);
+      break;  // up stops after a declarative migration's expand
+    }
+    return scripts;
+  });
   report.command = "up";
   return report;
 }

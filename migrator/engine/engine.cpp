@@ -12,10 +12,24 @@ namespace migrator {
 std::string describe_state(const MigrationStatus& status) {
   switch (status.state) {
     case MigrationState::kApplied:
+      if (status.phase == "complete") {
+        return "complete (expand-contract; applied " + status.applied_at + " by " + status.applied_by + ")";
+      }
       return "applied " + status.applied_at + " by " + status.applied_by + " in " +
              std::to_string(status.execution_ms) + " ms";
-    case MigrationState::kPending:
+    case MigrationState::kPending: {
+      std::string v = std::to_string(status.version);
+      if (status.phase == "expanding") {
+        return "expanding (a concurrent index step failed or still runs; `migrator abort " + v + "` undoes it)";
+      }
+      if (status.phase == "backfilling") return "backfilling (`migrator backfill " + v + "` finishes it)";
+      if (status.phase == "expanded") {
+        return "expanded (old and new versions both work; `migrator complete " + v + "` contracts, `migrator abort " +
+               v + "` undoes)";
+      }
+      if (status.phase == "aborted") return "aborted (pending again: `migrator up` expands it anew)";
       return "pending";
+    }
     case MigrationState::kChanged:
       return "changed (applied " + status.applied_at + ", files differ since)";
     case MigrationState::kMissing:
@@ -74,6 +88,7 @@ std::vector<MigrationStatus> Engine::status() {
     }
     const Migration* migration = find(applied.version);
     found->second.state = migration->checksum == applied.checksum ? MigrationState::kApplied : MigrationState::kChanged;
+    if (migration->declarative()) found->second.phase = "complete";
     found->second.applied_at = applied.applied_at;
     found->second.applied_by = applied.applied_by;
     found->second.execution_ms = applied.execution_ms;
@@ -94,6 +109,12 @@ std::vector<MigrationStatus> Engine::status() {
     status.interrupted = failed.state == "running";
     status.ran = failed.ran;
     status.error = failed.error;
+  }
+  if (phases_) {
+    for (const auto& [version, phase] : phases_()) {
+      auto found = by_version.find(version);
+      if (found != by_version.end() && found->second.state == MigrationState::kPending) found->second.phase = phase;
+    }
   }
   std::vector<MigrationStatus> statuses;
   for (auto& [version, status] : by_version) statuses.push_back(std::move(status));
@@ -287,6 +308,20 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
     if (status.state != MigrationState::kPending) continue;
     if (to && status.version > *to) break;
     const Migration& migration = *find(status.version);
+    if (migration.declarative()) {
+      if (!expand_) {
+        throw Error(ExitCode::kInvalidMigrations,
+                    migration.declarative_path().string() + ": declarative migrations need PostgreSQL");
+      }
+      if (status.phase == "expanding" || status.phase == "backfilling" || status.phase == "expanded") {
+        out_ << migration.label() << " is " << status.phase << ": later migrations wait for `migrator complete "
+             << migration.version << "` (or `migrator abort " << migration.version << "`)" << std::endl;
+        return applied;
+      }
+      expand_(migration);
+      note_run(migration, "up", "expanded");
+      return applied + 1;
+    }
     int64_t ms = attempt(migration, "up", outside[migration.version], [&] { return driver_.apply(migration); });
     note_run(migration, "up", "applied", ms, outside[migration.version]);
     out_ << "applied " << migration.label() << " (" << ms << " ms" << transaction_note(outside[migration.version])
@@ -300,6 +335,12 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
 int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
+    if (migration.declarative()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to revert " + migration.label() +
+                      ": it is a declarative migration, completed; `migrator abort` undoes one only before "
+                      "`complete`; nothing was reverted");
+    }
     if (migration.options.irreversible) {
       throw Error(ExitCode::kInvalidMigrations,
                   "refusing to revert " + migration.label() +

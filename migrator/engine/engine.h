@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -38,6 +39,9 @@ struct MigrationStatus {
   bool interrupted = false;
   std::string ran;
   std::string error;
+  // Declarative migrations (see set_declarative): "expanding", "backfilling", "expanded", "aborted"
+  // (state kPending) or "complete" (kApplied); empty otherwise.
+  std::string phase;
 };
 
 // "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
@@ -118,6 +122,17 @@ class Engine {
   // Returns how many verify.sql files ran.
   int verify();
 
+  // Declarative (expand–contract) migrations, PostgreSQL only: up() calls `expand` for the first
+  // pending one (its expand phase and backfill) and stops there; a migration in flight (expanding,
+  // backfilling or expanded) stops up() before it, so later migrations wait for `complete`.
+  // `phases` returns each declarative migration's phase by version (migrator.expand_phases).
+  // Without them, up() refuses a declarative migration.
+  void set_declarative(std::function<void(const Migration&)> expand,
+                       std::function<std::map<uint64_t, std::string>()> phases) {
+    expand_ = std::move(expand);
+    phases_ = std::move(phases);
+  }
+
   // What this engine's commands did so far, in order.
   const std::vector<MigrationRun>& runs() const { return runs_; }
 
@@ -154,6 +169,8 @@ class Engine {
   std::ostream& out_;
   std::vector<MigrationRun> runs_;
   std::function<void(const std::vector<const Migration*>&)> before_up_;
+  std::function<void(const Migration&)> expand_;
+  std::function<std::map<uint64_t, std::string>()> phases_;
 };
 
 }  // namespace migrator

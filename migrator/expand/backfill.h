@@ -50,6 +50,8 @@ class BackfillObserver {
  public:
   virtual ~BackfillObserver() = default;
   virtual void progress(const BackfillProgress& p) = 0;
+  // Called once run_backfill() is over (returned or about to throw), before anything else is printed.
+  virtual void done() {}
 };
 
 // rows: rows of the key ranges walked by this run's batches; batches: batches committed by this

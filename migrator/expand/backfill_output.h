@@ -33,6 +33,7 @@ class BackfillProgressOutput : public BackfillObserver {
   // JSON: writes the last progress if it was held back by the period. Bar: erases the line.
   // Idempotent; the destructor calls it.
   void finish();
+  void done() override { finish(); }
 
   // The texts written, exposed for tests.
   static std::string bar_text(const BackfillProgress& p);

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "migrator/error.h"
+#include "migrator/expand/declarative.h"
 #include "migrator/lint/lint.h"
 #include "migrator/source/sql_script.h"
 
@@ -215,6 +216,22 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
     migration.version = parsed->version;
     migration.name = std::move(parsed->name);
     migration.directory = dir / dirname;
+    if (fs::exists(migration.declarative_path(), ec)) {
+      for (const fs::path& other : {migration.up_path(), migration.down_path(), migration.verify_path()}) {
+        if (fs::exists(other, ec)) {
+          invalid(other.string() +
+                  ": a migration is either declarative (migration.yaml) or SQL (up.sql and "
+                  "down.sql), not both; remove one");
+        }
+      }
+      migration.declarative_yaml = read_file(migration.declarative_path());
+      if (migration.declarative_yaml.empty()) invalid(migration.declarative_path().string() + ":1: the file is empty");
+      expand::parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+      migration.options.irreversible = true;
+      migration.checksum = checksum(migration.declarative_yaml, "");
+      by_version.emplace(migration.version, std::move(migration));
+      continue;
+    }
     migration.up_sql = read_file(migration.up_path());
     migration.options = parse_header_options(migration.up_sql, migration.up_path().string());
     std::string down = migration.down_path().string();

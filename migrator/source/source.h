@@ -63,7 +63,11 @@ struct Migration {
   std::string up_sql;
   std::string down_sql;
   std::string verify_sql;  // empty if the migration has no verify.sql
-  std::string checksum;    // checksum(up_sql, down_sql)
+  // A declarative (expand–contract) migration: the text of its migration.yaml, empty otherwise.
+  // Then up_sql and down_sql are empty, options.irreversible is set (it is undone with `abort`
+  // before `complete`, never with `down`), and checksum is checksum(yaml, "").
+  std::string declarative_yaml;
+  std::string checksum;  // checksum(up_sql, down_sql)
   MigrationOptions options;
 
   // The directory name, e.g. "0002_add_email": how messages refer to the migration.
@@ -71,6 +75,8 @@ struct Migration {
   std::filesystem::path up_path() const { return directory / "up.sql"; }
   std::filesystem::path down_path() const { return directory / "down.sql"; }
   std::filesystem::path verify_path() const { return directory / "verify.sql"; }
+  std::filesystem::path declarative_path() const { return directory / "migration.yaml"; }
+  bool declarative() const { return !declarative_yaml.empty(); }
 };
 
 // Lower-case hex SHA-256 of up.sql bytes, one NUL byte, then down.sql bytes.
@@ -78,7 +84,8 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql);
 
 // Reads every migration under `dir`, sorted by version.
 // Throws Error(kInvalidMigrations) if `dir` is not a readable directory, a subdirectory name is not
-// <digits>_<name>, two directories share a version (naming both), up.sql is missing, or down.sql is
+// <digits>_<name>, two directories share a version (naming both), a migration.yaml is invalid
+// ("<file>:<line>: ...") or sits beside up.sql or down.sql, up.sql is missing, or down.sql is
 // missing, present or empty against what the header declares, or verify.sql is present without a
 // statement (naming the path). Appends one line per ignored .sql file
 // to `warnings` if given, e.g. "ignored migrations/1_init.up.sql: it looks like a golang-migrate migration; ...".

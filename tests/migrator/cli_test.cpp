@@ -111,10 +111,10 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");
   expect_usage_error({"--database-url", "sqlite::memory:", "sideways"},
                      "unknown command 'sideways'; commands: init, new, status, up, down, redo, baseline, verify, "
-                     "resolve, backup, backups, restore, lint, help");
+                     "resolve, complete, abort, backfill, backup, backups, restore, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:"},
                      "no command given; commands: init, new, status, up, down, redo, baseline, verify, resolve, "
-                     "backup, backups, restore, lint, help");
+                     "complete, abort, backfill, backup, backups, restore, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
   expect_usage_error({"up", "--bogus"}, "up: unexpected argument");

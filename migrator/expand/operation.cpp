@@ -1,0 +1,69 @@
+#include "migrator/expand/operation.h"
+
+#include "migrator/error.h"
+#include "migrator/expand/operations/operations.h"
+
+namespace migrator::expand {
+
+std::string quote_ident(const std::string& name) {
+  std::string quoted = "\"";
+  for (char c : name) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string quote_literal(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) {
+    if (c == '\'') quoted += '\'';
+    quoted += c;
+  }
+  return quoted + "'";
+}
+
+std::string new_column_name(const std::string& column) { return "_migrator_new_" + column; }
+
+std::string TableName::quoted() const { return quote_ident(schema) + "." + quote_ident(table); }
+
+const CatalogColumn* CatalogTable::column(const std::string& name) const {
+  for (const CatalogColumn& c : columns) {
+    if (c.name == name) return &c;
+  }
+  return nullptr;
+}
+
+const CatalogTable* Catalog::table(const TableName& name) const {
+  auto it = tables.find(name.key());
+  return it == tables.end() ? nullptr : &it->second;
+}
+
+ViewShape* Shape::find(const TableName& table) {
+  auto it = tables.find(table.key());
+  return it == tables.end() ? nullptr : &it->second;
+}
+
+std::string alter_table(const TableName& table) { return "ALTER TABLE " + table.quoted() + " "; }
+
+const CatalogTable& require_table(const Catalog& catalog, const TableName& table, const std::string& where,
+                                  const std::string& kind) {
+  const CatalogTable* found = catalog.table(table);
+  if (found == nullptr) {
+    throw Error(ExitCode::kInvalidMigrations,
+                where + ": " + kind + " names table " + table.key() + ", which does not exist");
+  }
+  return *found;
+}
+
+const CatalogColumn& require_column(const CatalogTable& table, const std::string& column, const std::string& where,
+                                    const std::string& kind) {
+  const CatalogColumn* found = table.column(column);
+  if (found == nullptr) {
+    throw Error(ExitCode::kInvalidMigrations,
+                where + ": " + kind + " names column " + column + " of " + table.name.key() + ", which does not exist");
+  }
+  return *found;
+}
+
+}  // namespace migrator::expand

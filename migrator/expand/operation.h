@@ -1,0 +1,126 @@
+// One expand–contract operation of a declarative migration (migration.yaml), with the four verbs of
+// its life: validate (against the catalog before anything runs), start (the expand phase: additive
+// DDL, the columns the sync triggers keep in step, the backfill, and the new shape the version
+// schema's views show), complete (the contract phase) and rollback (abort, before complete). The
+// planner (plan.h) sequences operations and knows none of their details.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace migrator::expand {
+
+// A table as a migration names it: "orders" (schema public) or "sales.orders".
+struct TableName {
+  std::string schema = "public";
+  std::string table;
+  std::string key() const { return schema + "." + table; }  // unquoted, for messages and maps
+  std::string quoted() const;                               // "schema"."table"
+};
+
+// The SQL of one identifier, double-quoted: "a""b".
+std::string quote_ident(const std::string& name);
+// The SQL of one text literal, single-quoted: 'it''s'.
+std::string quote_literal(const std::string& text);
+// The physical column that holds a changed column's new value during the window.
+std::string new_column_name(const std::string& column);
+
+// What the database holds before the migration (read from PostgreSQL, or written by a test).
+struct CatalogColumn {
+  std::string name;
+  std::string type;  // format_type(), e.g. "text", "numeric(10,2)"
+  bool not_null = false;
+  std::string default_expr;  // pg_get_expr of the default; empty if none
+  bool primary_key = false;  // part of the primary key
+};
+struct CatalogTable {
+  TableName name;
+  std::vector<CatalogColumn> columns;  // in attnum order
+  const CatalogColumn* column(const std::string& name) const;
+};
+struct Catalog {
+  std::map<std::string, CatalogTable> tables;  // by TableName::key()
+  const CatalogTable* table(const TableName& name) const;
+};
+
+// One statement of a phase. `concurrent`: runs outside a transaction block (CREATE/DROP INDEX
+// CONCURRENTLY); if it fails, `cleanup` (if any) runs so that no invalid index stays behind.
+struct PlannedStatement {
+  PlannedStatement(std::string sql, bool concurrent = false, std::string cleanup = "")
+      : sql(std::move(sql)), concurrent(concurrent), cleanup(std::move(cleanup)) {}
+  std::string sql;
+  bool concurrent = false;
+  std::string cleanup;
+};
+
+// A column the sync trigger of its table keeps in step during the window. `old_column` empty: a
+// column added by the migration (filled by `up` from the old row when a write leaves it NULL).
+// `new_column` empty: a column dropped by the migration (filled by `down` from the row when a write
+// through the new schema leaves it NULL).
+struct SyncColumn {
+  TableName table;
+  std::string old_column;
+  std::string new_column;
+  std::string view_name;  // the column's name in the new version's view
+  std::string up;         // SQL over the old row, naming old columns
+  std::string down;       // SQL over the new value, naming the column by `view_name`
+};
+
+// Rows the backfill must write after expand (see backfill.h's BackfillJob).
+struct PlannedBackfill {
+  TableName table;
+  std::string assignments;
+  std::string pending;
+};
+
+// The view the new version's schema holds for one table: view column name -> physical column.
+struct ViewShape {
+  TableName table;        // physical table
+  std::string view_name;  // the table's name in the new version
+  bool dropped = false;   // dropped by the migration: no view
+  std::vector<std::pair<std::string, std::string>> columns;
+};
+struct Shape {
+  std::map<std::string, ViewShape> tables;  // by the physical TableName::key()
+  ViewShape* find(const TableName& table);
+};
+
+struct Phases {
+  std::vector<PlannedStatement> expand;
+  std::vector<PlannedStatement> complete;
+  std::vector<PlannedStatement> abort;  // in the order they run
+  std::vector<SyncColumn> sync;
+  std::vector<PlannedBackfill> backfill;
+};
+
+class Operation {
+ public:
+  Operation(std::string kind, int line) : kind_(std::move(kind)), line_(line) {}
+  virtual ~Operation() = default;
+  const std::string& kind() const { return kind_; }
+  int line() const { return line_; }  // of the operation in migration.yaml, from 1
+
+  // Tables the operation changes (for the one-migration-in-flight-per-table rule).
+  virtual std::vector<TableName> tables() const = 0;
+  // Columns the operation changes, "schema.table.column" (one operation per column per migration).
+  virtual std::vector<std::string> columns() const { return {}; }
+  // Throws Error(kInvalidMigrations) "<where>: ..." if the catalog does not allow the operation.
+  virtual void validate(const Catalog& catalog, const std::string& where) const = 0;
+  // Adds what the operation creates to `catalog`, for the operations after it (create_table).
+  virtual void declare(Catalog& catalog) const { (void)catalog; }
+  // Appends its expand statements, sync columns and backfill to `phases`; reshapes the new version.
+  virtual void start(const Catalog& catalog, Phases& phases, Shape& shape) const = 0;
+  // Appends the statements of its contract phase (after the sync triggers are gone).
+  virtual void complete(const Catalog& catalog, Phases& phases) const = 0;
+  // Appends the statements that undo start(); each must be safe when start() stopped part-way.
+  virtual void rollback(const Catalog& catalog, Phases& phases) const = 0;
+
+ private:
+  std::string kind_;
+  int line_;
+};
+
+}  // namespace migrator::expand

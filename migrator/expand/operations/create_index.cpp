@@ -1,0 +1,71 @@
+// create_index: always CREATE INDEX CONCURRENTLY (outside a transaction, no write lock); a failed
+// build is dropped at once so no invalid index stays behind. Abort drops it, complete keeps it.
+#include <cctype>
+
+#include "migrator/error.h"
+#include "migrator/expand/operations/operations.h"
+
+namespace migrator::expand {
+namespace {
+
+class CreateIndex : public Operation {
+ public:
+  CreateIndex(int line, std::string name, TableName table, std::vector<std::string> columns, bool unique,
+              std::string method, std::string where)
+      : Operation("create_index", line),
+        name_(std::move(name)),
+        table_(std::move(table)),
+        columns_(std::move(columns)),
+        unique_(unique),
+        method_(std::move(method)),
+        where_(std::move(where)) {}
+
+  std::vector<TableName> tables() const override { return {table_}; }
+
+  void validate(const Catalog& catalog, const std::string& where) const override {
+    const CatalogTable& table = require_table(catalog, table_, where, kind());
+    for (const std::string& column : columns_) require_column(table, column, where, kind());
+  }
+
+  void start(const Catalog&, Phases& phases, Shape&) const override {
+    std::string columns;
+    for (const std::string& column : columns_) columns += (columns.empty() ? "" : ", ") + quote_ident(column);
+    std::string sql = std::string("CREATE ") + (unique_ ? "UNIQUE " : "") + "INDEX CONCURRENTLY " + quote_ident(name_) +
+                      " ON " + table_.quoted() + (method_.empty() ? "" : " USING " + method_) + " (" + columns + ")" +
+                      (where_.empty() ? "" : " WHERE " + where_);
+    phases.expand.push_back({sql, true, drop()});
+  }
+
+  void complete(const Catalog&, Phases&) const override {}
+
+  void rollback(const Catalog&, Phases& phases) const override { phases.abort.push_back({drop(), true}); }
+
+ private:
+  std::string drop() const {
+    return "DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(table_.schema) + "." + quote_ident(name_);
+  }
+
+  std::string name_;
+  TableName table_;
+  std::vector<std::string> columns_;
+  bool unique_;
+  std::string method_;
+  std::string where_;
+};
+
+}  // namespace
+
+std::unique_ptr<Operation> parse_create_index(const Fields& fields, int line) {
+  std::string method = fields.optional_text("method").value_or("");
+  for (char c : method) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') {
+      invalid_at(fields.path(), fields.node()["method"],
+                 "create_index.method expects an index method name (btree, gin, ...)");
+    }
+  }
+  return std::make_unique<CreateIndex>(line, fields.text("name"), fields.table("table"), fields.text_list("columns"),
+                                       fields.optional_bool("unique").value_or(false), method,
+                                       fields.optional_text("where").value_or(""));
+}
+
+}  // namespace migrator::expand

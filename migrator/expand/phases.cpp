@@ -1,0 +1,527 @@
+#include "migrator/expand/phases.h"
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <sstream>
+#include <thread>
+
+#include "migrator/error.h"
+#include "migrator/expand/backfill.h"
+#include "migrator/expand/declarative.h"
+#include "migrator/expand/plan.h"
+#include "migrator/version.h"
+
+namespace migrator::expand {
+namespace {
+
+constexpr const char* kCreatePhases = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.expand_phases (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  directory text NOT NULL,
+  checksum text NOT NULL,
+  phase text NOT NULL CHECK (phase IN ('expanding', 'backfilling', 'expanded', 'complete', 'aborted')),
+  tables text[] NOT NULL DEFAULT '{}',
+  version_schemas text[] NOT NULL DEFAULT '{}',
+  plan jsonb NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  changed_by text NOT NULL DEFAULT session_user,
+  error text NOT NULL DEFAULT ''
+))sql";
+
+[[noreturn]] void refuse(const std::string& message) { throw Error(ExitCode::kInvalidMigrations, message); }
+
+std::string one_line(const std::string& text) {
+  std::string first = text.substr(0, text.find('\n'));
+  return first.size() > 120 ? first.substr(0, 117) + "..." : first;
+}
+
+std::string describe(const pqxx::sql_error& e) {
+  std::string what = e.what();
+  std::string first = what.substr(0, what.find('\n'));
+  if (first.rfind("ERROR:  ", 0) == 0) first = "ERROR: " + first.substr(8);
+  return first + (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")");
+}
+
+nlohmann::json statements_json(const std::vector<PlannedStatement>& statements) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const PlannedStatement& s : statements) {
+    list.push_back({{"sql", s.sql}, {"concurrent", s.concurrent}, {"cleanup", s.cleanup}});
+  }
+  return list;
+}
+
+std::vector<PlannedStatement> statements_from(const nlohmann::json& list) {
+  std::vector<PlannedStatement> statements;
+  for (const auto& s : list) {
+    statements.emplace_back(s.at("sql").get<std::string>(), s.at("concurrent").get<bool>(),
+                            s.at("cleanup").get<std::string>());
+  }
+  return statements;
+}
+
+std::vector<std::string> text_array(const pqxx::field& field) {
+  std::vector<std::string> items;
+  auto parser = field.as_array();
+  for (auto item = parser.get_next(); item.first != pqxx::array_parser::done; item = parser.get_next()) {
+    if (item.first == pqxx::array_parser::string_value) items.push_back(item.second);
+  }
+  return items;
+}
+
+// Runs `statements` (none concurrent) and then `record` in one transaction with SET LOCAL
+// lock_timeout, retrying with exponential backoff while a lock wait times out (SQLSTATE 55P03).
+void run_transaction(pqxx::connection& connection, const PhaseOptions& options, const std::string& what,
+                     const std::vector<PlannedStatement>& statements, const std::function<void(pqxx::work&)>& record) {
+  int64_t backoff = options.retry_backoff_ms;
+  for (int attempt = 1;; ++attempt) {
+    const PlannedStatement* current = nullptr;
+    try {
+      pqxx::work tx(connection);
+      tx.exec("SET LOCAL lock_timeout = " + std::to_string(options.lock_timeout_ms));
+      for (const PlannedStatement& statement : statements) {
+        current = &statement;
+        tx.exec(statement.sql);
+      }
+      current = nullptr;
+      if (record) record(tx);
+      tx.commit();
+      return;
+    } catch (const pqxx::sql_error& e) {
+      std::string at = current == nullptr ? "" : " at `" + one_line(current->sql) + "`";
+      if (e.sqlstate() == "55P03" && attempt <= options.lock_retries) {
+        if (options.notices != nullptr) {
+          *options.notices << what << ": lock_timeout (" << options.lock_timeout_ms << " ms)" << at
+                           << "; rolled back, retry " << attempt << " of " << options.lock_retries << " in " << backoff
+                           << " ms" << std::endl;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+        backoff = std::min<int64_t>(backoff * 2, 60000);
+        continue;
+      }
+      throw Error(
+          ExitCode::kMigrationFailed,
+          what + " failed" + at + ": " + describe(e) +
+              (e.sqlstate() == "55P03" ? "; gave up after " + std::to_string(attempt) + " attempts" : std::string()) +
+              "; rolled back, nothing of it remains");
+    } catch (const pqxx::broken_connection& e) {
+      throw Error(ExitCode::kDatabase, what + ": lost the database connection: " + e.what());
+    }
+  }
+}
+
+// Runs one statement outside a transaction block (CREATE/DROP INDEX CONCURRENTLY) with a session
+// lock_timeout, retried like run_transaction. After a failure its cleanup runs, so a failed
+// concurrent index build leaves no invalid index behind.
+void run_concurrent(pqxx::connection& connection, const PhaseOptions& options, const std::string& what,
+                    const PlannedStatement& statement) {
+  int64_t backoff = options.retry_backoff_ms;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      pqxx::nontransaction tx(connection);
+      tx.exec("SET lock_timeout = " + std::to_string(options.lock_timeout_ms));
+      try {
+        tx.exec(statement.sql);
+        tx.exec("RESET lock_timeout");
+        return;
+      } catch (const pqxx::sql_error& e) {
+        tx.exec("RESET lock_timeout");
+        if (!statement.cleanup.empty()) tx.exec(statement.cleanup);
+        if (e.sqlstate() == "55P03" && attempt <= options.lock_retries) {
+          if (options.notices != nullptr) {
+            *options.notices << what << ": lock_timeout at `" << one_line(statement.sql) << "`; retry " << attempt
+                             << " of " << options.lock_retries << " in " << backoff << " ms" << std::endl;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(backoff));
+          backoff = std::min<int64_t>(backoff * 2, 60000);
+          continue;
+        }
+        throw Error(ExitCode::kMigrationFailed,
+                    what + " failed at `" + one_line(statement.sql) + "`: " + describe(e) +
+                        (statement.cleanup.empty() ? "" : "; dropped what it left (" + statement.cleanup + ")"));
+      }
+    } catch (const pqxx::broken_connection& e) {
+      throw Error(ExitCode::kDatabase, what + ": lost the database connection: " + e.what());
+    }
+  }
+}
+
+Catalog read_catalog(pqxx::connection& connection) {
+  Catalog catalog;
+  pqxx::read_transaction tx(connection);
+  pqxx::result rows = tx.exec(
+      "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
+      "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false) "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
+      "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
+      "LEFT JOIN pg_index i ON i.indrelid = c.oid AND i.indisprimary "
+      "WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition "
+      "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator') AND n.nspname NOT LIKE 'pg_toast%' "
+      "ORDER BY n.nspname, c.relname, a.attnum");
+  for (const pqxx::row& row : rows) {
+    TableName name{row[0].as<std::string>(), row[1].as<std::string>()};
+    CatalogTable& table = catalog.tables[name.key()];
+    table.name = name;
+    table.columns.push_back({row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
+                             row[5].as<std::string>(), row[6].as<bool>()});
+  }
+  return catalog;
+}
+
+std::string label_of(uint64_t version, const std::string& name) { return std::to_string(version) + "_" + name; }
+
+}  // namespace
+
+PhaseRunner::PhaseRunner(const std::string& conninfo, PhaseOptions options, std::ostream& out)
+    : options_(options), out_(out) {
+  try {
+    connection_ = std::make_unique<pqxx::connection>(conninfo);
+  } catch (const std::exception& e) {
+    throw Error(ExitCode::kDatabase, std::string("cannot connect to PostgreSQL: ") + e.what());
+  }
+}
+
+PhaseRunner::~PhaseRunner() = default;
+
+std::string PhaseRunner::version_text(const Migration& migration) {
+  std::string label = migration.label();
+  return label.substr(0, label.size() - migration.name.size() - 1);
+}
+
+void PhaseRunner::ensure_state() {
+  try {
+    pqxx::work tx(*connection_);
+    tx.exec("SET LOCAL client_min_messages = warning");
+    tx.exec(kCreatePhases);
+    tx.commit();
+  } catch (const pqxx::sql_error& e) {
+    throw Error(ExitCode::kDatabase, "cannot create migrator.expand_phases: " + describe(e));
+  }
+}
+
+std::map<uint64_t, PhaseRow> PhaseRunner::phases() {
+  std::map<uint64_t, PhaseRow> rows;
+  try {
+    pqxx::read_transaction tx(*connection_);
+    if (!tx.exec1("SELECT to_regclass('migrator.expand_phases') IS NOT NULL")[0].as<bool>()) return rows;
+    for (const pqxx::row& row :
+         tx.exec("SELECT version, name, phase, checksum, tables, error FROM migrator.expand_phases ORDER BY version")) {
+      PhaseRow phase;
+      phase.version = static_cast<uint64_t>(row[0].as<int64_t>());
+      phase.name = row[1].as<std::string>();
+      phase.phase = row[2].as<std::string>();
+      phase.checksum = row[3].as<std::string>();
+      phase.tables = text_array(row[4]);
+      phase.error = row[5].as<std::string>();
+      rows[phase.version] = phase;
+    }
+  } catch (const pqxx::sql_error& e) {
+    throw Error(ExitCode::kDatabase, "cannot read migrator.expand_phases: " + describe(e));
+  }
+  return rows;
+}
+
+void PhaseRunner::expand(const Migration& migration) {
+  ensure_state();
+  std::string version = version_text(migration);
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  Plan plan = plan_migration(declarative, read_catalog(*connection_), version);
+  for (const auto& [other, row] : phases()) {
+    bool in_flight = row.phase == "expanding" || row.phase == "backfilling" || row.phase == "expanded";
+    if (other == migration.version) {
+      if (in_flight) refuse(migration.label() + " is already " + row.phase + "; nothing was changed");
+      continue;
+    }
+    if (!in_flight) continue;
+    for (const std::string& table : plan.tables) {
+      if (std::find(row.tables.begin(), row.tables.end(), table) != row.tables.end()) {
+        refuse("refusing to expand " + migration.label() + ", nothing was changed: it changes " + table +
+               ", which migration " + label_of(other, row.name) + " (" + row.phase +
+               ") also changes; complete or abort " + std::to_string(other) + " first");
+      }
+    }
+  }
+  std::vector<PlannedStatement> transactional;
+  std::vector<PlannedStatement> concurrent;
+  for (const PlannedStatement& s : plan.phases.expand) (s.concurrent ? concurrent : transactional).push_back(s);
+  nlohmann::json stored = {{"complete", statements_json(plan.phases.complete)},
+                           {"abort", statements_json(plan.phases.abort)},
+                           {"backfill", nlohmann::json::array()}};
+  for (const PlannedBackfill& job : plan.phases.backfill) {
+    stored["backfill"].push_back({{"schema", job.table.schema},
+                                  {"table", job.table.table},
+                                  {"assignments", job.assignments},
+                                  {"pending", job.pending}});
+  }
+  auto start = std::chrono::steady_clock::now();
+  const int64_t v = static_cast<int64_t>(migration.version);
+  run_transaction(*connection_, options_, "expand of " + migration.label(), transactional, [&](pqxx::work& tx) {
+    tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
+    std::string tables = "{";
+    for (size_t i = 0; i < plan.tables.size(); ++i) tables += (i ? "," : "") + tx.quote(plan.tables[i]);
+    std::string schemas = "{";
+    for (size_t i = 0; i < plan.version_schemas.size(); ++i) {
+      schemas += (i ? "," : "") + tx.quote(plan.version_schemas[i]);
+    }
+    tx.exec_params(
+        "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, plan) "
+        "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
+        v, migration.name, migration.label(), migration.checksum, tables + "}", schemas + "}", stored.dump());
+  });
+  for (const PlannedStatement& statement : concurrent) {
+    try {
+      run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
+    } catch (const Error& e) {
+      try {
+        pqxx::work tx(*connection_);
+        tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
+                       std::string(e.what()));
+        tx.commit();
+      } catch (const std::exception&) {
+        // The error itself is reported below.
+      }
+      throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() + " stays expanding: `migrator abort " +
+                                std::to_string(migration.version) + "` undoes what its expand did");
+    }
+  }
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  std::string schemas;
+  for (const std::string& s : plan.version_schemas) schemas += (schemas.empty() ? "" : ", ") + s;
+  out_ << "expanded " << migration.label() << " (" << ms << " ms): the new version's views are in " << schemas
+       << std::endl;
+  {
+    pqxx::work tx(*connection_);
+    tx.exec_params("UPDATE migrator.expand_phases SET phase = 'backfilling', changed_at = now() WHERE version = $1", v);
+    tx.commit();
+  }
+  backfill(migration);
+}
+
+std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration) {
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  Plan plan = plan_migration(declarative, read_catalog(*connection_), version_text(migration));
+  auto script = [&](const std::string& action, const std::vector<PlannedStatement>& statements) {
+    std::string sql;
+    for (const PlannedStatement& s : statements) sql += s.sql + ";\n";
+    return DryRunScript{&migration, action, sql, migration.declarative_path().string() + " (" + action + ")"};
+  };
+  // The backfill as one UPDATE per table (the real one runs in batches), so complete sees it done.
+  std::vector<PlannedStatement> backfill;
+  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");
+  for (const PlannedBackfill& job : plan.phases.backfill) {
+    backfill.emplace_back("UPDATE " + job.table.quoted() + " SET " + job.assignments +
+                          (job.pending.empty() ? "" : " WHERE " + job.pending));
+  }
+  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'off'");
+  return {script("expand", plan.phases.expand), script("abort", plan.phases.abort), script("backfill", backfill),
+          script("complete", plan.phases.complete)};
+}
+
+PhaseRow PhaseRunner::require_row(const Migration& migration, const std::string& command) {
+  ensure_state();
+  std::map<uint64_t, PhaseRow> rows = phases();
+  auto found = rows.find(migration.version);
+  if (found == rows.end()) {
+    refuse("refusing to " + command + " " + migration.label() +
+           ", nothing was changed: it is not expanded (pending; "
+           "`migrator up` expands it)");
+  }
+  if (found->second.checksum != migration.checksum) {
+    refuse("refusing to " + command + " " + migration.label() + ", nothing was changed: " +
+           migration.declarative_path().string() + " changed since it was expanded; restore the file as it was");
+  }
+  return found->second;
+}
+
+void PhaseRunner::backfill(const Migration& migration) {
+  PhaseRow row = require_row(migration, "backfill");
+  if (row.phase != "backfilling" && row.phase != "expanded") {
+    refuse("refusing to backfill " + migration.label() + ", nothing was changed: its phase is " + row.phase);
+  }
+  const int64_t v = static_cast<int64_t>(migration.version);
+  nlohmann::json stored;
+  {
+    pqxx::read_transaction tx(*connection_);
+    stored = nlohmann::json::parse(
+        tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1", v)[0].as<std::string>());
+  }
+  std::vector<BackfillJob> jobs;
+  for (const auto& job : stored.at("backfill")) {
+    jobs.push_back({version_text(migration), job.at("schema").get<std::string>(), job.at("table").get<std::string>(),
+                    job.at("assignments").get<std::string>(), job.at("pending").get<std::string>()});
+  }
+  if (!jobs.empty()) {
+    BackfillResult result;
+    try {
+      result = run_backfill(*connection_, jobs, options_.backfill, options_.backfill_observer);
+    } catch (...) {
+      if (options_.backfill_observer != nullptr) options_.backfill_observer->done();
+      throw;
+    }
+    if (options_.backfill_observer != nullptr) options_.backfill_observer->done();
+    out_ << "backfilled " << migration.label() << ": " << result.rows << " rows in " << result.batches << " batches"
+         << std::endl;
+  }
+  pqxx::work tx(*connection_);
+  tx.exec_params("UPDATE migrator.expand_phases SET phase = 'expanded', changed_at = now() WHERE version = $1", v);
+  tx.commit();
+  out_ << migration.label() << " is expanded: `migrator complete " << migration.version
+       << "` contracts it once no client uses the old version" << std::endl;
+}
+
+void PhaseRunner::check_complete(const Migration& migration) {
+  PhaseRow row = require_row(migration, "complete");
+  const int64_t v = static_cast<int64_t>(migration.version);
+  if (row.phase != "expanded") {
+    refuse("refusing to complete " + migration.label() + ", nothing was changed: its phase is " + row.phase +
+           (row.phase == "backfilling" ? "; `migrator backfill " + std::to_string(migration.version) + "` finishes it"
+                                       : std::string()));
+  }
+  bool has_backfill = false;
+  {
+    pqxx::read_transaction tx(*connection_);
+    has_backfill = tx.exec_params1(
+                         "SELECT jsonb_array_length(plan->'backfill') > 0 FROM migrator.expand_phases "
+                         "WHERE version = $1",
+                         v)[0]
+                       .as<bool>();
+  }
+  if (has_backfill && !backfill_done(*connection_, version_text(migration))) {
+    refuse("refusing to complete " + migration.label() +
+           ", nothing was changed: its backfill is not done; `migrator "
+           "backfill " +
+           std::to_string(migration.version) + "` finishes it");
+  }
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  if (declarative.requires_flag) check_flag(migration, *declarative.requires_flag);
+}
+
+void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
+  std::string refusal = "refusing to complete " + migration.label() + ", nothing was changed: ";
+  std::string asked = " (requires_flag at " + gate.where + ")";
+  pqxx::read_transaction tx(*connection_);
+  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL")[0].as<bool>()) {
+    refuse(refusal + "it requires flag '" + gate.flag + "'" + asked +
+           ", but the pg_rollout extension (rollout.flag_configs, version 1.1 or later) is not installed in this "
+           "database; CREATE EXTENSION pg_rollout, or remove requires_flag");
+  }
+  // The fallthrough rollout of the flag in the environment; off (0) while its kill switch is off.
+  pqxx::result row = tx.exec_params(
+      "SELECT enabled, rollout_percentage::float8 FROM rollout.flag_configs WHERE flag = $1 AND environment = $2",
+      gate.flag, gate.environment);
+  if (row.empty()) {
+    refuse(refusal + "flag '" + gate.flag + "' has no configuration in environment '" + gate.environment + "'" + asked);
+  }
+  bool enabled = row[0][0].as<bool>();
+  double percentage = enabled ? row[0][1].as<double>() : 0.0;
+  if (percentage < gate.percentage) {
+    std::ostringstream message;
+    message << refusal << "flag '" << gate.flag << "' is rolled out to " << percentage << "% in '" << gate.environment
+            << "'" << (enabled ? "" : " (switched off)") << ", below the " << gate.percentage << "% it requires"
+            << asked << "; raise it (rollout.set_rollout) and run complete again";
+    refuse(message.str());
+  }
+}
+
+void PhaseRunner::complete(const Migration& migration) {
+  check_complete(migration);
+  PhaseRow row = require_row(migration, "complete");
+  const int64_t v = static_cast<int64_t>(migration.version);
+  if (row.phase != "expanded") {
+    refuse("refusing to complete " + migration.label() + ", nothing was changed: its phase is " + row.phase +
+           (row.phase == "backfilling" ? "; `migrator backfill " + std::to_string(migration.version) + "` finishes it"
+                                       : std::string()));
+  }
+  nlohmann::json stored;
+  std::vector<std::string> older_schemas;
+  std::vector<std::string> mine;
+  {
+    pqxx::read_transaction tx(*connection_);
+    pqxx::row r = tx.exec_params1("SELECT plan, version_schemas FROM migrator.expand_phases WHERE version = $1", v);
+    stored = nlohmann::json::parse(r[0].as<std::string>());
+    mine = text_array(r[1]);
+    for (const pqxx::row& other : tx.exec_params(
+             "SELECT version_schemas FROM migrator.expand_phases WHERE phase = 'complete' AND version < $1", v)) {
+      for (const std::string& schema : text_array(other[0])) {
+        for (const std::string& own : mine) {
+          std::string prefix = own.substr(0, own.rfind("_v") + 2);
+          if (schema.rfind(prefix, 0) == 0) older_schemas.push_back(schema);
+        }
+      }
+    }
+  }
+  std::vector<PlannedStatement> transactional;
+  std::vector<PlannedStatement> concurrent;
+  for (const std::string& schema : older_schemas) {
+    transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
+  }
+  for (const PlannedStatement& s : statements_from(stored.at("complete"))) {
+    (s.concurrent ? concurrent : transactional).push_back(s);
+  }
+  auto start = std::chrono::steady_clock::now();
+  run_transaction(*connection_, options_, "complete of " + migration.label(), transactional, [&](pqxx::work& tx) {
+    int64_t ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    tx.exec_params(
+        "UPDATE migrator.expand_phases SET phase = 'complete', error = '', changed_at = now() "
+        "WHERE version = $1",
+        v);
+    tx.exec_params(
+        "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+        "VALUES ($1, $2, $3, $4, $5)) "
+        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
+        "VALUES ($1, $2, 'up', 'applied', $4, $6, 'expand-contract: complete')",
+        v, migration.name, migration.checksum, ms, migration.label(), std::string(kMigratorVersion));
+  });
+  for (const PlannedStatement& statement : concurrent) {
+    run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
+  }
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  out_ << "completed " << migration.label() << " (" << ms << " ms)" << std::endl;
+}
+
+void PhaseRunner::abort(const Migration& migration) {
+  PhaseRow row = require_row(migration, "abort");
+  const int64_t v = static_cast<int64_t>(migration.version);
+  if (row.phase == "complete" || row.phase == "aborted") {
+    refuse("refusing to abort " + migration.label() + ", nothing was changed: it is already " + row.phase);
+  }
+  nlohmann::json stored;
+  {
+    pqxx::read_transaction tx(*connection_);
+    stored = nlohmann::json::parse(
+        tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1", v)[0].as<std::string>());
+  }
+  std::vector<PlannedStatement> transactional;
+  auto start = std::chrono::steady_clock::now();
+  for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
+    if (s.concurrent) {
+      run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
+    } else {
+      transactional.push_back(s);
+    }
+  }
+  run_transaction(*connection_, options_, "abort of " + migration.label(), transactional, [&](pqxx::work& tx) {
+    tx.exec_params(
+        "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
+        "WHERE version = $1",
+        v);
+    // A later expand of the same migration backfills anew: its checkpoints go with the abort.
+    for (const char* table : {"migrator.backfill_progress"}) {
+      if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
+        tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
+      }
+    }
+  });
+  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;
+}
+
+}  // namespace migrator::expand

@@ -1,0 +1,87 @@
+// The phases of a declarative migration on PostgreSQL: expand (with its backfill), complete, abort,
+// and their state in migrator.expand_phases (created, and upgraded in place, by ensure_state()).
+//
+// Phases: expanding (the expand DDL is committed, CREATE INDEX CONCURRENTLY steps may still run),
+// backfilling, expanded (ready for complete), complete (the contract ran; the migration is then also
+// recorded in migrator.schema_migrations like any applied one), aborted (abort ran; `up` expands it
+// anew). The plan made at expand (complete's and abort's statements, the backfill jobs) is stored
+// with the row, so complete and abort do what expand planned whatever the catalog looks like since.
+// Every transaction runs with SET LOCAL lock_timeout and is retried with exponential backoff when a
+// lock wait times out; a failed CREATE INDEX CONCURRENTLY is dropped at once.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <pqxx/connection>
+
+#include "migrator/drivers/dry_run.h"
+#include "migrator/expand/backfill.h"
+#include "migrator/expand/declarative.h"
+#include "migrator/source/source.h"
+
+namespace migrator::expand {
+
+struct PhaseOptions {
+  int64_t lock_timeout_ms = 500;
+  int lock_retries = 5;
+  int64_t retry_backoff_ms = 200;  // doubled after each retry
+  std::ostream* notices = nullptr;
+  BackfillOptions backfill;                     // batch size, target, pauses and load limits
+  BackfillObserver* backfill_observer = nullptr;  // progress (bar or JSON lines); none if null
+};
+
+struct PhaseRow {
+  uint64_t version = 0;
+  std::string name;
+  std::string phase;  // expanding, backfilling, expanded, complete, aborted
+  std::string checksum;
+  std::vector<std::string> tables;
+  std::string error;
+};
+
+class PhaseRunner {
+ public:
+  // Connects with a libpq connection string. Throws Error(kDatabase).
+  PhaseRunner(const std::string& conninfo, PhaseOptions options, std::ostream& out);
+  ~PhaseRunner();
+
+  // The rows of migrator.expand_phases by version; empty if the table does not exist yet.
+  std::map<uint64_t, PhaseRow> phases();
+
+  // Expands `migration` and runs its backfill. Refuses (Error kInvalidMigrations, nothing changed)
+  // if another in-flight migration changes one of its tables, naming both versions.
+  void expand(const Migration& migration);
+  // Runs (or resumes) the backfill of an expanded migration; phase backfilling -> expanded.
+  void backfill(const Migration& migration);
+  // The contract phase. Refuses unless the phase is expanded and the backfill done, the files match
+  // the checksum recorded at expand, and `requires_flag` (if any) is met.
+  void complete(const Migration& migration);
+  // The refusals of complete(), alone: to call before taking a backup for it.
+  void check_complete(const Migration& migration);
+  // Undoes the expand of a migration not yet complete.
+  void abort(const Migration& migration);
+
+  // The statements of each phase of `migration` as planned against the catalog now, as scripts
+  // for a dry run: "expand", "abort" (rolled back to before it), "backfill" (one UPDATE per table)
+  // and "complete" (see DryRunScript).
+  std::vector<DryRunScript> dry_run_scripts(const Migration& migration);
+
+  // The version as on disk: "0007" of 0007_name.
+  static std::string version_text(const Migration& migration);
+
+ private:
+  void ensure_state();
+  PhaseRow require_row(const Migration& migration, const std::string& command);
+  // Refuses unless the flag's rollout in rollout.flag_configs (pg_rollout) reaches the gate's percentage.
+  void check_flag(const Migration& migration, const FlagGate& gate);
+  std::unique_ptr<pqxx::connection> connection_;
+  PhaseOptions options_;
+  std::ostream& out_;
+};
+
+}  // namespace migrator::expand

@@ -1,0 +1,159 @@
+#include "migrator/expand/plan.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+namespace migrator::expand {
+namespace {
+
+std::string trigger_name(const std::string& version) { return "_migrator_sync_" + version; }
+
+std::string function_name(const TableName& table, const std::string& version) {
+  return "migrator." + quote_ident("sync_" + version + "_" + table.schema + "_" + table.table);
+}
+
+// PL/pgSQL that sets `target` to `expression` evaluated over `row` (a FROM item): the expressions
+// name columns as the migration author sees them, so they run over a one-row subquery.
+std::string assign(const std::string& target, const std::string& expression, const std::string& row) {
+  return "NEW." + quote_ident(target) + " := (SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row);";
+}
+
+// The body of one table's sync trigger. The direction of each write is decided by which column it
+// changed (on INSERT: whether it set the new column), never by search_path; the backfill, which
+// writes the new columns itself with migrator.backfill on, passes straight through.
+std::string trigger_function(const TableName& table, const std::string& version,
+                             const std::vector<const SyncColumn*>& columns) {
+  std::string body = "CREATE FUNCTION " + function_name(table, version) +
+                     "() RETURNS trigger LANGUAGE plpgsql AS $migrator_sync$\nBEGIN\n"
+                     "  IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;\n";
+  for (const SyncColumn* c : columns) {
+    std::string n = quote_ident(c->new_column);
+    std::string o = quote_ident(c->old_column);
+    if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
+      body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) THEN\n    " +
+              assign(c->new_column, c->up, "SELECT NEW.*") + "\n  END IF;\n";
+    } else if (c->new_column.empty()) {  // dropped: `down` fills what new-version writes cannot set
+      body += "  IF TG_OP = 'INSERT' AND NEW." + o + " IS NULL THEN\n    " +
+              assign(c->old_column, c->down, "SELECT NEW.*") + "\n  END IF;\n";
+    } else {
+      std::string down = assign(c->old_column, c->down, "SELECT NEW." + n + " AS " + quote_ident(c->view_name));
+      std::string up = assign(c->new_column, c->up, "SELECT NEW.*");
+      body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL THEN\n      " + down +
+              "\n    ELSE\n      " + up + "\n    END IF;\n  ELSIF NEW." + n + " IS DISTINCT FROM OLD." + n +
+              " THEN\n    " + down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n +
+              " IS NULL THEN\n    " + up + "\n  END IF;\n";
+    }
+  }
+  return body + "  RETURN NEW;\nEND\n$migrator_sync$";
+}
+
+}  // namespace
+
+std::string version_schema(const std::string& schema, const std::string& version) { return schema + "_v" + version; }
+
+Plan plan_migration(const Declarative& migration, const Catalog& catalog, const std::string& version) {
+  Plan plan;
+  Catalog working = catalog;
+  std::set<std::string> schemas;
+  std::set<std::string> tables;
+  for (const auto& operation : migration.operations) {
+    operation->validate(working, migration.where(*operation));
+    operation->declare(working);
+    for (const TableName& table : operation->tables()) {
+      schemas.insert(table.schema);
+      if (tables.insert(table.key()).second) plan.tables.push_back(table.key());
+    }
+  }
+
+  Shape shape;
+  for (const auto& [key, table] : catalog.tables) {
+    if (schemas.count(table.name.schema) == 0) continue;
+    ViewShape view{table.name, table.name.table, false, {}};
+    for (const CatalogColumn& column : table.columns) view.columns.emplace_back(column.name, column.name);
+    shape.tables[key] = view;
+  }
+  Phases& phases = plan.phases;
+  for (const auto& operation : migration.operations) operation->start(catalog, phases, shape);
+
+  // One backfill job per table: a row's new columns are written together, so no NOT VALID check on
+  // one of them sees the row while another is still NULL.
+  std::vector<PlannedBackfill> jobs;
+  for (const PlannedBackfill& job : phases.backfill) {
+    auto same = std::find_if(jobs.begin(), jobs.end(),
+                             [&](const PlannedBackfill& j) { return j.table.key() == job.table.key(); });
+    if (same == jobs.end()) {
+      jobs.push_back(job);
+    } else {
+      same->assignments += ", " + job.assignments;
+      same->pending = "(" + same->pending + ") OR (" + job.pending + ")";
+    }
+  }
+  phases.backfill = jobs;
+
+  // Sync triggers, one per table, after the columns they name exist.
+  std::map<std::string, std::vector<const SyncColumn*>> by_table;
+  std::vector<TableName> synced;
+  for (const SyncColumn& column : phases.sync) {
+    if (by_table[column.table.key()].empty()) synced.push_back(column.table);
+    by_table[column.table.key()].push_back(&column);
+  }
+  std::vector<PlannedStatement> drop_triggers;
+  // The trigger functions live in the migrator's schema (there before any real run; a dry run on a
+  // database the migrator never touched creates it inside its rolled-back transaction).
+  if (!synced.empty()) phases.expand.push_back({"CREATE SCHEMA IF NOT EXISTS migrator"});
+  for (const TableName& table : synced) {
+    phases.expand.push_back({trigger_function(table, version, by_table[table.key()])});
+    phases.expand.push_back({"CREATE TRIGGER " + quote_ident(trigger_name(version)) + " BEFORE INSERT OR UPDATE ON " +
+                             table.quoted() + " FOR EACH ROW EXECUTE FUNCTION " + function_name(table, version) +
+                             "()"});
+    drop_triggers.push_back({"DROP TRIGGER IF EXISTS " + quote_ident(trigger_name(version)) + " ON " + table.quoted()});
+    drop_triggers.push_back({"DROP FUNCTION IF EXISTS " + function_name(table, version) + "()"});
+  }
+
+  // The version schemas: the new shape of every table in each schema the migration changes.
+  std::vector<PlannedStatement> drop_schemas;
+  for (const std::string& schema : schemas) {
+    std::string name = quote_ident(version_schema(schema, version));
+    plan.version_schemas.push_back(version_schema(schema, version));
+    phases.expand.push_back({"CREATE SCHEMA " + name});
+    drop_schemas.push_back({"DROP SCHEMA IF EXISTS " + name + " CASCADE"});
+    for (const auto& [key, view] : shape.tables) {
+      if (view.table.schema != schema || view.dropped || view.columns.empty()) continue;
+      std::string select;
+      for (const auto& [view_column, physical] : view.columns) {
+        select += (select.empty() ? "" : ", ") + quote_ident(physical) + " AS " + quote_ident(view_column);
+      }
+      phases.expand.push_back({"CREATE VIEW " + name + "." + quote_ident(view.view_name) + " AS SELECT " + select +
+                               " FROM " + view.table.quoted()});
+    }
+  }
+
+  // Complete: no trigger may outlive the columns it names.
+  std::vector<PlannedStatement> contract = drop_triggers;
+  for (const auto& operation : migration.operations) operation->complete(catalog, phases);
+  contract.insert(contract.end(), phases.complete.begin(), phases.complete.end());
+  phases.complete = contract;
+
+  // Abort: index drops (concurrent) first, then the views, the triggers, each operation undone in
+  // reverse order.
+  std::vector<PlannedStatement> undo;
+  for (auto it = migration.operations.rbegin(); it != migration.operations.rend(); ++it) {
+    Phases one;
+    (*it)->rollback(catalog, one);
+    undo.insert(undo.end(), one.abort.begin(), one.abort.end());
+  }
+  std::vector<PlannedStatement> abort;
+  for (const PlannedStatement& s : undo) {
+    if (s.concurrent) abort.push_back(s);
+  }
+  abort.insert(abort.end(), drop_schemas.begin(), drop_schemas.end());
+  abort.insert(abort.end(), drop_triggers.begin(), drop_triggers.end());
+  for (const PlannedStatement& s : undo) {
+    if (!s.concurrent) abort.push_back(s);
+  }
+  phases.abort = abort;
+  return plan;
+}
+
+}  // namespace migrator::expand

@@ -1,0 +1,32 @@
+// The planner: validates a declarative migration against the catalog and sequences its operations
+// into the statements of each phase, adding what every migration shares: the sync triggers (one
+// function and one BEFORE INSERT OR UPDATE row trigger per changed table) and the version schema
+// (`<schema>_v<version>`, one simple, auto-updatable view per table of each schema the migration
+// changes, showing the new shape).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "migrator/expand/declarative.h"
+#include "migrator/expand/operation.h"
+
+namespace migrator::expand {
+
+struct Plan {
+  Phases phases;
+  std::vector<std::string> tables;           // schema.table of every table the migration changes
+  std::vector<std::string> version_schemas;  // the schemas of views it creates, e.g. public_v0007
+};
+
+// `version` as on disk ("0007"). Throws Error(kInvalidMigrations) "<file>:<line>: ..." if an
+// operation names a table or column that does not exist (or one that should not).
+// Abort statements run in order: concurrent index drops, the version schemas, the sync triggers
+// and their functions, then each operation's rollback, last operation first.
+// Complete statements: the sync triggers and their functions, then each operation's contract.
+Plan plan_migration(const Declarative& migration, const Catalog& catalog, const std::string& version);
+
+// The version schema of database schema `schema` for migration `version`: "public_v0007".
+std::string version_schema(const std::string& schema, const std::string& version);
+
+}  // namespace migrator::expand

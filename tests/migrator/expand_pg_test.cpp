@@ -1,0 +1,319 @@
+// Declarative (expand–contract) migrations on PostgreSQL, through the executable: expand with its
+// backfill, writes through the old schema (base tables) and the new one (public_v<version> views)
+// seen in the other during the window, complete, abort back to the exact previous catalog, and the
+// refusals.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <pqxx/pqxx>
+
+#include <sstream>
+
+#include "migrator/error.h"
+#include "migrator/expand/phases.h"
+#include "migrator/pg_test_database.h"
+#include "migrator/source/source.h"
+#include "migrator/test_support.h"
+
+namespace migrator_test {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ExpandPg : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string problem;
+    database_ = TestDatabase::create(&problem);
+    ASSERT_NE(database_, nullptr) << problem;
+    database_->exec(
+        "CREATE TABLE orders (id bigserial PRIMARY KEY, descr text, price text NOT NULL DEFAULT '0');\n"
+        "CREATE TABLE customers (id bigint PRIMARY KEY, name text);\n"
+        "INSERT INTO orders (descr, price) VALUES ('a', '10'), (NULL, '20');\n"
+        "INSERT INTO customers VALUES (1, 'ann');\n");
+  }
+
+  void add(const std::string& dirname, const std::string& yaml) {
+    write_file(dir_.path() / dirname / "migration.yaml", yaml);
+  }
+
+  CommandResult migrator(std::vector<std::string> args) {
+    std::vector<std::string> all = {"--database-url", database_->url(),         "--dir",    dir_.path().string(),
+                                    "--backup-dir",   backups_.path().string(), "--pg-bin", pg_bindir()};
+    all.insert(all.end(), args.begin(), args.end());
+    return run_command(MIGRATOR_BIN, all);
+  }
+
+  std::string value(const std::string& query) { return database_->query_value(query); }
+
+  // The schema as pg_dump prints it, without the migrator's own schema.
+  std::string schema_dump() {
+    CommandResult dump = run_command(pg_bindir() + "/pg_dump", {"--schema-only", "--exclude-schema=migrator",
+                                                                "--restrict-key=expandtest", "-d", database_->url()});
+    EXPECT_EQ(dump.exit_code, 0) << dump.err;
+    return dump.out;
+  }
+
+  // The message of a statement the database refuses; fails the test if it succeeds.
+  std::string refused(const std::string& sql) {
+    try {
+      database_->exec(sql);
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    ADD_FAILURE() << "the database accepted: " << sql;
+    return "";
+  }
+
+  std::unique_ptr<TestDatabase> database_;
+  TempDir dir_;
+  TempDir backups_;
+};
+
+constexpr const char* kRenameAndRetype =
+    "operations:\n"
+    "  - rename_column: {table: orders, from: descr, to: description}\n"
+    "  - alter_column:\n"
+    "      table: orders\n"
+    "      column: price\n"
+    "      type: integer\n"
+    "      up: \"price::integer\"\n"
+    "      down: \"price::text\"\n";
+
+TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
+  add("0007_retype", kRenameAndRetype);
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("expanded 0007_retype"));
+  EXPECT_THAT(up.out, HasSubstr("backfilled 0007_retype: 2 rows"));
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
+  // The backfill converted the rows that existed; the new version reads them as integers.
+  EXPECT_EQ(value("SELECT string_agg(price::text || ':' || pg_typeof(price), ',' ORDER BY id) FROM "
+                  "public_v0007.orders"),
+            "10:integer,20:integer");
+  EXPECT_EQ(value("SELECT string_agg(coalesce(description, '-'), ',' ORDER BY id) FROM public_v0007.orders"), "a,-");
+
+  // Old schema -> new, and new -> old, for inserts and updates.
+  database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (3, 'old', '30')");
+  database_->exec("INSERT INTO public_v0007.orders (id, description, price) VALUES (4, 'new', 40)");
+  database_->exec("UPDATE public_v0007.orders SET price = 11 WHERE id = 1");
+  database_->exec("UPDATE public.orders SET price = '21' WHERE id = 2");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || description || '/' || price, ',' ORDER BY id) FROM "
+                  "public_v0007.orders WHERE id >= 3"),
+            "3=old/30,4=new/40");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || descr || '/' || price, ',' ORDER BY id) FROM public.orders "
+                  "WHERE id >= 3"),
+            "3=old/30,4=new/40");
+  EXPECT_EQ(value("SELECT string_agg(price, ',' ORDER BY id) FROM public.orders"), "11,21,30,40");
+  EXPECT_EQ(value("SELECT string_agg(price::text, ',' ORDER BY id) FROM public_v0007.orders"), "11,21,30,40");
+  // A later migration waits for complete.
+  add("0008_later", "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}}\n");
+  CommandResult waiting = migrator({"up"});
+  EXPECT_EQ(waiting.exit_code, 0) << waiting.err;
+  EXPECT_THAT(waiting.out, HasSubstr("0007_retype is expanded: later migrations wait for `migrator complete 7`"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname LIKE "
+                  "'%tier'"),
+            "0");
+
+  CommandResult complete = migrator({"complete", "7"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_THAT(complete.out, HasSubstr("backed up to"));
+  EXPECT_THAT(complete.out, HasSubstr("completed 0007_retype"));
+  EXPECT_EQ(value("SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || (CASE WHEN attnotnull "
+                  "THEN ' not null' ELSE '' END), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = "
+                  "'public.orders'::regclass AND attnum > 0 AND NOT attisdropped"),
+            "id bigint not null, description text, price integer not null");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(description, '-') || '/' || price, ',' ORDER BY id) FROM "
+                  "public.orders"),
+            "1=a/11,2=-/21,3=old/30,4=new/40");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.orders'::regclass"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM migrator.schema_migrations WHERE version = 7"), "1");
+  // The new version's views keep working after complete.
+  database_->exec("INSERT INTO public_v0007.orders (id, description, price) VALUES (5, 'after', 50)");
+  EXPECT_EQ(value("SELECT price FROM public.orders WHERE id = 5"), "50");
+  CommandResult status = migrator({"status"});
+  EXPECT_THAT(status.out, HasSubstr("complete (expand-contract; applied"));
+  // Now 0008 expands.
+  EXPECT_THAT(migrator({"up"}).out, HasSubstr("expanded 0008_later"));
+}
+
+TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
+  add("0002_descr_required",
+      "operations:\n"
+      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, 'none')\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public_v0002.orders"), "a,none");
+  database_->exec("INSERT INTO public.orders (id, descr) VALUES (3, NULL)");
+  EXPECT_EQ(value("SELECT descr FROM public_v0002.orders WHERE id = 3"), "none");
+  EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"),
+              HasSubstr("violates check constraint \"_migrator_nn_descr\""));
+  CommandResult complete = migrator({"complete", "2"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(value("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.orders'::regclass AND attname = "
+                  "'descr'"),
+            "t");
+  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public.orders"), "a,none,none");
+}
+
+constexpr const char* kEveryOperation =
+    "operations:\n"
+    "  - add_column: {table: orders, column: {name: status, type: text, not_null: true, unique: true}, "
+    "up: \"'s' || id\"}\n"
+    "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: \"price::text\"}\n"
+    "  - drop_column: {table: customers, column: name}\n"
+    "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n"
+    "  - create_table: {table: items, columns: [{name: id, type: bigint, primary_key: true}, "
+    "{name: order_id, type: bigint, references: orders(id)}]}\n"
+    "  - sql: {up: 'CREATE SEQUENCE item_numbers', down: 'DROP SEQUENCE item_numbers'}\n";
+
+TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
+  database_->exec("CREATE INDEX orders_price_idx ON orders (price)");
+  add("0003_everything", kEveryOperation);
+  std::string before = schema_dump();
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_NE(schema_dump(), before);
+  EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public_v0003.orders"), "s1,s2");
+  database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (3, 'x', '30')");
+  EXPECT_EQ(value("SELECT status FROM public_v0003.orders WHERE id = 3"), "s3");
+  CommandResult abort = migrator({"abort", "3"});
+  ASSERT_EQ(abort.exit_code, 0) << abort.err;
+  EXPECT_THAT(abort.out, HasSubstr("aborted 0003_everything"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
+  EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
+  // Expanded again after the abort (backfilled anew, rows 1 to 3), then completed.
+  CommandResult again = migrator({"up"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("backfilled 0003_everything: 3 rows"));
+  CommandResult complete = migrator({"complete", "3"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public.orders"), "s1,s2,s3");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_status_key'"), "1");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'name' "
+                  "AND NOT attisdropped"),
+            "0");
+}
+
+TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
+  add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  add("0005_second", "operations:\n  - alter_column: {table: orders, column: price, not_null: false}\n");
+  CommandResult waiting = migrator({"up"});
+  EXPECT_THAT(waiting.out, HasSubstr("0004_first is expanded"));
+  // `up` never gets there; the phases themselves refuse too, naming both versions.
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir_.path());
+  std::ostringstream out;
+  migrator::expand::PhaseRunner runner(database_->url(), migrator::expand::PhaseOptions{}, out);
+  try {
+    runner.expand(migrations.at(1));
+    ADD_FAILURE() << "expanded a second migration on orders";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_THAT(e.what(), HasSubstr("refusing to expand 0005_second, nothing was changed: it changes public.orders, "
+                                    "which migration 4_first (expanded) also changes"));
+  }
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname LIKE "
+                  "'_migrator_new_%'"),
+            "0");
+  // complete refuses an unexpanded migration, and a changed file.
+  CommandResult not_expanded = migrator({"complete", "5"});
+  EXPECT_EQ(not_expanded.exit_code, 3);
+  EXPECT_THAT(not_expanded.err, HasSubstr("it is not expanded"));
+  add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: dd}\n");
+  CommandResult drift = migrator({"complete", "4"});
+  EXPECT_EQ(drift.exit_code, 3);
+  EXPECT_THAT(drift.err, HasSubstr("changed since it was expanded"));
+}
+
+TEST_F(ExpandPg, CompleteWaitsForTheRequiredFlagRollout) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: production, percentage: 50}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  // Without pg_rollout in the database the gate cannot be read: a clear refusal.
+  CommandResult no_extension = migrator({"complete", "6"});
+  EXPECT_EQ(no_extension.exit_code, 3);
+  EXPECT_THAT(no_extension.err, HasSubstr("refusing to complete 0006_gated, nothing was changed: it requires flag "
+                                          "'new_checkout' (requires_flag at "));
+  EXPECT_THAT(no_extension.err, HasSubstr("migration.yaml:1), but the pg_rollout extension"));
+  database_->exec("CREATE EXTENSION pg_rollout");
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 40, NULL, 'production')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  CommandResult below = migrator({"complete", "6"});
+  EXPECT_EQ(below.exit_code, 3);
+  EXPECT_THAT(below.err, HasSubstr("flag 'new_checkout' is rolled out to 40% in 'production', below the 50% it "
+                                   "requires"));
+  EXPECT_THAT(below.out, ::testing::Not(HasSubstr("backed up")));  // refused before the backup
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 50, NULL, 'production')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', false, 'production')");
+  EXPECT_THAT(migrator({"complete", "6"}).err, HasSubstr("is rolled out to 0% in 'production' (switched off)"));
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  CommandResult complete = migrator({"complete", "6"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = "
+                  "'description'"),
+            "1");
+}
+
+TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
+  add("0007_retype",
+      std::string(kRenameAndRetype) + "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n");
+  std::string before = schema_dump();
+  CommandResult dry = migrator({"up", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (expand)"));
+  EXPECT_THAT(dry.out, HasSubstr("AccessExclusiveLock on public.orders"));
+  EXPECT_THAT(dry.out, HasSubstr("CREATE TRIGGER"));
+  EXPECT_THAT(dry.out, HasSubstr("ShareRowExclusiveLock on public.orders"));
+  EXPECT_THAT(dry.out, HasSubstr("not executed     CREATE INDEX CONCURRENTLY cannot run inside a transaction"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (abort)"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (backfill)"));
+  EXPECT_THAT(dry.out, HasSubstr("0007_retype (complete)"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname IN ('migrator', 'public_v0007')"), "0");
+  CommandResult json = migrator({"--json", "up", "--dry-run"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_THAT(json.out, HasSubstr("\"action\":\"complete\""));
+}
+
+TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
+  add("0008_add", "operations:\n  - add_column: {table: orders, column: {name: note, type: text}}\n");
+  std::string before = schema_dump();
+  pqxx::connection holder(database_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE orders IN ACCESS SHARE MODE");  // a long reader: ALTER TABLE must not queue behind it
+  CommandResult up = migrator({"--lock-timeout", "100ms", "--lock-retries", "2", "up"});
+  EXPECT_EQ(up.exit_code, 1) << up.err;
+  EXPECT_THAT(up.err, HasSubstr("lock_timeout (100 ms)"));
+  EXPECT_THAT(up.err, HasSubstr("retry 1 of 2 in 200 ms"));
+  EXPECT_THAT(up.err, HasSubstr("retry 2 of 2 in 400 ms"));
+  EXPECT_THAT(up.err, HasSubstr("gave up after 3 attempts; rolled back, nothing of it remains"));
+  hold.abort();
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("pending"));
+  EXPECT_EQ(migrator({"up"}).exit_code, 0);
+}
+
+TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
+  database_->exec("INSERT INTO orders (descr, price) VALUES ('a', '30')");  // descr 'a' twice
+  add("0009_unique",
+      "operations:\n  - create_index: {name: orders_descr_key, table: orders, columns: [descr], "
+      "unique: true}\n");
+  CommandResult up = migrator({"up"});
+  EXPECT_EQ(up.exit_code, 1);
+  EXPECT_THAT(up.err, HasSubstr("could not create unique index \"orders_descr_key\""));
+  EXPECT_THAT(up.err, HasSubstr("dropped what it left"));
+  EXPECT_THAT(up.err, HasSubstr("0009_unique stays expanding: `migrator abort 9` undoes what its expand did"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding"));
+  CommandResult abort = migrator({"abort", "9"});
+  EXPECT_EQ(abort.exit_code, 0) << abort.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
+}
+
+}  // namespace
+}  // namespace migrator_test

@@ -1,0 +1,368 @@
+// Declarative migrations without a database: migration.yaml parsing and its file:line errors, the
+// loader, and the statements each operation plans for expand, complete and abort.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "migrator/error.h"
+#include "migrator/expand/declarative.h"
+#include "migrator/expand/operations/operations.h"
+#include "migrator/expand/plan.h"
+#include "migrator/source/source.h"
+#include "migrator/test_support.h"
+
+namespace migrator_test {
+namespace {
+
+using migrator::expand::Catalog;
+using migrator::expand::Declarative;
+using migrator::expand::Plan;
+using migrator::expand::PlannedStatement;
+using ::testing::HasSubstr;
+
+// The message of the Error(kInvalidMigrations) that parsing `yaml` throws; fails the test otherwise.
+std::string parse_error(const std::string& yaml) {
+  try {
+    migrator::expand::parse_declarative(yaml, "m/migration.yaml");
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    return e.what();
+  }
+  ADD_FAILURE() << "parse_declarative succeeded on:\n" << yaml;
+  return "";
+}
+
+// public.orders (id bigint primary key, descr text, price text not null default '0'), public.customers (id).
+Catalog orders_catalog() {
+  Catalog catalog;
+  migrator::expand::CatalogTable orders;
+  orders.name = {"public", "orders"};
+  orders.columns = {{"id", "bigint", true, "", true},
+                    {"descr", "text", false, "", false},
+                    {"price", "text", true, "'0'::text", false}};
+  catalog.tables["public.orders"] = orders;
+  migrator::expand::CatalogTable customers;
+  customers.name = {"public", "customers"};
+  customers.columns = {{"id", "bigint", true, "", true}};
+  catalog.tables["public.customers"] = customers;
+  return catalog;
+}
+
+Plan plan(const std::string& yaml, const Catalog& catalog = orders_catalog()) {
+  Declarative declarative = migrator::expand::parse_declarative(yaml, "m/migration.yaml");
+  return migrator::expand::plan_migration(declarative, catalog, "0007");
+}
+
+std::string plan_error(const std::string& yaml) {
+  try {
+    plan(yaml);
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    return e.what();
+  }
+  ADD_FAILURE() << "plan succeeded on:\n" << yaml;
+  return "";
+}
+
+std::vector<std::string> sql(const std::vector<PlannedStatement>& statements) {
+  std::vector<std::string> texts;
+  for (const PlannedStatement& s : statements) texts.push_back(s.sql);
+  return texts;
+}
+
+TEST(DeclarativeParse, ReadsTheContractExample) {
+  Declarative d = migrator::expand::parse_declarative(
+      "requires_flag: {flag: new_checkout, environment: staging, percentage: 50}\n"
+      "operations:\n"
+      "  - rename_column: {table: orders, from: descr, to: description}\n"
+      "  - alter_column:\n"
+      "      table: orders\n"
+      "      column: price\n"
+      "      type: integer\n"
+      "      up: \"price::integer\"\n"
+      "      down: \"price::text\"\n",
+      "m/migration.yaml");
+  ASSERT_TRUE(d.requires_flag.has_value());
+  EXPECT_EQ(d.requires_flag->flag, "new_checkout");
+  EXPECT_EQ(d.requires_flag->environment, "staging");
+  EXPECT_EQ(d.requires_flag->percentage, 50);
+  ASSERT_EQ(d.operations.size(), 2u);
+  EXPECT_EQ(d.operations[0]->kind(), "rename_column");
+  EXPECT_EQ(d.operations[0]->line(), 3);
+  EXPECT_EQ(d.operations[1]->kind(), "alter_column");
+  EXPECT_EQ(d.operations[1]->line(), 4);
+}
+
+TEST(DeclarativeParse, NamesFileAndLineOfEachMistake) {
+  EXPECT_THAT(parse_error("operations:\n  - rename_colum: {table: t, from: a, to: b}\n"),
+              HasSubstr("m/migration.yaml:2: unknown operation 'rename_colum'; known operations: add_column"));
+  EXPECT_THAT(parse_error("operations:\n  - rename_column:\n      table: t\n      form: a\n      to: b\n"),
+              HasSubstr("m/migration.yaml:4: unknown key 'form' in rename_column; known keys: table, from, to"));
+  EXPECT_THAT(parse_error("operations:\n  - rename_column: {table: t, to: b}\n"),
+              HasSubstr("m/migration.yaml:2: rename_column needs 'from'"));
+  EXPECT_THAT(parse_error("operations:\n  - sql: {up: 'select 1'\n"), HasSubstr("m/migration.yaml:"));
+  EXPECT_THAT(parse_error("operations:\n  - sql: {up: 'select 1'\n"), HasSubstr("invalid YAML"));
+  EXPECT_THAT(parse_error("operation: []\n"), HasSubstr("m/migration.yaml:1: unknown key 'operation'"));
+  EXPECT_THAT(parse_error("operations: []\n"), HasSubstr("m/migration.yaml:1: operations expects a non-empty list"));
+  EXPECT_THAT(parse_error("operations:\n  - add_column:\n      table: t\n      column: {name: c, type: int, "
+                          "not_null: yes}\n"),
+              HasSubstr("m/migration.yaml:4: add_column.column.not_null expects true or false, got 'yes'"));
+  EXPECT_THAT(parse_error("operations:\n  - add_column:\n      table: t\n      column: {name: c, type: int, "
+                          "not_null: true}\n"),
+              HasSubstr("m/migration.yaml:4: add_column: a NOT NULL column needs a default or an `up` expression"));
+  EXPECT_THAT(parse_error("operations:\n  - alter_column:\n      table: t\n      column: c\n      type: int\n"),
+              HasSubstr("m/migration.yaml:5: alter_column: a type change needs `up`"));
+  EXPECT_THAT(parse_error("operations:\n  - alter_column: {table: t, column: c}\n"),
+              HasSubstr("m/migration.yaml:2: alter_column changes nothing"));
+  EXPECT_THAT(parse_error("operations:\n  - drop_table: {table: a.b.c}\n"),
+              HasSubstr("m/migration.yaml:2: drop_table.table expects table or schema.table, got 'a.b.c'"));
+  EXPECT_THAT(parse_error("requires_flag: {flag: f, percentage: 101}\noperations:\n  - drop_table: {table: t}\n"),
+              HasSubstr("m/migration.yaml:1: requires_flag.percentage expects a number from 0 to 100, got '101'"));
+}
+
+TEST(DeclarativeParse, RefusesTwoOperationsOnOneColumnOrOnADroppedTable) {
+  EXPECT_THAT(parse_error("operations:\n"
+                          "  - alter_column: {table: t, column: c, not_null: true}\n"
+                          "  - drop_column: {table: t, column: c}\n"),
+              HasSubstr("m/migration.yaml:3: drop_column changes public.t.c, which the operation at line 2 already "
+                        "changes"));
+  EXPECT_THAT(parse_error("operations:\n"
+                          "  - drop_table: {table: t}\n"
+                          "  - drop_column: {table: t, column: c}\n"),
+              HasSubstr("m/migration.yaml:3: drop_column on public.t conflicts with the operation at line 2"));
+}
+
+TEST(DeclarativePlan, ChecksNamesAgainstTheCatalogWithTheLine) {
+  EXPECT_THAT(plan_error("operations:\n  - rename_column: {table: order, from: descr, to: d}\n"),
+              HasSubstr("m/migration.yaml:2: rename_column names table public.order, which does not exist"));
+  EXPECT_THAT(plan_error("operations:\n  - sql: {up: 'select 1', down: 'select 2'}\n"
+                         "  - drop_column: {table: orders, column: nope}\n"),
+              HasSubstr("m/migration.yaml:3: drop_column names column nope of public.orders, which does not exist"));
+  EXPECT_THAT(plan_error("operations:\n  - alter_column: {table: orders, column: id, not_null: true}\n"),
+              HasSubstr("m/migration.yaml:2: alter_column cannot change public.orders.id: it is in the primary key"));
+  Catalog no_default = orders_catalog();
+  no_default.tables["public.orders"].columns[2].default_expr.clear();
+  try {
+    plan("operations:\n  - drop_column: {table: orders, column: price}\n", no_default);
+    ADD_FAILURE() << "dropped a NOT NULL column without a default and without down";
+  } catch (const migrator::Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("m/migration.yaml:2: drop_column: public.orders.price is NOT NULL without a "
+                                    "default"));
+  }
+  EXPECT_NO_THROW(plan("operations:\n  - drop_column: {table: orders, column: price, down: \"'0'\"}\n", no_default));
+}
+
+TEST(DeclarativePlan, RenameColumnOnlyReshapesTheNewVersionUntilComplete) {
+  Plan p = plan("operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  EXPECT_EQ(p.tables, std::vector<std::string>{"public.orders"});
+  EXPECT_EQ(p.version_schemas, std::vector<std::string>{"public_v0007"});
+  EXPECT_EQ(sql(p.phases.expand),
+            (std::vector<std::string>{
+                "CREATE SCHEMA \"public_v0007\"",
+                "CREATE VIEW \"public_v0007\".\"customers\" AS SELECT \"id\" AS \"id\" FROM \"public\".\"customers\"",
+                "CREATE VIEW \"public_v0007\".\"orders\" AS SELECT \"id\" AS \"id\", \"descr\" AS \"description\", "
+                "\"price\" AS \"price\" FROM \"public\".\"orders\""}));
+  EXPECT_EQ(sql(p.phases.complete),
+            std::vector<std::string>{"ALTER TABLE \"public\".\"orders\" RENAME COLUMN \"descr\" TO \"description\""});
+  EXPECT_EQ(sql(p.phases.abort), std::vector<std::string>{"DROP SCHEMA IF EXISTS \"public_v0007\" CASCADE"});
+  EXPECT_TRUE(p.phases.backfill.empty());
+}
+
+TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
+  Plan p = plan(
+      "operations:\n  - alter_column: {table: orders, column: price, type: integer, "
+      "up: 'price::integer', down: 'price::text'}\n");
+  std::vector<std::string> expand = sql(p.phases.expand);
+  ASSERT_GE(expand.size(), 6u);
+  EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_price\" integer");
+  // price was NOT NULL: the new column keeps it, as a NOT VALID check during the window.
+  EXPECT_EQ(expand[1],
+            "ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"_migrator_nn_price\" CHECK "
+            "(\"_migrator_new_price\" IS NOT NULL) NOT VALID");
+  EXPECT_EQ(expand[2], "CREATE SCHEMA IF NOT EXISTS migrator");
+  EXPECT_THAT(expand[3], HasSubstr("CREATE FUNCTION migrator.\"sync_0007_public_orders\"()"));
+  EXPECT_THAT(expand[3], HasSubstr("IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"));
+  EXPECT_THAT(expand[3], HasSubstr("NEW.\"price\" := (SELECT (price::text) FROM (SELECT NEW.\"_migrator_new_price\" "
+                                   "AS \"price\") AS _migrator_row);"));
+  EXPECT_THAT(expand[3], HasSubstr("NEW.\"_migrator_new_price\" := (SELECT (price::integer) FROM (SELECT NEW.*) AS "
+                                   "_migrator_row);"));
+  EXPECT_EQ(expand[4],
+            "CREATE TRIGGER \"_migrator_sync_0007\" BEFORE INSERT OR UPDATE ON \"public\".\"orders\" FOR "
+            "EACH ROW EXECUTE FUNCTION migrator.\"sync_0007_public_orders\"()");
+  EXPECT_THAT(expand.back(), HasSubstr("\"_migrator_new_price\" AS \"price\""));
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].table.key(), "public.orders");
+  EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_price\" = (price::integer)");
+  EXPECT_EQ(p.phases.backfill[0].pending, "\"_migrator_new_price\" IS NULL");
+  std::vector<std::string> complete = sql(p.phases.complete);
+  EXPECT_EQ(complete, (std::vector<std::string>{
+                          "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"",
+                          "DROP FUNCTION IF EXISTS migrator.\"sync_0007_public_orders\"()",
+                          "ALTER TABLE \"public\".\"orders\" DROP COLUMN \"price\"",
+                          "ALTER TABLE \"public\".\"orders\" RENAME COLUMN \"_migrator_new_price\" TO \"price\"",
+                          "ALTER TABLE \"public\".\"orders\" VALIDATE CONSTRAINT \"_migrator_nn_price\"",
+                          "ALTER TABLE \"public\".\"orders\" ALTER COLUMN \"price\" SET NOT NULL",
+                          "ALTER TABLE \"public\".\"orders\" DROP CONSTRAINT \"_migrator_nn_price\""}));
+  EXPECT_EQ(
+      sql(p.phases.abort),
+      (std::vector<std::string>{"DROP SCHEMA IF EXISTS \"public_v0007\" CASCADE",
+                                "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"",
+                                "DROP FUNCTION IF EXISTS migrator.\"sync_0007_public_orders\"()",
+                                "ALTER TABLE \"public\".\"orders\" DROP COLUMN IF EXISTS \"_migrator_new_price\""}));
+}
+
+TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {
+  Plan p = plan(
+      "operations:\n  - alter_column:\n      table: orders\n      column: descr\n"
+      "      check: {constraint: \"length(descr) > 2 AND descr <> 'descr'\"}\n"
+      "      unique: {}\n"
+      "      references: {table: customers, column: id}\n");
+  std::vector<std::string> expand = sql(p.phases.expand);
+  EXPECT_THAT(expand, ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"orders_descr_check\" "
+                                          "CHECK (length(\"_migrator_new_descr\") > 2 AND \"_migrator_new_descr\" <> "
+                                          "'descr') NOT VALID"));
+  EXPECT_THAT(expand, ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"orders_descr_fkey\" "
+                                          "FOREIGN KEY (\"_migrator_new_descr\") REFERENCES \"public\".\"customers\" "
+                                          "(\"id\") NOT VALID"));
+  bool unique_index = false;
+  for (const PlannedStatement& s : p.phases.expand) {
+    if (s.sql ==
+        "CREATE UNIQUE INDEX CONCURRENTLY \"orders_descr_key\" ON \"public\".\"orders\" "
+        "(\"_migrator_new_descr\")") {
+      unique_index = true;
+      EXPECT_TRUE(s.concurrent);
+      EXPECT_EQ(s.cleanup, "DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"orders_descr_key\"");
+    }
+  }
+  EXPECT_TRUE(unique_index);
+  std::vector<std::string> complete = sql(p.phases.complete);
+  EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" VALIDATE CONSTRAINT "
+                                            "\"orders_descr_check\""));
+  EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"orders_descr_key\" "
+                                            "UNIQUE USING INDEX \"orders_descr_key\""));
+  // The index is dropped concurrently first on abort.
+  ASSERT_FALSE(p.phases.abort.empty());
+  EXPECT_TRUE(p.phases.abort[0].concurrent);
+}
+
+TEST(DeclarativePlan, ABackfillWritesEveryNewColumnOfATableTogether) {
+  Plan p = plan(
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: status, type: text}, up: \"'new'\"}\n"
+      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, '')\"}\n");
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].assignments,
+            "\"_migrator_new_status\" = ('new'), \"_migrator_new_descr\" = (coalesce(descr, ''))");
+  EXPECT_EQ(p.phases.backfill[0].pending, "(\"_migrator_new_status\" IS NULL) OR (\"_migrator_new_descr\" IS NULL)");
+}
+
+TEST(DeclarativePlan, RenameIdentifierLeavesStringsQuotedNamesAndOtherTablesAlone) {
+  EXPECT_EQ(migrator::expand::rename_identifier("c > 0 AND t.c = 'c' AND \"c\" <> cc AND C", "c", "n"),
+            "\"n\" > 0 AND t.c = 'c' AND \"n\" <> cc AND C");
+}
+
+TEST(DeclarativePlan, EveryOperationPlansItsPhases) {
+  Plan p = plan(
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: status, type: text, not_null: true}, up: \"'new'\"}\n"
+      "  - drop_column: {table: orders, column: descr}\n"
+      "  - create_index: {name: orders_price_idx, table: orders, columns: [price]}\n"
+      "  - drop_index: {name: old_idx}\n"
+      "  - create_table: {table: items, columns: [{name: id, type: bigint, primary_key: true}, "
+      "{name: sku, type: text, not_null: true}]}\n"
+      "  - create_index: {name: items_sku_idx, table: items, columns: [sku], unique: true}\n"
+      "  - rename_table: {from: customers, to: clients}\n"
+      "  - sql: {up: 'CREATE SEQUENCE s', down: 'DROP SEQUENCE s'}\n");
+  std::vector<std::string> expand = sql(p.phases.expand);
+  EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_status\" text");
+  EXPECT_THAT(expand, ::testing::Contains("CREATE INDEX CONCURRENTLY \"orders_price_idx\" ON \"public\".\"orders\" "
+                                          "(\"price\")"));
+  EXPECT_THAT(expand, ::testing::Contains("CREATE TABLE \"public\".\"items\" (\"id\" bigint PRIMARY KEY, \"sku\" text "
+                                          "NOT NULL)"));
+  EXPECT_THAT(expand, ::testing::Contains("CREATE SEQUENCE s"));
+  EXPECT_THAT(expand, ::testing::Contains("CREATE VIEW \"public_v0007\".\"clients\" AS SELECT \"id\" AS \"id\" FROM "
+                                          "\"public\".\"customers\""));
+  EXPECT_THAT(expand, ::testing::Contains("CREATE VIEW \"public_v0007\".\"items\" AS SELECT \"id\" AS \"id\", \"sku\" "
+                                          "AS \"sku\" FROM \"public\".\"items\""));
+  EXPECT_THAT(expand, ::testing::Contains("CREATE VIEW \"public_v0007\".\"orders\" AS SELECT \"id\" AS \"id\", "
+                                          "\"price\" AS \"price\", \"_migrator_new_status\" AS \"status\" FROM "
+                                          "\"public\".\"orders\""));
+  // One backfill job per table, writing every new column of a row at once.
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_status\" = ('new')");
+  std::vector<std::string> complete = sql(p.phases.complete);
+  EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" DROP COLUMN \"descr\""));
+  EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"orders\" RENAME COLUMN "
+                                            "\"_migrator_new_status\" TO \"status\""));
+  EXPECT_THAT(complete, ::testing::Contains("DROP INDEX CONCURRENTLY \"public\".\"old_idx\""));
+  EXPECT_THAT(complete, ::testing::Contains("ALTER TABLE \"public\".\"customers\" RENAME TO \"clients\""));
+  std::vector<std::string> abort = sql(p.phases.abort);
+  EXPECT_THAT(abort, ::testing::Contains("DROP TABLE IF EXISTS \"public\".\"items\""));
+  EXPECT_THAT(abort, ::testing::Contains("DROP SEQUENCE s"));
+  EXPECT_THAT(abort, ::testing::Contains("DROP INDEX CONCURRENTLY IF EXISTS \"public\".\"orders_price_idx\""));
+  EXPECT_THAT(abort, ::testing::Contains("ALTER TABLE \"public\".\"orders\" DROP COLUMN IF EXISTS "
+                                         "\"_migrator_new_status\""));
+  // Reverse order: the raw SQL (last) is undone before the table created earlier.
+  auto position = [&](const std::string& s) { return std::find(abort.begin(), abort.end(), s) - abort.begin(); };
+  EXPECT_LT(position("DROP SEQUENCE s"), position("DROP TABLE IF EXISTS \"public\".\"items\""));
+  // drop_table hides a table from the new version.
+  Plan dropped = plan("operations:\n  - drop_table: {table: customers}\n");
+  for (const std::string& s : sql(dropped.phases.expand)) EXPECT_THAT(s, ::testing::Not(HasSubstr("customers")));
+  EXPECT_EQ(sql(dropped.phases.complete), std::vector<std::string>{"DROP TABLE \"public\".\"customers\""});
+}
+
+TEST(LoadMigrations, ReadsMigrationYamlWithItsChecksum) {
+  MigrationsDir dir;
+  dir.add("0001_create", "CREATE TABLE t (id int);", "DROP TABLE t;");
+  std::string yaml = "operations:\n  - rename_column: {table: t, from: a, to: b}\n";
+  write_file(dir.path() / "0002_rename" / "migration.yaml", yaml);
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 2u);
+  EXPECT_FALSE(migrations[0].declarative());
+  EXPECT_TRUE(migrations[1].declarative());
+  EXPECT_EQ(migrations[1].declarative_yaml, yaml);
+  EXPECT_EQ(migrations[1].checksum, migrator::checksum(yaml, ""));
+  EXPECT_TRUE(migrations[1].up_sql.empty());
+  EXPECT_TRUE(migrations[1].options.irreversible);
+}
+
+TEST(LoadMigrations, RefusesMigrationYamlBesideUpSqlAndInvalidYaml) {
+  MigrationsDir both;
+  both.add("0001_both", "SELECT 1;", "SELECT 1;");
+  write_file(both.path() / "0001_both" / "migration.yaml", "operations:\n  - drop_table: {table: t}\n");
+  try {
+    migrator::load_migrations(both.path());
+    ADD_FAILURE() << "loaded a migration with both migration.yaml and up.sql";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_THAT(e.what(), HasSubstr("up.sql: a migration is either declarative (migration.yaml) or SQL"));
+  }
+  MigrationsDir bad;
+  write_file(bad.path() / "0001_bad" / "migration.yaml", "operations:\n  - drop_tabel: {table: t}\n");
+  try {
+    migrator::load_migrations(bad.path());
+    ADD_FAILURE() << "loaded an invalid migration.yaml";
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+    EXPECT_THAT(e.what(), HasSubstr((bad.path() / "0001_bad" / "migration.yaml").string() +
+                                    ":2: unknown operation 'drop_tabel'"));
+  }
+}
+
+TEST(DeclarativeCli, SqliteRefusesADeclarativeMigrationRunningNothing) {
+  MigrationsDir dir;
+  dir.add("0001_create", "CREATE TABLE t (a text);", "DROP TABLE t;");
+  write_file(dir.path() / "0002_rename" / "migration.yaml",
+             "operations:\n  - rename_column: {table: t, from: a, to: b}\n");
+  TempDir db;
+  std::string url = "sqlite:" + (db.path() / "app.db").string();
+  CommandResult result = run_command(MIGRATOR_BIN, {"--database-url", url, "--dir", dir.path().string(), "up"});
+  EXPECT_EQ(result.exit_code, 3) << result.err;
+  EXPECT_THAT(result.err, HasSubstr((dir.path() / "0002_rename" / "migration.yaml").string() +
+                                    ": declarative (expand–contract) migrations need PostgreSQL"));
+  EXPECT_FALSE(std::filesystem::exists(db.path() / "app.db"));  // not even 0001 ran
+}
+
+}  // namespace
+}  // namespace migrator_test
