@@ -136,6 +136,20 @@ TEST_F(PostgresDriverTest, ErrorInTheFirstStatementNamesItsLine) {
   EXPECT_TRUE(applied().empty());
 }
 
+// The record of a revert shares its round trip with COMMIT, so it reports a state row that is no
+// longer there by failing (the history row's version would be NULL): the revert rolls back whole.
+TEST_F(PostgresDriverTest, RevertWhoseStateRowVanishedFailsAndRollsBack) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n",
+                  "DROP TABLE t1;\nDELETE FROM migrator.schema_migrations WHERE version = 1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  Outcome result = down_steps(1);
+  EXPECT_EQ(result.exit_code, static_cast<int>(migrator::ExitCode::kDatabase)) << result.error;
+  EXPECT_THAT(result.error, HasSubstr("0001_first is not recorded as applied (changed concurrently?)"));
+  EXPECT_EQ(backend_->count_rows("t1"), 0);  // DROP TABLE rolled back with the rest
+  ASSERT_EQ(applied().size(), 1u);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied"));
+}
+
 TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   ASSERT_EQ(up().exit_code, 0);
