@@ -75,6 +75,21 @@ END $$;
 CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
   FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
 
+// Marks a state schema that kCreateState made: the schema's comment names the script's hash, so a
+// later run whose script is the same (and whose tables have the shape it gives them) need not run it.
+std::string state_marker() { return "migrator state, schema script " + std::to_string(fnv1a64(kCreateState)); }
+
+// True when the state is as kCreateState leaves it: the marker, and the columns, check and trigger it
+// adds (in case an older release's shape was restored under a newer marker).
+constexpr const char* kStateIsCurrent =
+    "SELECT coalesce(obj_description(to_regnamespace('migrator'), 'pg_namespace') = $1, false) "
+    "AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('migrator.schema_migrations') "
+    "     AND attname IN ('directory', 'state', 'action', 'ran', 'error') AND NOT attisdropped) = 5 "
+    "AND EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass('migrator.history') "
+    "     AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') "
+    "AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass('migrator.history') "
+    "     AND tgname = 'history_is_append_only')";
+
 constexpr const char* kInsertHistory =
     "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -127,6 +142,7 @@ void PostgresDriver::cancel() {
 }
 
 void PostgresDriver::lock() {
+  if (locked_) return;  // held since an earlier call, with the state table in place
   pqxx::connection& connection = session_->connection;
   // A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid 1.
   const uint64_t key = static_cast<uint64_t>(kLockKey);
@@ -181,14 +197,25 @@ void PostgresDriver::lock() {
     throw Error(ExitCode::kDatabase, std::string("cannot take the migration lock: ") + e.what());
   }
   try {
-    pqxx::work tx(connection);
-    tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
-    tx.exec(kCreateState);
-    tx.commit();
+    // The script takes ACCESS EXCLUSIVE locks and rewrites catalog rows: run it only when the state
+    // is not already what it makes (one read on every later run).
+    bool current = false;
+    {
+      pqxx::nontransaction check(connection);
+      current = check.exec_params1(kStateIsCurrent, state_marker())[0].as<bool>();
+    }
+    if (!current) {
+      pqxx::work tx(connection);
+      tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
+      tx.exec(kCreateState);
+      tx.exec("COMMENT ON SCHEMA migrator IS " + tx.quote(state_marker()));
+      tx.commit();
+    }
   } catch (const pqxx::sql_error& e) {
     int ignored = 0;
     throw Error(ExitCode::kDatabase, "cannot create migrator.schema_migrations: " + describe(e, &ignored));
   }
+  locked_ = true;
 }
 
 bool PostgresDriver::check(const std::string& script, const std::string& path, bool no_transaction) {

@@ -194,6 +194,7 @@ TEST_F(PostgresDriverTest, TransactionControlIsRefusedBeforeAnythingRuns) {
 }
 
 bool wait_for_query(const std::string& url, const std::string& prefix);
+std::string query(const std::string& url, const std::string& sql);
 
 TEST_F(PostgresDriverTest, HistoryIsAppendOnlyAndRecordsInterruptions) {
   migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(60);\n", "DROP TABLE t1;\n");
@@ -244,6 +245,34 @@ TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   migrations_.remove("0001_first");
   migrations_.remove("0002_second");
   EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
+}
+
+// The state schema script runs when the state is not what it makes, not on every run: a second run
+// leaves its function's catalog row as the first wrote it (CREATE OR REPLACE would write a new one).
+TEST_F(PostgresDriverTest, CurrentStateTablesAreNotRecreatedByEveryRun) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  auto function_row = [&] {
+    pqxx::connection connection(backend_->url());
+    pqxx::nontransaction tx(connection);
+    return tx.exec1("SELECT xmin::text FROM pg_proc WHERE proname = 'history_is_append_only'")[0].as<std::string>();
+  };
+  std::string written = function_row();
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+  EXPECT_EQ(function_row(), written);
+  // Without the trigger, the shape is not the current one: the next run puts it back.
+  query(backend_->url(), "DROP TRIGGER history_is_append_only ON migrator.history");
+  ASSERT_EQ(up().exit_code, 0);
+  EXPECT_NE(function_row(), written);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 applied", "down 2 reverted", "up 2 applied"));
+  try {
+    query(backend_->url(), "DELETE FROM migrator.history");
+    ADD_FAILURE() << "the history accepted a DELETE";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("migrator.history is append-only"));
+  }
 }
 
 TEST_F(PostgresDriverTest, HistoryFromBeforeBaselineIsUpgradedInPlace) {
