@@ -253,8 +253,8 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                  "a day; a file's header option overrides it)")
       ->capture_default_str();
   app.add_option("--lock-retries", lock_retries_text,
-                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried, 0 to 10, "
-                 "after 1 s, 2 s, 4 s, ...")
+                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried (outside a "
+                 "transaction: the statement), 0 to 10, after 1 s, 2 s, 4 s, ...")
       ->capture_default_str();
   app.add_option("--statement-timeout", statement_timeout_text,
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")

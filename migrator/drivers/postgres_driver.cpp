@@ -480,10 +480,13 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
 // The state row says 'running' (with the `action`) before the first statement and, after each one,
 // which statements ran (`ran`: their lines), each write committed at once, so a run killed at any
 // point leaves a trace. A failure marks it 'failed' with the error; then the version is refused until
-// `resolve`. On success the record replaces the marker in a transaction of its own.
+// `resolve`. On success the record replaces the marker in a transaction of its own. A statement run in
+// autocommit whose lock wait times out is retried alone, like a transactional migration (see
+// DriverOptions), unless it is one PostgreSQL refuses in a transaction block.
 int64_t run_outside_transaction(pqxx::connection& connection, const Migration& migration, const std::string& action,
                                 const std::vector<Statement>& statements, const std::string& path, Timeouts timeouts,
-                                const Record& record, ProgressListener* progress) {
+                                const Record& record, const DriverOptions& options) {
+  ProgressListener* progress = options.progress;
   ProgressScope progress_scope(progress);
   const int64_t version = static_cast<int64_t>(migration.version);
   size_t done = 0;
@@ -550,21 +553,51 @@ int64_t run_outside_transaction(pqxx::connection& connection, const Migration& m
         reset();
         failure = Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
       } else {
-        try {
-          tx.exec(statement.text);
-        } catch (const pqxx::sql_error& e) {
-          bool interrupted = interrupt_requested();
+        // A statement run on its own (autocommit) that gave up waiting for a lock did nothing, so it is
+        // run again after a backoff, as a transactional migration is. Not inside the script's own block
+        // (the failure aborts the block), nor a statement PostgreSQL runs in several transactions of its
+        // own (CREATE INDEX CONCURRENTLY and the others refused in a block may leave work behind).
+        const bool retryable = !in_block && statement.refused_in_transaction.empty();
+        int64_t backoff_ms = options.retry_backoff_ms;
+        for (int attempt = 1;; ++attempt) {
           try {
-            reset();
-          } catch (const std::exception&) {
-            // The connection is gone; the error below says what ran.
+            tx.exec(statement.text);
+            break;
+          } catch (const pqxx::sql_error& e) {
+            bool interrupted = interrupt_requested();
+            bool timed_out = e.sqlstate() == "55P03";
+            if (timed_out && retryable && !interrupted && attempt <= options.lock_retries) {
+              if (options.notices != nullptr) {
+                int line = 1;
+                std::string message = describe(e, &line);
+                *options.notices << path << ":" << statement.line + line - 1 << ": " << message
+                                 << "; the statement did nothing, retry " << attempt << " of " << options.lock_retries
+                                 << " in " << backoff_ms << " ms" << std::endl;
+              }
+              for (int64_t slept = 0; slept < backoff_ms && !interrupt_requested(); slept += 50) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, backoff_ms - slept)));
+              }
+              backoff_ms = std::min<int64_t>(backoff_ms * 2, 60000);
+              if (!interrupt_requested()) continue;
+              interrupted = true;
+            }
+            try {
+              reset();
+            } catch (const std::exception&) {
+              // The connection is gone; the error below says what ran.
+            }
+            int statement_line = 1;
+            std::string message = describe(e, &statement_line);
+            if (timed_out && retryable && attempt > 1) {
+              message += "; gave up after " + std::to_string(attempt) + " attempts (lock_timeout " +
+                         std::to_string(timeouts.lock_ms) + " ms)";
+            }
+            failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
+                                  : Error(ExitCode::kMigrationFailed,
+                                          path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
+                                              message + "; " + ran());
+            break;
           }
-          int statement_line = 1;
-          std::string message = describe(e, &statement_line);
-          failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
-                                : Error(ExitCode::kMigrationFailed,
-                                        path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
-                                            message + "; " + ran());
         }
       }
       if (failure) break;
@@ -611,8 +644,7 @@ int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, 
   if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
-  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record,
-                                 options.progress);
+  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record, options);
 }
 
 }  // namespace

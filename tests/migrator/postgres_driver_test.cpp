@@ -394,6 +394,93 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
   EXPECT_EQ(backend_->count_rows("t1"), 0);
 }
 
+// Outside a transaction a statement in autocommit that timed out waiting for a lock did nothing: it
+// alone is retried with the backoff; the statements before it stay, as they ran once.
+TEST_F(PostgresDriverTest, OutsideATransactionALockTimeoutRetriesTheStatementAloneThenGivesUp) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_alter",
+                  "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                  "ALTER TABLE t0 DROP COLUMN x;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0 LIMIT 0");  // ACCESS SHARE, enough to block ALTER TABLE, not INSERT
+
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = 2;
+  options.retry_backoff_ms = 100;
+  std::ostringstream notices;
+  auto start = std::chrono::steady_clock::now();
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(error, HasSubstr("0001_alter/up.sql:3: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
+                               "gave up after 3 attempts (lock_timeout 100 ms); 1 of 2 statements ran outside a "
+                               "transaction and remain (lines 2)"));
+  EXPECT_THAT(notices.str(), HasSubstr("0001_alter/up.sql:3: ERROR: canceling statement due to lock timeout (SQLSTATE "
+                                       "55P03); the statement did nothing, retry 1 of 2 in 100 ms\n"));
+  EXPECT_THAT(notices.str(), HasSubstr("; the statement did nothing, retry 2 of 2 in 200 ms\n"));
+  EXPECT_GE(elapsed, std::chrono::milliseconds(3 * 100 + 100 + 200));
+  EXPECT_EQ(backend_->count_rows("t0"), 1);  // the INSERT ran once, not once per attempt
+  EXPECT_THAT(states(), ElementsAre("0000_table applied", "0001_alter failed"));
+  hold.abort();
+}
+
+TEST_F(PostgresDriverTest, OutsideATransactionALockReleasedDuringTheBackoffLetsTheRetrySucceed) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_alter",
+                  "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                  "ALTER TABLE t0 DROP COLUMN x;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0 LIMIT 0");
+  std::thread release([&] {  // once the ALTER TABLE has queued for the lock
+    pqxx::connection watcher(backend_->url());
+    for (int i = 0; i < 200; ++i) {
+      pqxx::nontransaction tx(watcher);
+      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    hold.commit();
+  });
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = 5;
+  options.retry_backoff_ms = 100;
+  std::ostringstream notices;
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  release.join();
+  EXPECT_EQ(error, "");
+  EXPECT_THAT(notices.str(), HasSubstr("retry 1 of 5"));
+  EXPECT_EQ(backend_->count_rows("t0"), 1);
+  EXPECT_THAT(states(), ElementsAre("0000_table applied", "0001_alter applied"));
+}
+
+// CREATE INDEX CONCURRENTLY runs transactions of its own and may leave an invalid index: not retried.
+TEST_F(PostgresDriverTest, OutsideATransactionAConcurrentIndexBuildIsNotRetried) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_index", "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\n", "DROP INDEX CONCURRENTLY t0_id;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE t0 IN SHARE UPDATE EXCLUSIVE MODE");
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = 2;
+  options.retry_backoff_ms = 100;
+  std::ostringstream notices;
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  EXPECT_THAT(error, HasSubstr("0001_index/up.sql:1: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
+                               "no statement of it ran"));
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("gave up after")));
+  EXPECT_EQ(notices.str(), "");
+  hold.abort();
+}
+
 TEST_F(PostgresDriverTest, HeaderTimeoutsOverrideTheRunsAndEndWithTheMigration) {
   migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
   ASSERT_EQ(up().exit_code, 0);
