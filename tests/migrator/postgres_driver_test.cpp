@@ -330,6 +330,32 @@ TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
 }
 
 // Runs `up` on the test database with `options`, collecting notices; returns the error or "".
+// lock_timeout and the first backoff 100 ms, and `retries` retries.
+migrator::DriverOptions quick_retries(int retries) {
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = retries;
+  options.retry_backoff_ms = 100;
+  return options;
+}
+
+// A thread that commits `hold` 250 ms after a session of the database at `url` starts waiting for a
+// lock on t0 (so after a lock_timeout of 100 ms has expired at least once), or after 2 s.
+std::thread release_when_queued(const std::string& url, pqxx::work& hold) {
+  return std::thread([url, &hold] {
+    pqxx::connection watcher(url);
+    for (int i = 0; i < 200; ++i) {
+      pqxx::nontransaction tx(watcher);
+      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    hold.commit();
+  });
+}
+
 std::string up_with(const std::string& url, const std::filesystem::path& dir, migrator::DriverOptions options,
                     std::ostringstream* notices) {
   options.notices = notices;
@@ -354,10 +380,7 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
   pqxx::work hold(holder);
   hold.exec("SELECT * FROM t0");  // ACCESS SHARE, enough to block ALTER TABLE
 
-  migrator::DriverOptions options;
-  options.lock_timeout_ms = 100;
-  options.lock_retries = 2;
-  options.retry_backoff_ms = 100;
+  migrator::DriverOptions options = quick_retries(2);
   std::ostringstream notices;
   auto start = std::chrono::steady_clock::now();
   std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
@@ -373,18 +396,7 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
 
   // Released during the backoff: a retry succeeds. The holder lets go once the migration has queued
   // for the lock and timed out (lock_timeout 100 ms) at least once.
-  std::thread release([&] {
-    pqxx::connection watcher(backend_->url());
-    for (int i = 0; i < 200; ++i) {
-      pqxx::nontransaction tx(watcher);
-      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    hold.commit();
-  });
+  std::thread release = release_when_queued(backend_->url(), hold);
   options.lock_retries = 5;
   std::ostringstream more;
   error = up_with(backend_->url(), migrations_.path(), options, &more);
@@ -396,20 +408,25 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
 
 // Outside a transaction a statement in autocommit that timed out waiting for a lock did nothing: it
 // alone is retried with the backoff; the statements before it stay, as they ran once.
-TEST_F(PostgresDriverTest, OutsideATransactionALockTimeoutRetriesTheStatementAloneThenGivesUp) {
-  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
-  ASSERT_EQ(up().exit_code, 0);
-  migrations_.add("0001_alter",
-                  "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
-                  "ALTER TABLE t0 DROP COLUMN x;\n");
+class PostgresOutsideRetryTest : public PostgresDriverTest {
+ protected:
+  // 0000 creates t0 and is applied; 0001 (no-transaction) inserts a row into it, then alters it.
+  void add_insert_then_alter_outside_a_transaction() {
+    migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+    ASSERT_EQ(up().exit_code, 0);
+    migrations_.add("0001_alter",
+                    "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                    "ALTER TABLE t0 DROP COLUMN x;\n");
+  }
+};
+
+TEST_F(PostgresOutsideRetryTest, ALockTimeoutRetriesTheStatementAloneThenGivesUp) {
+  add_insert_then_alter_outside_a_transaction();
   pqxx::connection holder(backend_->url());
   pqxx::work hold(holder);
   hold.exec("SELECT * FROM t0 LIMIT 0");  // ACCESS SHARE, enough to block ALTER TABLE, not INSERT
 
-  migrator::DriverOptions options;
-  options.lock_timeout_ms = 100;
-  options.lock_retries = 2;
-  options.retry_backoff_ms = 100;
+  migrator::DriverOptions options = quick_retries(2);
   std::ostringstream notices;
   auto start = std::chrono::steady_clock::now();
   std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
@@ -426,31 +443,13 @@ TEST_F(PostgresDriverTest, OutsideATransactionALockTimeoutRetriesTheStatementAlo
   hold.abort();
 }
 
-TEST_F(PostgresDriverTest, OutsideATransactionALockReleasedDuringTheBackoffLetsTheRetrySucceed) {
-  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
-  ASSERT_EQ(up().exit_code, 0);
-  migrations_.add("0001_alter",
-                  "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
-                  "ALTER TABLE t0 DROP COLUMN x;\n");
+TEST_F(PostgresOutsideRetryTest, ALockReleasedDuringTheBackoffLetsTheRetrySucceed) {
+  add_insert_then_alter_outside_a_transaction();
   pqxx::connection holder(backend_->url());
   pqxx::work hold(holder);
   hold.exec("SELECT * FROM t0 LIMIT 0");
-  std::thread release([&] {  // once the ALTER TABLE has queued for the lock
-    pqxx::connection watcher(backend_->url());
-    for (int i = 0; i < 200; ++i) {
-      pqxx::nontransaction tx(watcher);
-      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    hold.commit();
-  });
-  migrator::DriverOptions options;
-  options.lock_timeout_ms = 100;
-  options.lock_retries = 5;
-  options.retry_backoff_ms = 100;
+  std::thread release = release_when_queued(backend_->url(), hold);
+  migrator::DriverOptions options = quick_retries(5);
   std::ostringstream notices;
   std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
   release.join();
@@ -468,10 +467,7 @@ TEST_F(PostgresDriverTest, OutsideATransactionAConcurrentIndexBuildIsNotRetried)
   pqxx::connection holder(backend_->url());
   pqxx::work hold(holder);
   hold.exec("LOCK TABLE t0 IN SHARE UPDATE EXCLUSIVE MODE");
-  migrator::DriverOptions options;
-  options.lock_timeout_ms = 100;
-  options.lock_retries = 2;
-  options.retry_backoff_ms = 100;
+  migrator::DriverOptions options = quick_retries(2);
   std::ostringstream notices;
   std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
   EXPECT_THAT(error, HasSubstr("0001_index/up.sql:1: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
