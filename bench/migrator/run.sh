@@ -186,7 +186,7 @@ run_up() {
   case $tool in
     floor) "$psql_bin" -X -q -d "$url" -f "$work/floor_up.sql" >/dev/null ;;
     migrator) "$migrator" --database-url "$url" --dir "$work/migrator" up "${migrator_up_flags[@]}" >/dev/null ;;
-    before) "$before" --database-url "$url" --dir "$work/migrator" up >/dev/null ;;
+    before) "$before" --database-url "$url" --dir "$work/migrator" up "${before_up_flags[@]}" >/dev/null ;;
     dbmate) "$dbmate" --url "$url?sslmode=disable" --migrations-dir "$work/dbmate" --no-dump-schema migrate >/dev/null ;;
     sqitch) (cd "$work/sqitch" && sqitch deploy --target "db:pg://postgres@127.0.0.1:$PGPORT/$db" >/dev/null) ;;
   esac
@@ -197,7 +197,7 @@ run_down() {
   case $tool in
     floor) "$psql_bin" -X -q -d "$url" -f "$work/floor_down.sql" >/dev/null ;;
     migrator) "$migrator" --database-url "$url" --dir "$work/migrator" down --to 0 "${migrator_down_flags[@]}" >/dev/null ;;
-    before) "$before" --database-url "$url" --dir "$work/migrator" down --to 0 >/dev/null ;;
+    before) "$before" --database-url "$url" --dir "$work/migrator" down --to 0 "${before_down_flags[@]}" >/dev/null ;;
     dbmate)
       for _ in $(seq 1 "$migrations"); do
         "$dbmate" --url "$url?sslmode=disable" --migrations-dir "$work/dbmate" --no-dump-schema rollback >/dev/null
@@ -216,6 +216,11 @@ contents() {
 check_contents() {
   local tool=$1 db=$2 phase=$3 expected=$4 got
   got=$(contents "$db")
+  # Beside the migrations directory: where a backup before a destructive step would go.
+  if [ -n "$(ls -A "$work/.migrator/backups" 2>/dev/null)" ]; then
+    echo "migrator bench: after $tool $phase, a backup was taken ($work/.migrator/backups): not what the floor does" >&2
+    exit 1
+  fi
   if [ "$got" != "$expected" ]; then
     echo "migrator bench: after $tool $phase, database $db holds tables/indexes/note columns '$got', expected '$expected'" >&2
     exit 1
@@ -223,12 +228,17 @@ check_contents() {
 }
 seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
-# Later migrator features that would add work the floor does not do (a backup before destructive
-# steps) are switched off when the binary has them, so the bench measures migrating.
+# A backup before destructive steps is work the floor does not do: `down` (whose scripts drop tables)
+# runs with --no-backup when the binary has it, so the bench measures migrating. `up` runs without it:
+# it still scans its scripts for destructive statements, finds none and takes no backup.
 migrator_up_flags=()
 migrator_down_flags=()
-if "$migrator" up --help 2>/dev/null | grep -q -- '--no-backup'; then migrator_up_flags+=(--no-backup); fi
+before_up_flags=()
+before_down_flags=()
 if "$migrator" down --help 2>/dev/null | grep -q -- '--no-backup'; then migrator_down_flags+=(--no-backup); fi
+if [ -n "$before" ] && "$before" down --help 2>/dev/null | grep -q -- '--no-backup'; then
+  before_down_flags+=(--no-backup)
+fi
 
 # CPU seconds, client and server, beside wall-clock seconds: on a shared machine the wall clock
 # also counts the time other programs held the CPU, and swings with them; the CPU a tool and its
@@ -326,7 +336,7 @@ table() {
 # once, as it is one round trip) the server received in each tool's database.
 declare -A statements=()
 count_round_trips() {
-  local tool db log before
+  local tool db log seen
   log="$CLUSTER_DIR/server.log"
   admin "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
   admin "ALTER SYSTEM SET log_line_prefix = '%d '" >/dev/null
@@ -338,12 +348,12 @@ count_round_trips() {
     db=mb_${tool}_count
     admin "DROP DATABASE IF EXISTS $db" >/dev/null
     admin "CREATE DATABASE $db" >/dev/null
-    before=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
+    seen=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
     run_up "$tool" "$db"
-    statements[$tool.up]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - before))
-    before=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
+    statements[$tool.up]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - seen))
+    seen=$(grep -cE "^$db LOG:  (statement|execute)" "$log" || true)
     run_down "$tool" "$db"
-    statements[$tool.down]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - before))
+    statements[$tool.down]=$(($(grep -cE "^$db LOG:  (statement|execute)" "$log" || true) - seen))
     admin "DROP DATABASE $db" >/dev/null
   done
   admin "ALTER SYSTEM RESET log_statement" >/dev/null
@@ -363,7 +373,7 @@ for tool in floor migrator before; do
 done
 echo
 case " $tools " in *" dbmate "*) echo "(dbmate down: $migrations runs of \`dbmate rollback\`, one migration each)" ;; esac
-[ ${#migrator_up_flags[@]} -eq 0 ] || echo "(migrator up ran with ${migrator_up_flags[*]}, down with ${migrator_down_flags[*]})"
+[ ${#migrator_down_flags[@]} -eq 0 ] || echo "(migrator down ran with ${migrator_down_flags[*]}; up scanned for destructive statements)"
 echo "(load average at the end: $(cut -d ' ' -f 1-3 /proc/loadavg) on $(nproc) cores)"
 
 for measure in "wall clock" "CPU (client + server)"; do

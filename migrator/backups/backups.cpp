@@ -21,9 +21,11 @@ std::unique_ptr<Backups> open_backups(const DatabaseUrl& url, const BackupOption
   return std::make_unique<PostgresBackups>(url.target, options);
 }
 
-std::string destructive_reason(const std::string& statement_sql) {
-  nlohmann::json stmt = parse_statement_tree(statement_sql);
-  if (stmt.empty()) return "";
+namespace {
+
+// destructive_reason() of a statement's parse tree ({"DropStmt": {...}}).
+std::string destructive_reason_of(const nlohmann::json& stmt) {
+  if (!stmt.is_object() || stmt.empty()) return "";
   const std::string node = stmt.begin().key();
   const nlohmann::json& body = stmt.begin().value();
   if (node == "DropStmt") {
@@ -50,6 +52,12 @@ std::string destructive_reason(const std::string& statement_sql) {
   return "";
 }
 
+}  // namespace
+
+std::string destructive_reason(const std::string& statement_sql) {
+  return destructive_reason_of(parse_statement_tree(statement_sql));
+}
+
 std::string first_destructive_statement(const std::vector<DryRunScript>& scripts) {
   for (const DryRunScript& script : scripts) {
     const Migration& migration = *script.migration;
@@ -62,7 +70,9 @@ std::string first_destructive_statement(const std::vector<DryRunScript>& scripts
       return path + ": not readable by the PostgreSQL parser, so it may destroy data";
     }
     for (const Statement& statement : statements) {
-      std::string reason = destructive_reason(statement.text);
+      // The tree the split parsed (one parse per script and run), else the statement parsed alone.
+      std::string reason =
+          statement.tree != nullptr ? destructive_reason_of(*statement.tree) : destructive_reason(statement.text);
       if (!reason.empty()) return path + ":" + std::to_string(statement.line) + ": " + reason;
     }
   }

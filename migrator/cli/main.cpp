@@ -256,8 +256,8 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                  "a day; a file's header option overrides it)")
       ->capture_default_str();
   app.add_option("--lock-retries", lock_retries_text,
-                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried, 0 to 10, "
-                 "after 1 s, 2 s, 4 s, ...")
+                 "PostgreSQL: times a migration whose lock wait timed out is rolled back and retried (outside a "
+                 "transaction: the statement), 0 to 10, after 1 s, 2 s, 4 s, ...")
       ->capture_default_str();
   app.add_option("--statement-timeout", statement_timeout_text,
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
@@ -575,14 +575,15 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   }
 
   for (const std::string& rule : lint_allow) {
-    if (!migrator::is_lint_rule(rule)) usage("--lint-allow: unknown lint rule '" + rule + "' (`migrator lint --rules`)");
+    if (!migrator::is_lint_rule(rule))
+      usage("--lint-allow: unknown lint rule '" + rule + "' (`migrator lint --rules`)");
   }
   migrator::LintOptions lint_options;
   lint_options.allow.insert(lint_allow.begin(), lint_allow.end());
   lint_options.row_threshold = static_cast<double>(
       parse_whole_number("--lint-row-threshold", lint_row_threshold_text, 0, 1000000000000, "a number of rows"));
-  if (lint->parsed()) return run_lint(lint_paths, lint_list_rules, lint_verbose, json, human, dir, database_url,
-                                      lint_options);
+  if (lint->parsed())
+    return run_lint(lint_paths, lint_list_rules, lint_verbose, json, human, dir, database_url, lint_options);
 
   int64_t wait = parse_whole_number("--wait", wait_text, 0, kMaxWaitSeconds, "seconds");
   int64_t lock_retries = parse_whole_number("--lock-retries", lock_retries_text, 0, 10, "a number of retries");
@@ -666,7 +667,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   auto print_backup = [&](const migrator::BackupRecord& record, const std::string& verb) {
     if (json != nullptr) json->fields()[verb == "restored" ? "restored" : "backup"] = record.to_json();
     human << verb << " " << record.file << " (" << record.size << " bytes, sha256 " << record.sha256 << ")"
-              << std::endl;
+          << std::endl;
   };
   bool changes_schema = (up->parsed() || down->parsed() || redo->parsed()) && !dry_run;
   if (changes_schema && !no_backup) {
@@ -726,15 +727,19 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   } else if (phase_command) {
     throw Error(ExitCode::kUsage, "complete, abort and backfill run declarative migrations, which need PostgreSQL");
   }
-  std::unique_ptr<migrator::PostgresCatalog> catalog;
   if (up->parsed() && url.kind == migrator::DatabaseKind::kPostgres) {
     engine.set_before_up([&](const std::vector<const migrator::Migration*>& pending) {
-      catalog = std::make_unique<migrator::PostgresCatalog>(url.target);
-      lint_options.catalog = catalog.get();
+      // Its own connection, closed once lint is done: an idle session would have to catch up with
+      // every catalog change the migrations make while they run.
+      migrator::PostgresCatalog catalog(url.target);
+      lint_options.catalog = &catalog;
+      struct Forget {  // lint_options must not outlive the catalog it points to
+        migrator::LintOptions& options;
+        ~Forget() { options.catalog = nullptr; }
+      } forget{lint_options};
       migrator::lint_before_up(pending, lint_options);
     });
   }
-
 
   if (backup->parsed()) {
     driver->lock();
@@ -751,7 +756,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     if (json == nullptr) {
       for (const migrator::BackupRecord& record : records) {
         human << record.created_at << "  " << record.file << "  " << record.size << " bytes  sha256 "
-                  << record.sha256.substr(0, 12) << "  by " << record.by << "  " << record.reason << "\n";
+              << record.sha256.substr(0, 12) << "  by " << record.by << "  " << record.reason << "\n";
       }
     }
   } else if (restore->parsed()) {

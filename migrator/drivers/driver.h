@@ -82,7 +82,9 @@ struct DriverOptions {
   // PostgreSQL only. Every migration runs with SET LOCAL lock_timeout (0: none) and, if above 0,
   // SET LOCAL statement_timeout; a migration's header options override both. A migration whose
   // statement times out waiting for a lock is rolled back and retried up to lock_retries times,
-  // after retry_backoff_ms, doubling each time.
+  // after retry_backoff_ms, doubling each time. Outside a transaction the statement alone is retried
+  // so, when it ran in autocommit (it did nothing) and is not one PostgreSQL refuses in a transaction
+  // block (CREATE INDEX CONCURRENTLY, ...: several transactions of its own, which may leave work behind).
   int64_t lock_timeout_ms = 5000;
   int64_t statement_timeout_ms = 0;
   int lock_retries = 3;

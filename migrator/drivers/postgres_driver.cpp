@@ -75,6 +75,21 @@ END $$;
 CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
   FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
 
+// Marks a state schema that kCreateState made: the schema's comment names the script's hash, so a
+// later run whose script is the same (and whose tables have the shape it gives them) need not run it.
+std::string state_marker() { return "migrator state, schema script " + std::to_string(fnv1a64(kCreateState)); }
+
+// True when the state is as kCreateState leaves it: the marker, and the columns, check and trigger it
+// adds (in case an older release's shape was restored under a newer marker).
+constexpr const char* kStateIsCurrent =
+    "SELECT coalesce(obj_description(to_regnamespace('migrator'), 'pg_namespace') = $1, false) "
+    "AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('migrator.schema_migrations') "
+    "     AND attname IN ('directory', 'state', 'action', 'ran', 'error') AND NOT attisdropped) = 5 "
+    "AND EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass('migrator.history') "
+    "     AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') "
+    "AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass('migrator.history') "
+    "     AND tgname = 'history_is_append_only')";
+
 constexpr const char* kInsertHistory =
     "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
     "VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -127,6 +142,7 @@ void PostgresDriver::cancel() {
 }
 
 void PostgresDriver::lock() {
+  if (locked_) return;  // held since an earlier call, with the state table in place
   pqxx::connection& connection = session_->connection;
   // A bigint advisory lock shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid 1.
   const uint64_t key = static_cast<uint64_t>(kLockKey);
@@ -181,14 +197,25 @@ void PostgresDriver::lock() {
     throw Error(ExitCode::kDatabase, std::string("cannot take the migration lock: ") + e.what());
   }
   try {
-    pqxx::work tx(connection);
-    tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
-    tx.exec(kCreateState);
-    tx.commit();
+    // The script takes ACCESS EXCLUSIVE locks and rewrites catalog rows: run it only when the state
+    // is not already what it makes (one read on every later run).
+    bool current = false;
+    {
+      pqxx::nontransaction check(connection);
+      current = check.exec_params1(kStateIsCurrent, state_marker())[0].as<bool>();
+    }
+    if (!current) {
+      pqxx::work tx(connection);
+      tx.exec("SET LOCAL client_min_messages = warning");  // no "already exists, skipping" notices
+      tx.exec(kCreateState);
+      tx.exec("COMMENT ON SCHEMA migrator IS " + tx.quote(state_marker()));
+      tx.commit();
+    }
   } catch (const pqxx::sql_error& e) {
     int ignored = 0;
     throw Error(ExitCode::kDatabase, "cannot create migrator.schema_migrations: " + describe(e, &ignored));
   }
+  locked_ = true;
 }
 
 bool PostgresDriver::check(const std::string& script, const std::string& path, bool no_transaction) {
@@ -303,25 +330,71 @@ struct Timeouts {
   int64_t statement_ms;
 };
 
-// Runs `statements` of the script at `path`, then `record(tx, milliseconds the statements took)`, in one
-// transaction with the given timeouts; without `record`, the transaction is rolled back. Throws LockTimedOut (after
-// rolling back) when a lock wait timed out.
+// How a migration's run is recorded: one statement writing its state and history rows (see
+// PostgresDriver::apply and revert), given the milliseconds its statements took. Plain SQL with quoted
+// literals rather than parameters, so it can share a round trip with the COMMIT after it.
+struct Record {
+  std::function<std::string(int64_t ms)> sql;
+  // The error when the state row the record changes is not there, which the statement reports by
+  // violating migrator.history's NOT NULL on version; empty if it cannot happen.
+  std::string missing;
+};
+
+// Executes `sql`, which starts with the record's statement; Error(kDatabase) with `record.missing` if
+// the state row was not there.
+void exec_record(pqxx::transaction_base& tx, const Record& record, const std::string& sql) {
+  try {
+    tx.exec(sql);
+  } catch (const pqxx::sql_error& e) {
+    if (!record.missing.empty() && e.sqlstate() == "23502" &&
+        std::string(e.what()).find("of relation \"history\"") != std::string::npos) {
+      throw Error(ExitCode::kDatabase, record.missing);
+    }
+    throw;
+  }
+}
+
+// Runs `statements` of the script at `path`, then the record of the milliseconds they took, in one
+// transaction with the given timeouts; without a record, the transaction is rolled back. Throws
+// LockTimedOut (after rolling back) when a lock wait timed out.
+//
+// Round trips: the migration's N statements take N + 1 (N + 2 without statements or a record), where
+// BEGIN, each statement, the record and COMMIT one by one would take N + 3. BEGIN and the SET LOCAL
+// timeouts travel with the first statement, and the record with the COMMIT. Each statement still runs
+// alone in its round trip, so an error names it, with its line, and an interruption the statement it
+// cancelled.
 int64_t run_in_transaction(pqxx::connection& connection, const std::vector<Statement>& statements,
-                           const std::string& path, Timeouts timeouts,
-                           const std::function<void(pqxx::work&, int64_t)>& record,
+                           const std::string& path, Timeouts timeouts, const Record* record,
                            ProgressListener* progress = nullptr) {
   ProgressScope progress_scope(progress);
   try {
-    pqxx::work tx(connection);
-    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler. They travel
-    // in the first statement's round trip: the server runs them first, and with no newline in them the
-    // "LINE n" of an error still counts within that statement.
-    std::string settings = "SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms) + "; ";
+    pqxx::nontransaction tx(connection);
+    // Rolls the transaction block back on every way out but the COMMIT (a failed statement leaves it
+    // aborted on the server). Never throws: the connection may be gone.
+    struct Block {
+      pqxx::nontransaction& tx;
+      bool open = false;
+      ~Block() {
+        if (!open) return;
+        try {
+          tx.exec("ROLLBACK");
+        } catch (const std::exception&) {
+          // The connection is gone: the server rolls back itself.
+        }
+      }
+    } block{tx};
+    // LOCAL: the settings end with the transaction, also behind a transaction-mode pooler. With no
+    // newline in them, the "LINE n" of an error in the first statement still counts within it.
+    std::string begin = "BEGIN; SET LOCAL lock_timeout = " + std::to_string(timeouts.lock_ms) + "; ";
     if (timeouts.statement_ms > 0) {
-      settings += "SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms) + "; ";
+      begin += "SET LOCAL statement_timeout = " + std::to_string(timeouts.statement_ms) + "; ";
     }
-    if (statements.empty()) tx.exec(settings);
     auto start = std::chrono::steady_clock::now();
+    if (statements.empty()) {
+      block.open = true;
+      tx.exec(begin);
+      begin.clear();
+    }
     auto interrupted = [&](const Statement& statement) {
       return Error(ExitCode::kInterrupted, "interrupted: " + path + ":" + std::to_string(statement.line) +
                                                " was cancelled and the migration rolled back, nothing of it "
@@ -332,8 +405,9 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
       if (progress != nullptr) progress->statement(path, i + 1, statements.size());
       if (interrupt_requested()) throw interrupted(statement);
       try {
-        tx.exec(settings.empty() ? statement.text : settings + statement.text);
-        settings.clear();
+        block.open = true;  // from the first round trip on: its BEGIN may run even if its statement fails
+        tx.exec(begin.empty() ? statement.text : begin + statement.text);
+        begin.clear();
       } catch (const pqxx::sql_error& e) {
         if (interrupt_requested()) throw interrupted(statement);
         int statement_line = 1;
@@ -345,10 +419,10 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
     }
     auto elapsed = std::chrono::steady_clock::now() - start;
     int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-    if (record) {
-      record(tx, ms);
-      tx.commit();
-    }  // without `record`, the transaction is rolled back as `tx` goes out of scope
+    if (record != nullptr) {
+      exec_record(tx, *record, record->sql(ms) + "; COMMIT");
+      block.open = false;
+    }  // without a record, the block rolls back as it goes out of scope
     return ms;
   } catch (const Error&) {
     throw;
@@ -367,14 +441,13 @@ int64_t run_in_transaction(pqxx::connection& connection, const std::vector<State
 // Runs the statements in one transaction with the migration's timeouts, retrying with backoff when a
 // lock wait times out (see DriverOptions).
 int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
-                         const std::vector<Statement>& statements, const std::string& path,
-                         const std::function<void(pqxx::work&, int64_t)>& record) {
+                         const std::vector<Statement>& statements, const std::string& path, const Record& record) {
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
   int64_t backoff_ms = options.retry_backoff_ms;
   for (int attempt = 1;; ++attempt) {
     try {
-      return run_in_transaction(connection, statements, path, timeouts, record, options.progress);
+      return run_in_transaction(connection, statements, path, timeouts, &record, options.progress);
     } catch (const LockTimedOut& timed_out) {
       if (attempt > options.lock_retries) {
         throw Error(ExitCode::kMigrationFailed,
@@ -407,10 +480,13 @@ int64_t run_with_retries(pqxx::connection& connection, const DriverOptions& opti
 // The state row says 'running' (with the `action`) before the first statement and, after each one,
 // which statements ran (`ran`: their lines), each write committed at once, so a run killed at any
 // point leaves a trace. A failure marks it 'failed' with the error; then the version is refused until
-// `resolve`. On success `record(tx, ms)` replaces the marker in a transaction of its own.
+// `resolve`. On success the record replaces the marker in a transaction of its own. A statement run in
+// autocommit whose lock wait times out is retried alone, like a transactional migration (see
+// DriverOptions), unless it is one PostgreSQL refuses in a transaction block.
 int64_t run_outside_transaction(pqxx::connection& connection, const Migration& migration, const std::string& action,
                                 const std::vector<Statement>& statements, const std::string& path, Timeouts timeouts,
-                                const std::function<void(pqxx::work&, int64_t)>& record, ProgressListener* progress) {
+                                const Record& record, const DriverOptions& options) {
+  ProgressListener* progress = options.progress;
   ProgressScope progress_scope(progress);
   const int64_t version = static_cast<int64_t>(migration.version);
   size_t done = 0;
@@ -477,21 +553,51 @@ int64_t run_outside_transaction(pqxx::connection& connection, const Migration& m
         reset();
         failure = Error(ExitCode::kInterrupted, "interrupted before " + where + ": " + ran());
       } else {
-        try {
-          tx.exec(statement.text);
-        } catch (const pqxx::sql_error& e) {
-          bool interrupted = interrupt_requested();
+        // A statement run on its own (autocommit) that gave up waiting for a lock did nothing, so it is
+        // run again after a backoff, as a transactional migration is. Not inside the script's own block
+        // (the failure aborts the block), nor a statement PostgreSQL runs in several transactions of its
+        // own (CREATE INDEX CONCURRENTLY and the others refused in a block may leave work behind).
+        const bool retryable = !in_block && statement.refused_in_transaction.empty();
+        int64_t backoff_ms = options.retry_backoff_ms;
+        for (int attempt = 1;; ++attempt) {
           try {
-            reset();
-          } catch (const std::exception&) {
-            // The connection is gone; the error below says what ran.
+            tx.exec(statement.text);
+            break;
+          } catch (const pqxx::sql_error& e) {
+            bool interrupted = interrupt_requested();
+            bool timed_out = e.sqlstate() == "55P03";
+            if (timed_out && retryable && !interrupted && attempt <= options.lock_retries) {
+              if (options.notices != nullptr) {
+                int line = 1;
+                std::string message = describe(e, &line);
+                *options.notices << path << ":" << statement.line + line - 1 << ": " << message
+                                 << "; the statement did nothing, retry " << attempt << " of " << options.lock_retries
+                                 << " in " << backoff_ms << " ms" << std::endl;
+              }
+              for (int64_t slept = 0; slept < backoff_ms && !interrupt_requested(); slept += 50) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(50, backoff_ms - slept)));
+              }
+              backoff_ms = std::min<int64_t>(backoff_ms * 2, 60000);
+              if (!interrupt_requested()) continue;
+              interrupted = true;
+            }
+            try {
+              reset();
+            } catch (const std::exception&) {
+              // The connection is gone; the error below says what ran.
+            }
+            int statement_line = 1;
+            std::string message = describe(e, &statement_line);
+            if (timed_out && retryable && attempt > 1) {
+              message += "; gave up after " + std::to_string(attempt) + " attempts (lock_timeout " +
+                         std::to_string(timeouts.lock_ms) + " ms)";
+            }
+            failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
+                                  : Error(ExitCode::kMigrationFailed,
+                                          path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
+                                              message + "; " + ran());
+            break;
           }
-          int statement_line = 1;
-          std::string message = describe(e, &statement_line);
-          failure = interrupted ? Error(ExitCode::kInterrupted, "interrupted: " + where + " was cancelled; " + ran())
-                                : Error(ExitCode::kMigrationFailed,
-                                        path + ":" + std::to_string(statement.line + statement_line - 1) + ": " +
-                                            message + "; " + ran());
         }
       }
       if (failure) break;
@@ -522,7 +628,7 @@ int64_t run_outside_transaction(pqxx::connection& connection, const Migration& m
     if (action == "up") {
       tx.exec_params("DELETE FROM migrator.schema_migrations WHERE version = $1 AND state <> 'applied'", version);
     }
-    record(tx, ms);
+    exec_record(tx, record, record.sql(ms));
     tx.commit();
   } catch (const Error&) {
     throw;
@@ -534,13 +640,11 @@ int64_t run_outside_transaction(pqxx::connection& connection, const Migration& m
 
 // Runs the script as `plan` says: in one transaction with retries, or outside a transaction.
 int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, const Migration& migration,
-                    const std::string& action, const ScriptPlan& plan, const std::string& path,
-                    const std::function<void(pqxx::work&, int64_t)>& record) {
+                    const std::string& action, const ScriptPlan& plan, const std::string& path, const Record& record) {
   if (!plan.outside_transaction) return run_with_retries(connection, options, migration, plan.statements, path, record);
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options.statement_timeout_ms)};
-  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record,
-                                 options.progress);
+  return run_outside_transaction(connection, migration, action, plan.statements, path, timeouts, record, options);
 }
 
 }  // namespace
@@ -548,32 +652,40 @@ int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, 
 int64_t PostgresDriver::apply(const Migration& migration) {
   std::string path = migration.up_path().string();
   ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
-  return run_planned(session_->connection, options_, migration, "up", plan, path, [&](pqxx::work& tx, int64_t ms) {
-    // The state row and the history row in one statement: one round trip per migration fewer.
-    tx.exec_params(
-        "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
-        "VALUES ($1, $2, $3, $4, $5)) "
-        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
-        "VALUES ($1, $2, 'up', 'applied', $4, $6, '')",
-        static_cast<int64_t>(migration.version), migration.name, migration.checksum, ms, migration.label(),
-        std::string(kMigratorVersion));
-  });
+  pqxx::connection& connection = session_->connection;
+  // The state row and the history row in one statement.
+  Record record{[&](int64_t ms) {
+                  return "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, "
+                         "execution_ms, directory) VALUES (" +
+                         std::to_string(migration.version) + ", " + connection.quote(migration.name) + ", " +
+                         connection.quote(migration.checksum) + ", " + std::to_string(ms) + ", " +
+                         connection.quote(migration.label()) +
+                         ")) INSERT INTO migrator.history (version, name, action, outcome, duration_ms, "
+                         "migrator_version, detail) VALUES (" +
+                         std::to_string(migration.version) + ", " + connection.quote(migration.name) +
+                         ", 'up', 'applied', " + std::to_string(ms) + ", " +
+                         connection.quote(std::string(kMigratorVersion)) + ", '')";
+                },
+                ""};
+  return run_planned(connection, options_, migration, "up", plan, path, record);
 }
 
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
-  return run_planned(session_->connection, options_, migration, "down", plan, path, [&](pqxx::work& tx, int64_t ms) {
-    // One statement, one round trip: the history row is written for each state row deleted.
-    pqxx::result deleted = tx.exec_params(
-        "WITH state AS (DELETE FROM migrator.schema_migrations WHERE version = $1 RETURNING version) "
-        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
-        "SELECT version, $2, 'down', 'reverted', $3, $4, '' FROM state",
-        static_cast<int64_t>(migration.version), migration.name, ms, std::string(kMigratorVersion));
-    if (deleted.affected_rows() != 1) {
-      throw Error(ExitCode::kDatabase, migration.label() + " is not recorded as applied (changed concurrently?)");
-    }
-  });
+  pqxx::connection& connection = session_->connection;
+  // One statement: the history row takes its version from the state row deleted, so without one it
+  // violates NOT NULL (Record::missing).
+  Record record{[&](int64_t ms) {
+                  return "WITH state AS (DELETE FROM migrator.schema_migrations WHERE version = " +
+                         std::to_string(migration.version) +
+                         " RETURNING version) INSERT INTO migrator.history (version, name, action, outcome, "
+                         "duration_ms, migrator_version, detail) VALUES ((SELECT version FROM state), " +
+                         connection.quote(migration.name) + ", 'down', 'reverted', " + std::to_string(ms) + ", " +
+                         connection.quote(std::string(kMigratorVersion)) + ", '')";
+                },
+                migration.label() + " is not recorded as applied (changed concurrently?)"};
+  return run_planned(connection, options_, migration, "down", plan, path, record);
 }
 
 void PostgresDriver::verify(const Migration& migration) {
@@ -582,7 +694,7 @@ void PostgresDriver::verify(const Migration& migration) {
   Timeouts timeouts{migration.options.lock_timeout_ms.value_or(options_.lock_timeout_ms),
                     migration.options.statement_timeout_ms.value_or(options_.statement_timeout_ms)};
   try {
-    run_in_transaction(session_->connection, statements, path, timeouts, nullptr);
+    run_in_transaction(session_->connection, statements, path, timeouts, /*record=*/nullptr);
   } catch (const LockTimedOut& timed_out) {
     throw Error(ExitCode::kMigrationFailed, timed_out.message);
   }

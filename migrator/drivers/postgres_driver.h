@@ -28,7 +28,9 @@ class PostgresDriver : public Driver {
   // Polls pg_try_advisory_lock(kLockKey) until it succeeds, wait_seconds pass (0: fails at once,
   // Error(kLockHeld) naming the holder) or the run is interrupted, saying once a second to
   // options.notices who holds the lock. Then
-  // creates or upgrades schema migrator and its table.
+  // creates or upgrades schema migrator and its table, unless they are as this version makes them
+  // (the schema's comment names the hash of the script that does it, and their shape checks out).
+  // Later calls do nothing: the lock is held until the driver is destroyed.
   void lock() override;
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
@@ -60,6 +62,7 @@ class PostgresDriver : public Driver {
   std::vector<AppliedMigration> rows(bool failed);
   std::unique_ptr<Session> session_;
   DriverOptions options_;
+  bool locked_ = false;  // lock() succeeded
 };
 
 }  // namespace migrator

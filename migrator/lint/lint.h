@@ -56,6 +56,10 @@ class Catalog {
   // Estimated rows of a table (pg_class.reltuples scaled to the current size in pages, as the
   // planner does); nullopt if no such table exists.
   virtual std::optional<double> estimated_rows(const std::string& schema, const std::string& table) = 0;
+  // Reads what estimated_rows() answers for each of `tables` ({schema, table}) at once, so that the
+  // calls that follow for them need no query of their own (a run lints many scripts naming many
+  // tables). A hint: the default does nothing.
+  virtual void prefetch_rows(const std::vector<std::pair<std::string, std::string>>& tables) { (void)tables; }
   // 'i', 's' or 'v' (pg_proc.provolatile; the most volatile overload of that name); nullopt if unknown.
   virtual std::optional<char> function_volatility(const std::string& name) = 0;
   virtual std::optional<CatalogType> column_type(const std::string& schema, const std::string& table,

@@ -1,10 +1,14 @@
 #include "migrator/lint/lint_run.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <system_error>
+#include <utility>
 
 #include "migrator/error.h"
+#include "migrator/lint/context.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator {
 namespace fs = std::filesystem;
@@ -64,6 +68,26 @@ std::vector<Finding> refused(const std::vector<Finding>& findings) {
 }
 
 std::vector<Finding> lint_before_up(const std::vector<const Migration*>& pending, const LintOptions& options) {
+  if (options.catalog != nullptr) {
+    // Every table the scripts name (each RangeVar of their parse trees), read from the catalog in one
+    // query rather than one per statement that asks.
+    std::set<std::pair<std::string, std::string>> tables;
+    for (const Migration* migration : pending) {
+      const ParsedScript* parsed = nullptr;
+      try {
+        parsed = &parse_postgres_script(migration->up_sql, migration->up_path().string());
+      } catch (const Error&) {
+        continue;  // the linter reports it below
+      }
+      lint::walk(*parsed->stmts, [&](const std::string&, const lint::json& body) {
+        auto relname = body.find("relname");
+        if (relname != body.end() && relname->is_string()) {
+          tables.emplace(body.value("schemaname", ""), relname->get<std::string>());
+        }
+      });
+    }
+    options.catalog->prefetch_rows({tables.begin(), tables.end()});
+  }
   Linter linter(options);
   std::vector<Finding> all;
   for (const Migration* migration : pending) {

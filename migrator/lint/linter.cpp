@@ -235,12 +235,9 @@ Linter::~Linter() = default;
 std::vector<Finding> Linter::lint(const LintScript& script) {
   using lint::json;
   const std::string& sql = script.sql;
-  // Syntax errors name file and line the way the migration would fail.
-  split_postgres_script(sql, script.path);
-  PgQueryParseResult parsed = pg_query_parse(sql.c_str());
-  json tree = parsed.error == nullptr ? json::parse(parsed.parse_tree, nullptr, false) : json();
-  pg_query_free_parse_result(parsed);
-  json stmts = tree.is_object() ? tree.value("stmts", json::array()) : json::array();
+  // Syntax errors name file and line the way the migration would fail. The parse is the one the run
+  // itself uses (parse_postgres_script caches it).
+  const json& stmts = *parse_postgres_script(sql, script.path).stmts;
 
   std::vector<lint::Span> spans;
   for (const json& stmt : stmts) {

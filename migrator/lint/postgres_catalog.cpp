@@ -13,14 +13,29 @@ namespace {
 constexpr const char* kRelation =
     "to_regclass(CASE WHEN $1 = '' THEN quote_ident($2) ELSE quote_ident($1) || '.' || quote_ident($2) END)";
 
+// The columns estimated_rows() reads of pg_class row `c`.
+constexpr const char* kRowColumns =
+    "c.reltuples::float8, c.relpages::bigint, "
+    "(pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint";
+
+// reltuples scaled by the pages the table has now, as the planner estimates (see estimated_rows).
+double scaled_rows(double reltuples, double relpages, double pages) {
+  if (relpages > 0) return reltuples / relpages * pages;
+  if (reltuples >= 0 || pages == 0) return pages == 0 ? 0.0 : reltuples;
+  return std::numeric_limits<double>::infinity();  // never analyzed and not empty: assume large
+}
+
 }  // namespace
 
 struct PostgresCatalog::Connection {
   explicit Connection(const std::string& conninfo) : connection(conninfo) {}
   pqxx::connection connection;
 
+  size_t queries = 0;
+
   template <typename... Args>
   pqxx::result query(const std::string& sql, Args&&... args) {
+    ++queries;
     try {
       pqxx::nontransaction tx(connection);
       return tx.exec_params(sql, std::forward<Args>(args)...);
@@ -40,20 +55,36 @@ PostgresCatalog::PostgresCatalog(const std::string& conninfo) {
 
 PostgresCatalog::~PostgresCatalog() = default;
 
+size_t PostgresCatalog::queries() const { return connection_->queries; }
+
 std::optional<double> PostgresCatalog::estimated_rows(const std::string& schema, const std::string& table) {
-  pqxx::result rows =
-      connection_->query(std::string("SELECT c.reltuples::float8, c.relpages::bigint, "
-                                     "(pg_relation_size(c.oid) / current_setting('block_size')::int)::bigint "
-                                     "FROM pg_class c WHERE c.oid = ") +
-                             kRelation,
-                         schema, table);
+  auto prefetched = prefetched_rows_.find({schema, table});
+  if (prefetched != prefetched_rows_.end()) return prefetched->second;
+  pqxx::result rows = connection_->query(
+      std::string("SELECT ") + kRowColumns + " FROM pg_class c WHERE c.oid = " + kRelation, schema, table);
   if (rows.empty()) return std::nullopt;
-  double reltuples = rows[0][0].as<double>();
-  double relpages = rows[0][1].as<double>();
-  double pages = rows[0][2].as<double>();
-  if (relpages > 0) return reltuples / relpages * pages;
-  if (reltuples >= 0 || pages == 0) return pages == 0 ? 0.0 : reltuples;
-  return std::numeric_limits<double>::infinity();  // never analyzed and not empty: assume large
+  return scaled_rows(rows[0][0].as<double>(), rows[0][1].as<double>(), rows[0][2].as<double>());
+}
+
+void PostgresCatalog::prefetch_rows(const std::vector<std::pair<std::string, std::string>>& tables) {
+  if (tables.empty()) return;
+  // The names as a VALUES list of quoted literals, numbered; each joined to its pg_class row if any.
+  std::string values;
+  for (size_t i = 0; i < tables.size(); ++i) {
+    values += (i == 0 ? "(" : ", (") + std::to_string(i) + ", " + connection_->connection.quote(tables[i].first) +
+              ", " + connection_->connection.quote(tables[i].second) + ")";
+  }
+  pqxx::result rows = connection_->query(
+      std::string("SELECT n.i, c.oid IS NOT NULL, ") + kRowColumns + " FROM (VALUES " + values +
+      ") AS n(i, s, t) LEFT JOIN pg_class c ON c.oid = to_regclass(CASE WHEN n.s = '' THEN quote_ident(n.t) "
+      "ELSE quote_ident(n.s) || '.' || quote_ident(n.t) END)");
+  for (const auto& row : rows) {
+    const std::pair<std::string, std::string>& table = tables.at(row[0].as<size_t>());
+    prefetched_rows_[table] =
+        row[1].as<bool>()
+            ? std::optional<double>(scaled_rows(row[2].as<double>(), row[3].as<double>(), row[4].as<double>()))
+            : std::nullopt;
+  }
 }
 
 std::optional<char> PostgresCatalog::function_volatility(const std::string& name) {

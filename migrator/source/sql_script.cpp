@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <mutex>
+#include <unordered_map>
 
 #include "migrator/error.h"
 
@@ -150,64 +152,84 @@ std::string first_line(const Statement& statement) {
 
 }  // namespace
 
-std::vector<Statement> split_postgres_script(const std::string& script, const std::string& path) {
-  PgQuerySplitResult result = pg_query_split_with_parser(script.c_str());
-  if (result.error != nullptr) {
-    std::string message = result.error->message != nullptr ? result.error->message : "syntax error";
-    int cursor = result.error->cursorpos;  // 1-based character position, 0 if unknown
-    pg_query_free_split_result(result);
+namespace {
+
+// Parses `script` once: statement boundaries from the parse's raw statements (stmt_location and
+// stmt_len, as pg_query_split_with_parser gives them), and each statement's tree.
+std::unique_ptr<ParsedScript> parse_uncached(const std::string& script, const std::string& path) {
+  PgQueryParseResult parsed = pg_query_parse(script.c_str());
+  if (parsed.error != nullptr) {
+    std::string message = parsed.error->message != nullptr ? parsed.error->message : "syntax error";
+    int cursor = parsed.error->cursorpos;  // 1-based character position, 0 if unknown
+    pg_query_free_parse_result(parsed);
     std::string where = path;
     if (cursor > 0) where += ":" + std::to_string(line_at(script, utf8_byte_offset(script, cursor - 1)));
     throw Error(ExitCode::kMigrationFailed, where + ": " + message);
   }
-  std::vector<Statement> statements;
-  for (int i = 0; i < result.n_stmts; ++i) {
-    size_t location = static_cast<size_t>(result.stmts[i]->stmt_location);
-    size_t length = static_cast<size_t>(result.stmts[i]->stmt_len);
+  auto tree = std::make_shared<nlohmann::json>(
+      parsed.parse_tree != nullptr ? nlohmann::json::parse(parsed.parse_tree, nullptr, /*allow_exceptions=*/false)
+                                   : nlohmann::json());
+  pg_query_free_parse_result(parsed);
+  auto stmts = std::make_shared<nlohmann::json>(nlohmann::json::array());
+  if (tree->is_object() && tree->contains("stmts") && (*tree)["stmts"].is_array()) *stmts = std::move((*tree)["stmts"]);
+  auto result = std::make_unique<ParsedScript>();
+  for (const nlohmann::json& raw : *stmts) {
+    size_t location = raw.value("stmt_location", size_t{0});
+    size_t length = raw.value("stmt_len", size_t{0});
     size_t end = length == 0 ? script.size() : std::min(script.size(), location + length);
     size_t start = skip_blank_and_comments(script, location, /*nested_block_comments=*/true);
     if (start >= end) continue;
     Statement statement;
     statement.text = script.substr(start, end - start);
     statement.line = line_at(script, start);
-    statements.push_back(std::move(statement));
-  }
-  pg_query_free_split_result(result);
-
-  // The same parser again for the trees: its statement list is the one split from above.
-  PgQueryParseResult parsed = pg_query_parse(script.c_str());
-  if (parsed.error == nullptr && parsed.parse_tree != nullptr) {
-    nlohmann::json tree = nlohmann::json::parse(parsed.parse_tree, nullptr, /*allow_exceptions=*/false);
-    const nlohmann::json* stmts = tree.is_object() && tree.contains("stmts") ? &tree["stmts"] : nullptr;
-    if (stmts != nullptr && stmts->is_array() && stmts->size() == statements.size()) {
-      for (size_t i = 0; i < statements.size(); ++i) {
-        const nlohmann::json& stmt = (*stmts)[i].value("stmt", nlohmann::json::object());
-        if (!stmt.is_object() || stmt.empty()) continue;
-        Statement& statement = statements[i];
-        statement.node = stmt.begin().key();
-        const nlohmann::json& body = stmt.begin().value();
-        if (statement.node == "TransactionStmt") {
-          std::string kind = body.value("kind", "");
-          statement.transaction_kind = kind;
-          statement.chained = body.value("chain", false);
-          statement.transaction_control =
-              kind != "TRANS_STMT_SAVEPOINT" && kind != "TRANS_STMT_RELEASE" && kind != "TRANS_STMT_ROLLBACK_TO";
-        }
-        statement.refused_in_transaction = refused_in_transaction(statement.node, body);
-        if (statement.refused_in_transaction == "CREATE INDEX CONCURRENTLY") {
-          statement.concurrent_index = body.value("idxname", "");
-          statement.concurrent_index_schema = body.value("relation", nlohmann::json::object()).value("schemaname", "");
-        }
+    auto found = raw.find("stmt");
+    if (found != raw.end() && found->is_object() && !found->empty()) {
+      const nlohmann::json& stmt = *found;
+      statement.tree = &stmt;
+      statement.node = stmt.begin().key();
+      const nlohmann::json& body = stmt.begin().value();
+      if (statement.node == "TransactionStmt") {
+        std::string kind = body.value("kind", "");
+        statement.transaction_kind = kind;
+        statement.chained = body.value("chain", false);
+        statement.transaction_control =
+            kind != "TRANS_STMT_SAVEPOINT" && kind != "TRANS_STMT_RELEASE" && kind != "TRANS_STMT_ROLLBACK_TO";
+      }
+      statement.refused_in_transaction = refused_in_transaction(statement.node, body);
+      if (statement.refused_in_transaction == "CREATE INDEX CONCURRENTLY") {
+        statement.concurrent_index = body.value("idxname", "");
+        statement.concurrent_index_schema = body.value("relation", nlohmann::json::object()).value("schemaname", "");
       }
     }
+    result->statements.push_back(std::move(statement));
   }
-  pg_query_free_parse_result(parsed);
-  return statements;
+  result->stmts = std::move(stmts);
+  return result;
+}
+
+}  // namespace
+
+const ParsedScript& parse_postgres_script(const std::string& script, const std::string& path) {
+  static std::mutex mutex;
+  static std::unordered_map<std::string, std::unique_ptr<ParsedScript>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = cache.find(script);
+    if (found != cache.end()) return *found->second;
+  }
+  std::unique_ptr<ParsedScript> parsed = parse_uncached(script, path);  // outside the lock: it may throw
+  std::lock_guard<std::mutex> lock(mutex);
+  auto entry = cache.emplace(script, std::move(parsed)).first;
+  return *entry->second;  // another thread's equal entry if it came first
+}
+
+std::vector<Statement> split_postgres_script(const std::string& script, const std::string& path) {
+  return parse_postgres_script(script, path).statements;
 }
 
 ScriptPlan plan_postgres_script(const std::string& script, const std::string& path, bool no_transaction) {
   ScriptPlan plan;
-  plan.statements = split_postgres_script(script, path);
+  plan.statements = parse_postgres_script(script, path).statements;
   auto refuse = [&](const Statement& statement, const std::string& why) {
     throw Error(ExitCode::kInvalidMigrations,
                 path + ":" + std::to_string(statement.line) + ": '" + first_line(statement) + "' " + why);

@@ -2,9 +2,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 namespace migrator {
 
@@ -39,11 +42,29 @@ struct Statement {
   // the build fails; the schema is empty unless the statement names it.
   std::string concurrent_index_schema;
   std::string concurrent_index;
+  // PostgreSQL only: the statement's parse tree as libpg_query gives it ({"CreateStmt": {...}}),
+  // owned by the script's entry in the parse cache (see parse_postgres_script), which lives as long
+  // as the process; null if unknown.
+  const nlohmann::json* tree = nullptr;
 };
+
+// A PostgreSQL script parsed once: its statements (see split_postgres_script) and libpg_query's
+// list of raw statements, read into JSON once ([{"stmt": {...}, "stmt_location": ..., "stmt_len":
+// ...}, ...]; a zero location or length is left out, as libpg_query leaves it out).
+struct ParsedScript {
+  std::vector<Statement> statements;
+  std::shared_ptr<const nlohmann::json> stmts;
+};
+
+// Parses `script` with libpg_query the first time this process sees its text, and returns the same
+// entry for the same text afterwards: the check before a run, the linter, the backup's scan for
+// destructive statements and the run itself share one parse. Entries live as long as the process.
+// Thread-safe. Throws like split_postgres_script (errors are not cached; they name `path`).
+const ParsedScript& parse_postgres_script(const std::string& script, const std::string& path);
 
 // Splits a PostgreSQL script into statements with libpg_query's parser (so semicolons inside
 // strings, dollar quotes and function bodies are handled), each with its parse tree's top node.
-// Nothing touches a database.
+// Nothing touches a database. The statements of parse_postgres_script(), copied.
 // Throws Error(kMigrationFailed) "<path>:<line>: syntax error ..." if the script does not parse.
 std::vector<Statement> split_postgres_script(const std::string& script, const std::string& path);
 

@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 
+#include "migrator/lint/lint_run.h"
 #include "migrator/lint/postgres_catalog.h"
+#include "migrator/source/source.h"
 #include "migrator/test_support.h"
 
 namespace migrator_test {
@@ -179,6 +181,48 @@ TEST_F(LintPostgres, CatalogAnswers) {
   EXPECT_GT(*catalog.estimated_rows("", "never_analyzed"), 1e9);  // unknown: assumed large
   db_.exec("CREATE TABLE empty_one (a int)");
   EXPECT_EQ(catalog.estimated_rows("", "empty_one"), 0.0);
+}
+
+TEST_F(LintPostgres, PrefetchedRowsAnswerAsSingleQueriesDoInOneQuery) {
+  db_.exec("CREATE SCHEMA \"odd schema\"; CREATE TABLE \"odd schema\".\"Odd\" (a int)");
+  std::vector<std::pair<std::string, std::string>> tables = {
+      {"", "big"}, {"public", "big"}, {"public", "nope"}, {"no schema", "big"}, {"odd schema", "Odd"}};
+  migrator::PostgresCatalog single(db_.url());
+  migrator::PostgresCatalog batched(db_.url());
+  batched.prefetch_rows(tables);
+  EXPECT_EQ(batched.queries(), 1u);
+  for (const auto& [schema, table] : tables) {
+    EXPECT_EQ(batched.estimated_rows(schema, table), single.estimated_rows(schema, table)) << schema << "." << table;
+  }
+  EXPECT_EQ(batched.queries(), 1u);  // every answer came from the prefetch
+  EXPECT_NEAR(*batched.estimated_rows("", "big"), 2000, 1);
+  EXPECT_EQ(batched.estimated_rows("odd schema", "Odd"), 0.0);
+  EXPECT_EQ(batched.estimated_rows("public", "nope"), std::nullopt);
+  // A table it was not told about is asked for on its own.
+  EXPECT_EQ(batched.estimated_rows("", "never_named"), std::nullopt);
+  EXPECT_EQ(batched.queries(), 2u);
+}
+
+// `up` lints its pending migrations with one catalog query for the tables they name, however many.
+TEST_F(LintPostgres, LintBeforeUpReadsTheRowsOfEveryNamedTableInOneQuery) {
+  // Each indexes the table the one before created: new only if that one is pending, which the
+  // catalog tells (one question per index without the prefetch).
+  for (int i = 2; i <= 9; ++i) {
+    std::string table = "t" + std::to_string(i);
+    std::string index = i == 2 ? "" : "CREATE INDEX ON t" + std::to_string(i - 1) + " (id);\n";
+    migrations_.add("000" + std::to_string(i) + "_" + table, "CREATE TABLE " + table + " (id int);\n" + index,
+                    "DROP TABLE " + table + ";\n");
+  }
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(migrations_.path());
+  std::vector<const migrator::Migration*> pending;
+  for (const migrator::Migration& migration : migrations) {
+    if (migration.version >= 2) pending.push_back(&migration);
+  }
+  migrator::PostgresCatalog catalog(db_.url());
+  migrator::LintOptions options;
+  options.catalog = &catalog;
+  EXPECT_TRUE(migrator::lint_before_up(pending, options).empty());
+  EXPECT_EQ(catalog.queries(), 1u);
 }
 
 }  // namespace

@@ -136,6 +136,20 @@ TEST_F(PostgresDriverTest, ErrorInTheFirstStatementNamesItsLine) {
   EXPECT_TRUE(applied().empty());
 }
 
+// The record of a revert shares its round trip with COMMIT, so it reports a state row that is no
+// longer there by failing (the history row's version would be NULL): the revert rolls back whole.
+TEST_F(PostgresDriverTest, RevertWhoseStateRowVanishedFailsAndRollsBack) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n",
+                  "DROP TABLE t1;\nDELETE FROM migrator.schema_migrations WHERE version = 1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  Outcome result = down_steps(1);
+  EXPECT_EQ(result.exit_code, static_cast<int>(migrator::ExitCode::kDatabase)) << result.error;
+  EXPECT_THAT(result.error, HasSubstr("0001_first is not recorded as applied (changed concurrently?)"));
+  EXPECT_EQ(backend_->count_rows("t1"), 0);  // DROP TABLE rolled back with the rest
+  ASSERT_EQ(applied().size(), 1u);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied"));
+}
+
 TEST_F(PostgresDriverTest, StateTableHasTheDocumentedColumns) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   ASSERT_EQ(up().exit_code, 0);
@@ -180,6 +194,7 @@ TEST_F(PostgresDriverTest, TransactionControlIsRefusedBeforeAnythingRuns) {
 }
 
 bool wait_for_query(const std::string& url, const std::string& prefix);
+std::string query(const std::string& url, const std::string& sql);
 
 TEST_F(PostgresDriverTest, HistoryIsAppendOnlyAndRecordsInterruptions) {
   migrations_.add("0001_slow", "CREATE TABLE t1 (id integer);\nSELECT pg_sleep(60);\n", "DROP TABLE t1;\n");
@@ -230,6 +245,34 @@ TEST_F(PostgresDriverTest, StateTableFromTheFirstReleaseIsUpgradedInPlace) {
   migrations_.remove("0001_first");
   migrations_.remove("0002_second");
   EXPECT_THAT(states(), ElementsAre("1_first missing", "0002_second missing"));
+}
+
+// The state schema script runs when the state is not what it makes, not on every run: a second run
+// leaves its function's catalog row as the first wrote it (CREATE OR REPLACE would write a new one).
+TEST_F(PostgresDriverTest, CurrentStateTablesAreNotRecreatedByEveryRun) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  auto function_row = [&] {
+    pqxx::connection connection(backend_->url());
+    pqxx::nontransaction tx(connection);
+    return tx.exec1("SELECT xmin::text FROM pg_proc WHERE proname = 'history_is_append_only'")[0].as<std::string>();
+  };
+  std::string written = function_row();
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n", "DROP TABLE t2;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  ASSERT_EQ(down_steps(1).exit_code, 0);
+  EXPECT_EQ(function_row(), written);
+  // Without the trigger, the shape is not the current one: the next run puts it back.
+  query(backend_->url(), "DROP TRIGGER history_is_append_only ON migrator.history");
+  ASSERT_EQ(up().exit_code, 0);
+  EXPECT_NE(function_row(), written);
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 applied", "down 2 reverted", "up 2 applied"));
+  try {
+    query(backend_->url(), "DELETE FROM migrator.history");
+    ADD_FAILURE() << "the history accepted a DELETE";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("migrator.history is append-only"));
+  }
 }
 
 TEST_F(PostgresDriverTest, HistoryFromBeforeBaselineIsUpgradedInPlace) {
@@ -287,6 +330,32 @@ TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
 }
 
 // Runs `up` on the test database with `options`, collecting notices; returns the error or "".
+// lock_timeout and the first backoff 100 ms, and `retries` retries.
+migrator::DriverOptions quick_retries(int retries) {
+  migrator::DriverOptions options;
+  options.lock_timeout_ms = 100;
+  options.lock_retries = retries;
+  options.retry_backoff_ms = 100;
+  return options;
+}
+
+// A thread that commits `hold` 250 ms after a session of the database at `url` starts waiting for a
+// lock on t0 (so after a lock_timeout of 100 ms has expired at least once), or after 2 s.
+std::thread release_when_queued(const std::string& url, pqxx::work& hold) {
+  return std::thread([url, &hold] {
+    pqxx::connection watcher(url);
+    for (int i = 0; i < 200; ++i) {
+      pqxx::nontransaction tx(watcher);
+      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    hold.commit();
+  });
+}
+
 std::string up_with(const std::string& url, const std::filesystem::path& dir, migrator::DriverOptions options,
                     std::ostringstream* notices) {
   options.notices = notices;
@@ -311,10 +380,7 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
   pqxx::work hold(holder);
   hold.exec("SELECT * FROM t0");  // ACCESS SHARE, enough to block ALTER TABLE
 
-  migrator::DriverOptions options;
-  options.lock_timeout_ms = 100;
-  options.lock_retries = 2;
-  options.retry_backoff_ms = 100;
+  migrator::DriverOptions options = quick_retries(2);
   std::ostringstream notices;
   auto start = std::chrono::steady_clock::now();
   std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
@@ -330,18 +396,7 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
 
   // Released during the backoff: a retry succeeds. The holder lets go once the migration has queued
   // for the lock and timed out (lock_timeout 100 ms) at least once.
-  std::thread release([&] {
-    pqxx::connection watcher(backend_->url());
-    for (int i = 0; i < 200; ++i) {
-      pqxx::nontransaction tx(watcher);
-      if (tx.exec1("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 't0'::regclass")[0].as<int>() > 0) {
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-    hold.commit();
-  });
+  std::thread release = release_when_queued(backend_->url(), hold);
   options.lock_retries = 5;
   std::ostringstream more;
   error = up_with(backend_->url(), migrations_.path(), options, &more);
@@ -349,6 +404,77 @@ TEST_F(PostgresDriverTest, LockTimeoutRollsBackAndRetriesWithBackoffThenGivesUp)
   EXPECT_EQ(error, "");
   EXPECT_THAT(more.str(), HasSubstr("retry 1 of 5"));
   EXPECT_EQ(backend_->count_rows("t1"), 0);
+}
+
+// Outside a transaction a statement in autocommit that timed out waiting for a lock did nothing: it
+// alone is retried with the backoff; the statements before it stay, as they ran once.
+class PostgresOutsideRetryTest : public PostgresDriverTest {
+ protected:
+  // 0000 creates t0 and is applied; 0001 (no-transaction) inserts a row into it, then alters it.
+  void add_insert_then_alter_outside_a_transaction() {
+    migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+    ASSERT_EQ(up().exit_code, 0);
+    migrations_.add("0001_alter",
+                    "-- migrator: no-transaction\nINSERT INTO t0 VALUES (1);\nALTER TABLE t0 ADD COLUMN x integer;\n",
+                    "ALTER TABLE t0 DROP COLUMN x;\n");
+  }
+};
+
+TEST_F(PostgresOutsideRetryTest, ALockTimeoutRetriesTheStatementAloneThenGivesUp) {
+  add_insert_then_alter_outside_a_transaction();
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0 LIMIT 0");  // ACCESS SHARE, enough to block ALTER TABLE, not INSERT
+
+  migrator::DriverOptions options = quick_retries(2);
+  std::ostringstream notices;
+  auto start = std::chrono::steady_clock::now();
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  EXPECT_THAT(error, HasSubstr("0001_alter/up.sql:3: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
+                               "gave up after 3 attempts (lock_timeout 100 ms); 1 of 2 statements ran outside a "
+                               "transaction and remain (lines 2)"));
+  EXPECT_THAT(notices.str(), HasSubstr("0001_alter/up.sql:3: ERROR: canceling statement due to lock timeout (SQLSTATE "
+                                       "55P03); the statement did nothing, retry 1 of 2 in 100 ms\n"));
+  EXPECT_THAT(notices.str(), HasSubstr("; the statement did nothing, retry 2 of 2 in 200 ms\n"));
+  EXPECT_GE(elapsed, std::chrono::milliseconds(3 * 100 + 100 + 200));
+  EXPECT_EQ(backend_->count_rows("t0"), 1);  // the INSERT ran once, not once per attempt
+  EXPECT_THAT(states(), ElementsAre("0000_table applied", "0001_alter failed"));
+  hold.abort();
+}
+
+TEST_F(PostgresOutsideRetryTest, ALockReleasedDuringTheBackoffLetsTheRetrySucceed) {
+  add_insert_then_alter_outside_a_transaction();
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("SELECT * FROM t0 LIMIT 0");
+  std::thread release = release_when_queued(backend_->url(), hold);
+  migrator::DriverOptions options = quick_retries(5);
+  std::ostringstream notices;
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  release.join();
+  EXPECT_EQ(error, "");
+  EXPECT_THAT(notices.str(), HasSubstr("retry 1 of 5"));
+  EXPECT_EQ(backend_->count_rows("t0"), 1);
+  EXPECT_THAT(states(), ElementsAre("0000_table applied", "0001_alter applied"));
+}
+
+// CREATE INDEX CONCURRENTLY runs transactions of its own and may leave an invalid index: not retried.
+TEST_F(PostgresDriverTest, OutsideATransactionAConcurrentIndexBuildIsNotRetried) {
+  migrations_.add("0000_table", "CREATE TABLE t0 (id integer);\n", "DROP TABLE t0;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  migrations_.add("0001_index", "CREATE INDEX CONCURRENTLY t0_id ON t0 (id);\n", "DROP INDEX CONCURRENTLY t0_id;\n");
+  pqxx::connection holder(backend_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE t0 IN SHARE UPDATE EXCLUSIVE MODE");
+  migrator::DriverOptions options = quick_retries(2);
+  std::ostringstream notices;
+  std::string error = up_with(backend_->url(), migrations_.path(), options, &notices);
+  EXPECT_THAT(error, HasSubstr("0001_index/up.sql:1: ERROR: canceling statement due to lock timeout (SQLSTATE 55P03); "
+                               "no statement of it ran"));
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("gave up after")));
+  EXPECT_EQ(notices.str(), "");
+  hold.abort();
 }
 
 TEST_F(PostgresDriverTest, HeaderTimeoutsOverrideTheRunsAndEndWithTheMigration) {

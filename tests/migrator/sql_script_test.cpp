@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "migrator/error.h"
 
 namespace migrator_test {
@@ -173,6 +175,37 @@ std::string plan_error(const std::string& script, bool no_transaction) {
     return e.what();
   }
   return "";
+}
+
+TEST(ParsePostgresScript, ParsesEachTextOncePerProcessAndKeepsEachStatementsTree) {
+  // A text no other test parses, so the first call here is the one that parses it.
+  std::string script = "CREATE TABLE parsed_once (id int);\nDROP TABLE parsed_once_old;";
+  const migrator::ParsedScript& first = migrator::parse_postgres_script(script, "a/up.sql");
+  const migrator::ParsedScript& again = migrator::parse_postgres_script(std::string(script), "b/up.sql");
+  EXPECT_EQ(&first, &again);  // the cached entry, whatever the path
+  ASSERT_EQ(first.statements.size(), 2u);
+  ASSERT_EQ(first.stmts->size(), 2u);
+  ASSERT_NE(first.statements[1].tree, nullptr);
+  EXPECT_EQ(first.statements[1].tree, &(*first.stmts)[1]["stmt"]);
+  EXPECT_EQ(first.statements[1].tree->at("DropStmt").value("removeType", ""), "OBJECT_TABLE");
+  // The copies split_postgres_script gives point at the same trees.
+  std::vector<migrator::Statement> copies = migrator::split_postgres_script(script, "c/up.sql");
+  EXPECT_EQ(copies[0].tree, first.statements[0].tree);
+  EXPECT_EQ(copies[0].node, "CreateStmt");
+  // A different text is a different entry.
+  EXPECT_NE(&migrator::parse_postgres_script(script + "\n", "a/up.sql"), &first);
+}
+
+TEST(ParsePostgresScript, DoesNotCacheASyntaxErrorSoEachCallNamesItsOwnPath) {
+  std::string script = "SELECT 1;\nSELEC 2;";
+  for (const char* path : {"first/up.sql", "second/up.sql"}) {
+    try {
+      migrator::parse_postgres_script(script, path);
+      FAIL() << "expected a syntax error";
+    } catch (const migrator::Error& e) {
+      EXPECT_THAT(e.what(), HasSubstr(std::string(path) + ":2: syntax error"));
+    }
+  }
 }
 
 TEST(PlanPostgresScript, OneTransactionUnlessEveryStatementIsRefusedInOne) {
