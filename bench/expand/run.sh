@@ -11,7 +11,8 @@
 #             version schema public_v0002 with a view of the new shape; each DDL with a 500 ms
 #             lock_timeout, retried), then build/bin/backfill_bench runs run_backfill() alone.
 #   migrator  `migrator up` on a declarative migration (migration.yaml, written here), then
-#             `migrator complete 0002`: needs a migrator that has the declarative format.
+#             `migrator complete 0002` once the old-schema client has stopped (the old application
+#             version is retired before the contract phase), the new-schema client running on.
 #
 # The workload, both times (pgbench, fixed rate, per-transaction logs):
 #   baseline  OLD_RATE tx/s of the old-schema script (a select, an update of price, an insert through
@@ -29,7 +30,9 @@
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build), ROWS,
 # OLD_RATE (default 200), NEW_RATE (default 100), BASE_SECONDS (default 40), BACKFILL_OPTIONS
-# (name=value settings for backfill_bench; default "batch_rows=5000 target_batch_ms=100").
+# (name=value settings for backfill_bench; default "batch_rows=5000 target_batch_ms=100"),
+# MIGRATOR_OPTIONS (global options for `migrator up` in mode migrator, e.g. "--backfill-target 25ms
+# --backfill-max-active 2").
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -41,6 +44,7 @@ old_rate=${OLD_RATE:-200}
 new_rate=${NEW_RATE:-100}
 base_seconds=${BASE_SECONDS:-40}
 backfill_options=${BACKFILL_OPTIONS:-batch_rows=5000 target_batch_ms=100}
+read -r -a migrator_options <<<"${MIGRATOR_OPTIONS:-}"
 version=0002
 
 case "$mode" in
@@ -229,7 +233,7 @@ YAML
   expand_from=$(now_ms)
   # `up` runs the expand and the backfill; the second client starts once the version schema exists.
   "$tool" --database-url "$url" --dir "$work/migrations" --backup-dir "$work/backups" --pg-bin "$PG_BINDIR" \
-    --json up >"$work/up.json" 2>"$work/up.err" &
+    "${migrator_options[@]}" --json up >"$work/up.json" 2>"$work/up.err" &
   up_pid=$!
   pids+=("$up_pid")
   new_started=""
@@ -260,6 +264,9 @@ inconsistent=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders WHERE _migr
 total_rows=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders")
 
 if [ "$mode" = migrator ]; then
+  # The contract phase drops what only the old version uses: as in a deployment, the old version's
+  # clients are gone before it runs; the new version's keep running through it.
+  load_stop old
   complete_from=$(now_ms)
   "$tool" --database-url "$url" --dir "$work/migrations" --backup-dir "$work/backups" --pg-bin "$PG_BINDIR" \
     complete "$version" >"$work/complete.out" 2>&1 || { echo "expand bench: migrator complete failed:" >&2; cat "$work/complete.out" >&2; exit 1; }
@@ -298,6 +305,7 @@ else
   printf '  %-44s %s rows in %.1f s = %.0f rows/s   (target >= 50000)\n' "backfill (its checkpoint row)" \
     "$backfill_rows" "$backfill_seconds" "$rps"
   printf '  %-44s %s ms (up, expand + backfill)\n' "migrator up" "$((backfill_to - expand_from))"
+  printf '  %-44s %s\n' "migrator options" "${MIGRATOR_OPTIONS:-(defaults)}"
   printf '  %-44s %s\n' "migrator complete (ms)" "$complete_ms"
 fi
 printf '  %-44s %s of %s rows   (target 0)\n' "rows whose new price != old price::integer" "$inconsistent" "$total_rows"

@@ -13,6 +13,7 @@
 #include "migrator/expand/backfill.h"
 #include "migrator/expand/declarative.h"
 #include "migrator/expand/plan.h"
+#include "migrator/source/sql_script.h"
 #include "migrator/version.h"
 
 namespace migrator::expand {
@@ -64,6 +65,23 @@ std::vector<PlannedStatement> statements_from(const nlohmann::json& list) {
                             s.at("cleanup").get<std::string>());
   }
   return statements;
+}
+
+// Whether `sql` is an ALTER TABLE whose every command is VALIDATE CONSTRAINT (from its parse tree).
+// It takes SHARE UPDATE EXCLUSIVE, which readers and writers do not wait for, but inside the
+// contract transaction it would scan the table while that transaction's ACCESS EXCLUSIVE locks are
+// held: complete runs it first, in a transaction of its own.
+bool only_validates(const std::string& sql) {
+  const std::vector<migrator::Statement> statements = split_postgres_script(sql, "complete");
+  if (statements.size() != 1 || statements[0].tree == nullptr) return false;
+  const nlohmann::json* alter = nullptr;
+  if (auto it = statements[0].tree->find("AlterTableStmt"); it != statements[0].tree->end()) alter = &*it;
+  if (alter == nullptr || !alter->contains("cmds") || alter->at("cmds").empty()) return false;
+  for (const auto& cmd : alter->at("cmds")) {
+    const auto found = cmd.find("AlterTableCmd");
+    if (found == cmd.end() || found->value("subtype", "") != "AT_ValidateConstraint") return false;
+  }
+  return true;
 }
 
 std::vector<std::string> text_array(const pqxx::field& field) {
@@ -457,15 +475,22 @@ void PhaseRunner::complete(const Migration& migration) {
       }
     }
   }
+  std::vector<PlannedStatement> validations;
   std::vector<PlannedStatement> transactional;
   std::vector<PlannedStatement> concurrent;
   for (const std::string& schema : older_schemas) {
     transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
   }
   for (const PlannedStatement& s : statements_from(stored.at("complete"))) {
-    (s.concurrent ? concurrent : transactional).push_back(s);
+    (s.concurrent ? concurrent : only_validates(s.sql) ? validations : transactional).push_back(s);
   }
   auto start = std::chrono::steady_clock::now();
+  // The scans first, each in a short transaction that blocks no reader or writer; a constraint
+  // validated here stays valid (new writes are checked), so SET NOT NULL in the contract transaction
+  // reads the check instead of the table.
+  for (const PlannedStatement& statement : validations) {
+    run_transaction(*connection_, options_, "complete of " + migration.label(), {statement}, nullptr);
+  }
   run_transaction(*connection_, options_, "complete of " + migration.label(), transactional, [&](pqxx::work& tx) {
     int64_t ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
