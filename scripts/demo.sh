@@ -66,7 +66,10 @@ SELECT count(*) FILTER (WHERE feature_enabled(g, 'new_checkout')) AS users_with_
 FROM generate_series(1, 100000) AS g;
 SQL
 
-migrator=(build/bin/migrator --database-url "$DATABASE_URL" --dir migrator/examples/migrations)
+# Backups (down reverts a migration that drops a table, so it backs up first) go into the throwaway
+# cluster's directory, removed with it, not into the clone.
+migrator=(build/bin/migrator --database-url "$DATABASE_URL" --dir migrator/examples/migrations
+  --backup-dir "$CLUSTER_DIR/backups")
 echo "== migrator status (before)"
 "${migrator[@]}" status
 echo
