@@ -1,11 +1,11 @@
 // The backfill alone, for bench/expand/run.sh: runs run_backfill() on one job and prints its result
-// as one JSON line on stdout ({"rows", "batches", "seconds", "rows_per_second", "resumed"});
+// as one JSON line on stdout ({"rows", "batches", "seconds", "paused_seconds", "rows_per_second", "resumed"});
 // progress goes to stderr as JSON lines, once a second.
 //
 //   backfill_bench URL VERSION SCHEMA TABLE ASSIGNMENTS PENDING [name=value ...]
 //
-// Options (BackfillOptions' fields): batch_rows, target_batch_ms, pause_ms, max_active_sessions,
-// max_lock_waiters, max_replica_lag_ms.
+// Options (BackfillOptions' fields): batch_rows, target_batch_ms, pause_ms, nice_ratio,
+// max_active_sessions, max_lock_waiters, max_replica_lag_ms.
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,8 +21,8 @@ namespace {
 
 int usage() {
   std::cerr << "usage: backfill_bench URL VERSION SCHEMA TABLE ASSIGNMENTS PENDING [name=value ...]\n"
-               "  options: batch_rows, target_batch_ms, pause_ms, max_active_sessions, max_lock_waiters,\n"
-               "           max_replica_lag_ms\n";
+               "  options: batch_rows, target_batch_ms, pause_ms, nice_ratio, max_active_sessions,\n"
+               "           max_lock_waiters, max_replica_lag_ms\n";
   return 2;
 }
 
@@ -30,6 +30,15 @@ bool set_option(migrator::expand::BackfillOptions& options, const std::string& s
   size_t equals = setting.find('=');
   if (equals == std::string::npos) return false;
   std::string name = setting.substr(0, equals);
+  if (name == "nice_ratio") {
+    try {
+      size_t used = 0;
+      options.nice_ratio = std::stod(setting.substr(equals + 1), &used);
+      return used == setting.size() - equals - 1 && options.nice_ratio >= 0;
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
   int64_t value = 0;
   try {
     size_t used = 0;
@@ -78,6 +87,7 @@ int main(int argc, char** argv) {
         {"rows", result.rows},
         {"batches", result.batches},
         {"seconds", result.seconds},
+        {"paused_seconds", result.paused_seconds},
         {"rows_per_second", result.seconds > 0 ? static_cast<double>(result.rows) / result.seconds : 0},
         {"resumed", result.resumed}};
     std::cout << line.dump() << std::endl;

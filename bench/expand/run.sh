@@ -32,7 +32,7 @@
 # OLD_RATE (default 200), NEW_RATE (default 100), BASE_SECONDS (default 40), BACKFILL_OPTIONS
 # (name=value settings for backfill_bench; default "batch_rows=5000 target_batch_ms=100"),
 # MIGRATOR_OPTIONS (global options for `migrator up` in mode migrator, e.g. "--backfill-target 25ms
-# --backfill-max-active 2").
+# --backfill-max-active 2"), TIMELINE (a file to write a per-second latency timeline of the migration to).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -145,6 +145,16 @@ latencies() {
     awk -v from="$from" -v to="$to" '$3 != "failed" && $3 != "skipped" {
       t = $5 * 1000 + int($6 / 1000); if (t >= from && t <= to) print $3 + ($7 == "" ? 0 : $7) }' || true
 }
+# Per-second timeline of NAME's transactions from FROM ms: second, count, p99 and max latency (ms).
+timeline() {
+  local name=$1 from=$2
+  cat "$work/$name".[0-9]* 2>/dev/null |
+    awk -v from="$from" '$3 != "failed" && $3 != "skipped" {
+      t = $5 * 1000 + int($6 / 1000); if (t >= from) print int((t - from) / 1000), ($3 + ($7 == "" ? 0 : $7)) / 1000 }' |
+    sort -k1,1n -k2,2n | awk -v name="$name" '
+      function flush() { if (n) { i = int(n * 0.99); if (i < 1) i = 1; printf "%s %4d %5d %8.1f %8.1f\n", name, sec, n, v[i], v[n] } }
+      $1 != sec { flush(); sec = $1; n = 0 } { v[++n] = $2 } END { flush() }' || true
+}
 p99() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", v[i] / 1000 }'; }
 count_errors() {  # failed transactions plus client aborts and errors, over the given pgbench runs
   local total=0 name failed aborted
@@ -209,6 +219,7 @@ if [ "$mode" = backfill ]; then
   ddl "CREATE SCHEMA public_v$version; CREATE VIEW public_v$version.orders AS
        SELECT id, customer_id, descr AS description, _migrator_new_price AS price, created_at FROM public.orders"
   expand_ms=$(($(now_ms) - expand_from))
+  expand_to=$(now_ms)
   load_start new "$work/new.sql" "$new_rate"
   # shellcheck disable=SC2086
   backfill_json=$("$tool" "$url" "$version" public orders '"_migrator_new_price" = ("price")::integer' \
@@ -241,6 +252,7 @@ YAML
     if [ -z "$new_started" ] &&
       [ "$("${psql[@]}" -Atc "SELECT to_regclass('public_v$version.orders') IS NOT NULL")" = t ]; then
       expand_ms=$(($(now_ms) - expand_from))
+      expand_to=$(now_ms)
       load_start new "$work/new.sql" "$new_rate"
       new_started=1
     fi
@@ -249,8 +261,10 @@ YAML
   wait "$up_pid" || { echo "expand bench: migrator up failed:" >&2; cat "$work/up.err" >&2; exit 1; }
   [ -n "$new_started" ] || load_start new "$work/new.sql" "$new_rate"
   expand_ms=${expand_ms:-0}
+  expand_to=${expand_to:-$(now_ms)}
 fi
 backfill_to=$(now_ms)
+check_from=$backfill_to
 
 # Consistency before the contract phase drops the old column (with the load still running, so the
 # triggers' two-way sync is checked on live writes too).
@@ -262,6 +276,7 @@ if [ "$mode" = migrator ]; then
 fi
 inconsistent=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders WHERE _migrator_new_price IS DISTINCT FROM price::integer")
 total_rows=$("${psql[@]}" -Atc "SELECT count(*) FROM public.orders")
+check_to=$(now_ms)
 
 if [ "$mode" = migrator ]; then
   # The contract phase drops what only the old version uses: as in a deployment, the old version's
@@ -275,9 +290,20 @@ fi
 mig_to=$(now_ms)
 load_stop old new
 
-during_p99=$({ latencies old "$mig_from" "$mig_to"; latencies new "$mig_from" "$mig_to"; } | p99)
-during_n=$({ latencies old "$mig_from" "$mig_to"; latencies new "$mig_from" "$mig_to"; } | wc -l)
-new_p99=$(latencies new "$mig_from" "$mig_to" | p99)
+# The migration's window is [mig_from, mig_to] less the bench's own consistency check (two full
+# scans of the table, run between the backfill and `complete`): its latencies are reported apart.
+window() {  # latencies of both clients in [FROM, TO]
+  latencies old "$1" "$2"
+  latencies new "$1" "$2"
+}
+during() {
+  window "$mig_from" "$((check_from - 1))"
+  window "$((check_to + 1))" "$mig_to"
+}
+during_p99=$(during | p99)
+during_n=$(during | wc -l)
+new_p99=$({ latencies new "$mig_from" "$((check_from - 1))"; latencies new "$((check_to + 1))" "$mig_to"; } | p99)
+phase_p99() { local p n; p=$(window "$1" "$2" | p99); n=$(window "$1" "$2" | wc -l); echo "$p ms ($n tx)"; }
 during_errors=$(count_errors old new)
 longest_wait=$(tail -c +"$((log_offset + 1))" "$CLUSTER_DIR/server.log" |
   grep -E ' bench_(old|new): LOG: +process [0-9]+ (acquired|still waiting)' |
@@ -294,6 +320,12 @@ echo "=== expand bench ($mode): $rows rows, workload ${old_rate}+${new_rate} tx/
 printf '  %-44s %s\n' "baseline p99 latency (ms, $base_n tx)" "$base_p99"
 printf '  %-44s %s\n' "p99 latency during the migration (ms, $during_n tx)" "$during_p99"
 printf '  %-44s %s\n' "  of it, new-schema client p99 (ms)" "$new_p99"
+printf '  %-44s %s\n' "  p99 during the expand (DDL)" "$(phase_p99 "$mig_from" "$expand_to")"
+printf '  %-44s %s\n' "  p99 during the backfill" "$(phase_p99 "$expand_to" "$((check_from - 1))")"
+if [ "$mode" = migrator ]; then
+  printf '  %-44s %s\n' "  p99 during complete" "$(phase_p99 "$((check_to + 1))" "$mig_to")"
+fi
+printf '  %-44s %s\n' "p99 during the bench's consistency check" "$(phase_p99 "$check_from" "$check_to") (not counted)"
 printf '  %-44s %s   (target <= 2)\n' "p99 ratio during / baseline" "$ratio"
 printf '  %-44s %s   (target 0; baseline run: %s)\n' "client errors during the migration" "$during_errors" "$base_errors"
 printf '  %-44s %s   (target < 200; waits under 10 ms are not logged)\n' "longest client lock wait (ms)" "${longest_wait:-none logged}"
@@ -307,5 +339,13 @@ else
   printf '  %-44s %s ms (up, expand + backfill)\n' "migrator up" "$((backfill_to - expand_from))"
   printf '  %-44s %s\n' "migrator options" "${MIGRATOR_OPTIONS:-(defaults)}"
   printf '  %-44s %s\n' "migrator complete (ms)" "$complete_ms"
+fi
+if [ -n "${TIMELINE:-}" ]; then
+  {
+    echo "# second from the migration's start, client, transactions, p99 ms, max ms; phases (s):" \
+      "expand $(( (expand_to - mig_from) / 1000 )), backfill $(( (check_from - mig_from) / 1000 ))," \
+      "check $(( (check_to - mig_from) / 1000 )), end $(( (mig_to - mig_from) / 1000 ))"
+    { timeline old "$mig_from"; timeline new "$mig_from"; } | sort -k2,2n -k1,1
+  } >"$TIMELINE"
 fi
 printf '  %-44s %s of %s rows   (target 0)\n' "rows whose new price != old price::integer" "$inconsistent" "$total_rows"

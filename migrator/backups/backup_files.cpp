@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -68,7 +70,8 @@ bool remove_backup_files(const fs::path& file) {
   return fs::remove(file, ec) && !ec;
 }
 
-int run_program(const std::string& program, const std::vector<std::string>& args, std::string* errors) {
+int run_program(const std::string& program, const std::vector<std::string>& args, std::string* errors,
+                int nice_increment) {
   char errors_path[] = "/tmp/migrator_stderr_XXXXXX";
   int errors_fd = mkstemp(errors_path);
   if (errors_fd < 0) {
@@ -97,6 +100,11 @@ int run_program(const std::string& program, const std::vector<std::string>& args
   close(errors_fd);
   int status = -1;
   if (spawned == 0) {
+    if (nice_increment > 0) {  // best effort: a failure leaves it at the migrator's own priority
+      errno = 0;
+      int own = getpriority(PRIO_PROCESS, 0);
+      if (errno == 0) setpriority(PRIO_PROCESS, static_cast<id_t>(pid), std::min(own + nice_increment, 19));
+    }
     int raw = 0;
     while (waitpid(pid, &raw, 0) < 0 && errno == EINTR) {
     }

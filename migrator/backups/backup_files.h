@@ -26,8 +26,11 @@ bool remove_backup_files(const std::filesystem::path& file);
 // Runs `program` with `args` (no shell, found on PATH if it has no '/'), its stdout to /dev/null and
 // with no signal blocked (the migrator blocks SIGINT/SIGTERM for its watcher thread; a Ctrl-C must
 // still reach pg_dump). Returns its exit status (-1 if it could not start, 128+N if signal N ended
-// it) and its stderr in `*errors`.
-int run_program(const std::string& program, const std::vector<std::string>& args, std::string* errors);
+// it) and its stderr in `*errors`. A `nice_increment` above 0 lowers the program's CPU priority by
+// that much (set right after it starts), so a long pg_dump yields the CPU to the application's
+// sessions when the migrator runs on the database's host.
+int run_program(const std::string& program, const std::vector<std::string>& args, std::string* errors,
+                int nice_increment = 0);
 
 // `name` (pg_dump, pg_restore) in `bindir`, else in $PG_BINDIR, else just `name` for a PATH search.
 std::string pg_program(const std::string& bindir, const std::string& name);

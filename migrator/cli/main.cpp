@@ -85,6 +85,31 @@ int64_t parse_whole_number(const std::string& option, const std::string& text, i
   return value;
 }
 
+// A decimal number from 0 to `max` written as digits with at most one point ("0.5", "2"); a usage
+// error naming `option` otherwise.
+double parse_ratio(const std::string& option, const std::string& text, double max) {
+  std::string allowed = option + ": expected a number from 0 to " + std::to_string(static_cast<int>(max)) +
+                        " such as 0.5 or 2, got '" + text + "'";
+  size_t point = text.find('.');
+  bool digits = text.find_first_not_of("0123456789.") == std::string::npos;
+  bool one_point = point == std::string::npos || text.find('.', point + 1) == std::string::npos;
+  if (text.empty() || text == "." || !digits || !one_point || text.size() > 12) usage(allowed);
+  double value = 0;
+  double scale = 1;
+  for (char c : text) {
+    if (c == '.') {
+      scale = 0.1;
+    } else if (scale == 1) {
+      value = value * 10 + (c - '0');
+    } else {
+      value += (c - '0') * scale;
+      scale /= 10;
+    }
+  }
+  if (value > max) usage(allowed);
+  return value;
+}
+
 constexpr int64_t kMaxVersion = std::numeric_limits<int64_t>::max();
 
 uint64_t parse_version(const std::string& option, const std::string& text) {
@@ -266,6 +291,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   std::string backfill_batch_rows_text = "5000";
   std::string backfill_target_text = "100ms";
   std::string backfill_pause_text = "0ms";
+  std::string backfill_nice_ratio_text = "0";
   std::string backfill_max_active_text = "0";
   std::string backfill_max_lock_waiters_text = "0";
   std::string backfill_max_replica_lag_text = "0ms";
@@ -276,6 +302,10 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                  "Time one backfill batch (its own short transaction) should take; the batch size adapts to it")
       ->capture_default_str();
   app.add_option("--backfill-pause", backfill_pause_text, "Least pause between backfill batches")
+      ->capture_default_str();
+  app.add_option("--backfill-nice-ratio", backfill_nice_ratio_text,
+                 "After each backfill batch also pause this many times the batch's duration, 0 to 100 "
+                 "(1: the backfill runs at most half the time)")
       ->capture_default_str();
   app.add_option("--backfill-max-active", backfill_max_active_text,
                  "Pause the backfill while more than N other sessions are active (0: no limit)")
@@ -521,7 +551,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                                         {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries",
                                          "--statement-timeout", "--backup-dir", "--keep-backups", "--pg-bin",
                                          "--lint-allow", "--lint-row-threshold", "--backfill-batch-rows",
-                                         "--backfill-target", "--backfill-pause", "--backfill-max-active",
+                                         "--backfill-target", "--backfill-pause", "--backfill-nice-ratio", "--backfill-max-active",
                                          "--backfill-max-lock-waiters", "--backfill-max-replica-lag"});
     if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
@@ -600,6 +630,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                                                    "a number of rows");
   backfill_options.target_batch_ms = std::max<int64_t>(duration("--backfill-target", backfill_target_text), 1);
   backfill_options.pause_ms = duration("--backfill-pause", backfill_pause_text);
+  backfill_options.nice_ratio = parse_ratio("--backfill-nice-ratio", backfill_nice_ratio_text, 100);
   backfill_options.max_active_sessions = static_cast<int>(
       parse_whole_number("--backfill-max-active", backfill_max_active_text, 0, 100000, "a number of sessions"));
   backfill_options.max_lock_waiters = static_cast<int>(parse_whole_number(

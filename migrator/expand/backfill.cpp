@@ -250,7 +250,7 @@ class JobRunner {
         batch_rows_(std::clamp<int64_t>(options.batch_rows, kMinBatchRows, kMaxBatchRows)) {}
 
   // Walks the key range to its end; returns the rows walked and batches committed by this run.
-  void run(int64_t* rows, int64_t* batches) {
+  void run(int64_t* rows, int64_t* batches, double* paused_seconds) {
     started_ = Clock::now();
     while (!state_.finished) {
       wait_for_quiet_server();
@@ -259,8 +259,12 @@ class JobRunner {
       if (batch_ran_) *batches += 1;
       walked_ += walked;
       if (!state_.finished) report("");
-      if (!state_.finished && options_.pause_ms > 0 && !interruptible_sleep(options_.pause_ms)) {
-        throw_interrupted(state_);
+      // gh-ost's nice ratio: the busier the server, the longer a batch takes and the longer the
+      // backfill then stands aside, so it takes at most 1 / (1 + ratio) of a core on average.
+      int64_t pause_ms = options_.pause_ms + static_cast<int64_t>(options_.nice_ratio * last_batch_ms_);
+      if (!state_.finished && pause_ms > 0) {
+        if (!interruptible_sleep(pause_ms)) throw_interrupted(state_);
+        *paused_seconds += static_cast<double>(pause_ms) / 1000;
       }
     }
     report("");
@@ -401,7 +405,8 @@ class JobRunner {
     state_.last = next;
     state_.rows_done += walked;
     state_.finished = finished;
-    adapt(walked, std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+    last_batch_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    adapt(walked, last_batch_ms_);
     return walked;
   }
 
@@ -420,6 +425,7 @@ class JobRunner {
   const BackfillOptions& options_;
   BackfillObserver* observer_;
   int64_t batch_rows_;
+  double last_batch_ms_ = 0;
   int64_t walked_ = 0;
   bool batch_ran_ = false;  // the last run_batch() walked a batch (the job was not finished meanwhile)
   Clock::time_point started_;
@@ -448,7 +454,7 @@ BackfillResult run_backfill(pqxx::connection& conn, const std::vector<BackfillJo
     throw Error(ExitCode::kMigrationFailed, "backfill: cannot read or start its checkpoints: " + describe(e));
   }
   for (JobState& state : states) {
-    JobRunner(conn, state, options, observer).run(&result.rows, &result.batches);
+    JobRunner(conn, state, options, observer).run(&result.rows, &result.batches, &result.paused_seconds);
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   return result;

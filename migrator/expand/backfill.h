@@ -32,6 +32,7 @@ struct BackfillOptions {
   int64_t batch_rows = 10000;      // first batch size; then adapts
   int64_t target_batch_ms = 200;   // batch size adapts to keep each batch under this
   int64_t pause_ms = 0;            // least pause between batches
+  double nice_ratio = 0;           // and a pause of this many times the last batch's duration
   int max_active_sessions = 0;     // >0: pause while more other sessions are active
   int max_lock_waiters = 0;        // >0: pause while more sessions wait on a lock
   int64_t max_replica_lag_ms = 0;  // >0: pause while a replica lags more
@@ -55,10 +56,12 @@ class BackfillObserver {
 };
 
 // rows: rows of the key ranges walked by this run's batches; batches: batches committed by this
-// run; seconds: wall time of this run; resumed: some job had a checkpoint from an earlier run.
+// run; seconds: wall time of this run, of which paused_seconds it stood aside between batches
+// (pause_ms and nice_ratio; not the waits for a quiet server); resumed: some job had a checkpoint
+// from an earlier run.
 struct BackfillResult {
   int64_t rows = 0, batches = 0;
-  double seconds = 0;
+  double seconds = 0, paused_seconds = 0;
   bool resumed = false;
 };
 

@@ -13,6 +13,9 @@ std::string function_name(const TableName& table, const std::string& version) {
   return "migrator." + quote_ident("sync_" + version + "_" + table.schema + "_" + table.table);
 }
 
+// True unless the session is the backfill, which writes the new columns itself.
+constexpr const char* kNotBackfill = "current_setting('migrator.backfill', true) IS DISTINCT FROM 'on'";
+
 // PL/pgSQL that sets `target` to `expression` evaluated over `row` (a FROM item): the expressions
 // name columns as the migration author sees them, so they run over a one-row subquery.
 std::string assign(const std::string& target, const std::string& expression, const std::string& row) {
@@ -104,9 +107,11 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   if (!synced.empty()) phases.expand.push_back({"CREATE SCHEMA IF NOT EXISTS migrator"});
   for (const TableName& table : synced) {
     phases.expand.push_back({trigger_function(table, version, by_table[table.key()])});
+    // The WHEN clause lets the backfill's rows skip the PL/pgSQL call altogether (about a sixth of
+    // the backfill's CPU); the function's own check stays for a caller that reaches it directly.
     phases.expand.push_back({"CREATE TRIGGER " + quote_ident(trigger_name(version)) + " BEFORE INSERT OR UPDATE ON " +
-                             table.quoted() + " FOR EACH ROW EXECUTE FUNCTION " + function_name(table, version) +
-                             "()"});
+                             table.quoted() + " FOR EACH ROW WHEN (" + kNotBackfill + ") EXECUTE FUNCTION " +
+                             function_name(table, version) + "()"});
     drop_triggers.push_back({"DROP TRIGGER IF EXISTS " + quote_ident(trigger_name(version)) + " ON " + table.quoted()});
     drop_triggers.push_back({"DROP FUNCTION IF EXISTS " + function_name(table, version) + "()"});
   }

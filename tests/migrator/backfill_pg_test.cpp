@@ -70,6 +70,7 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
   EXPECT_EQ(result.rows, 5000);
   EXPECT_GT(result.batches, 1);
   EXPECT_FALSE(result.resumed);
+  EXPECT_EQ(result.paused_seconds, 0);  // no pause asked for
   EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
             "5000/5000");
   EXPECT_EQ(rows_done("items"), 5000);
@@ -84,6 +85,27 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
   BackfillResult again = run_backfill(conn, {increment("items")}, options, nullptr);
   EXPECT_TRUE(again.resumed);
   EXPECT_EQ(again.rows, 0);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
+}
+
+// The nice ratio stands the backfill aside after every batch but the last, in proportion to the
+// batch's duration, and changes nothing about what it writes.
+TEST_F(BackfillPg, NiceRatioPausesAfterEachBatch) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 6000);");
+  pqxx::connection conn(database_->url());
+  BackfillOptions options;
+  options.batch_rows = 1000;
+  options.target_batch_ms = 60000;  // batches double: 1000, 2000, 3000
+  options.nice_ratio = 3;
+  BackfillResult result = run_backfill(conn, {increment("items")}, options, nullptr);
+  EXPECT_EQ(result.rows, 6000);
+  EXPECT_EQ(result.batches, 3);
+  // Each batch but the last (a 1,000-row UPDATE plus its checkpoint, well over a third of a
+  // millisecond) is followed by at least 3 times its duration, rounded down to whole milliseconds.
+  EXPECT_GE(result.paused_seconds, 0.002);
+  EXPECT_LT(result.paused_seconds, result.seconds);
   EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
 }
 

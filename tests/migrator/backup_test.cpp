@@ -3,10 +3,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "migrator/backups/backup_files.h"
 #include "migrator/backups/backups.h"
 #include "migrator/test_support.h"
 
@@ -27,6 +31,21 @@ TEST(DestructiveReason, NamesStatementsThatDestroyData) {
             "ALTER TABLE ... ALTER COLUMN ... TYPE");
   EXPECT_EQ(migrator::destructive_reason("DELETE FROM t"), "DELETE without WHERE");
   EXPECT_EQ(migrator::destructive_reason("UPDATE t SET a = 1"), "UPDATE without WHERE");
+}
+
+// The program runs with its CPU priority lowered by the increment (it reads its own after the
+// parent has set it), and at the parent's own without one.
+TEST(RunProgram, NiceIncrementLowersTheProgramsPriority) {
+  errno = 0;
+  int own = getpriority(PRIO_PROCESS, 0);
+  ASSERT_EQ(errno, 0);
+  std::string errors;
+  ASSERT_EQ(migrator::run_program("sh", {"-c", "sleep 0.2; nice >&2"}, &errors, 5), 0) << errors;
+  EXPECT_EQ(errors, std::to_string(std::min(own + 5, 19)));
+  ASSERT_EQ(migrator::run_program("sh", {"-c", "nice >&2"}, &errors), 0) << errors;
+  EXPECT_EQ(errors, std::to_string(own));
+  EXPECT_EQ(migrator::run_program("sh", {"-c", "echo failed >&2; exit 3"}, &errors, 5), 3);
+  EXPECT_EQ(errors, "failed");
 }
 
 TEST(DestructiveReason, LeavesAloneWhatKeepsData) {

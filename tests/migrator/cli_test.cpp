@@ -106,6 +106,20 @@ TEST(MigratorCli, TimeoutsAndRetriesAreBounded) {
                      "--lock-retries: expected a number of retries from 0 to 10, got 11");
 }
 
+TEST(MigratorCli, BackfillNiceRatioIsADecimalFromZeroToAHundred) {
+  for (const char* bad : {"-1", "1e2", "0.5.1", ".", "", "101", "half", "2x"}) {
+    expect_usage_error({"--database-url", "sqlite::memory:", "--backfill-nice-ratio", bad, "status"},
+                       std::string("--backfill-nice-ratio: expected a number from 0 to 100 such as 0.5 or 2, got '") +
+                           bad + "'");
+  }
+  MigrationsDir migrations;
+  for (const char* good : {"0", "0.5", "2", "100", "1.25", ".5"}) {
+    CommandResult ok = migrator_cli({"--database-url", "sqlite::memory:", "--dir", migrations.path().string(),
+                                     "--backfill-nice-ratio", good, "status"});
+    EXPECT_EQ(ok.exit_code, 0) << good << ": " << ok.err;
+  }
+}
+
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");

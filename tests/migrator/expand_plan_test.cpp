@@ -189,7 +189,8 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
                                    "_migrator_row);"));
   EXPECT_EQ(expand[4],
             "CREATE TRIGGER \"_migrator_sync_0007\" BEFORE INSERT OR UPDATE ON \"public\".\"orders\" FOR "
-            "EACH ROW EXECUTE FUNCTION migrator.\"sync_0007_public_orders\"()");
+            "EACH ROW WHEN (current_setting('migrator.backfill', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION "
+            "migrator.\"sync_0007_public_orders\"()");
   EXPECT_THAT(expand.back(), HasSubstr("\"_migrator_new_price\" AS \"price\""));
   ASSERT_EQ(p.phases.backfill.size(), 1u);
   EXPECT_EQ(p.phases.backfill[0].table.key(), "public.orders");
