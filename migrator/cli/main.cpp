@@ -288,10 +288,12 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
   // The backfill of a declarative migration (up, backfill): expand/backfill.h.
-  std::string backfill_batch_rows_text = "5000";
-  std::string backfill_target_text = "100ms";
+  // Short batches with as long a pause after each (bench/expand: on 2 cores, against 100 ms batches
+  // without a pause, the clients' p99 during the backfill fell from 3.7-4.3x to 2.2-2.4x).
+  std::string backfill_batch_rows_text = "1000";
+  std::string backfill_target_text = "20ms";
   std::string backfill_pause_text = "0ms";
-  std::string backfill_nice_ratio_text = "0";
+  std::string backfill_nice_ratio_text = "1";
   std::string backfill_max_active_text = "0";
   std::string backfill_max_lock_waiters_text = "0";
   std::string backfill_max_replica_lag_text = "0ms";
