@@ -963,6 +963,29 @@ TEST_F(PostgresDriverTest, ALongMigrationShowsAProgressLineOnATerminalOnly) {
   EXPECT_EQ(backend_->count_rows("t1"), 1);
 }
 
+// up and down of SQL migrations run on the one connection that holds the lock: no second session
+// sits idle through the run (the server would make it catch up with every catalog change).
+TEST_F(PostgresDriverTest, UpAndDownOfSqlMigrationsUseOneConnection) {
+  const std::string others =
+      "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+      "AND backend_type = 'client backend')";
+  migrations_.add("0001_sessions", "CREATE TABLE sessions (action text, others bigint);\n", "DROP TABLE sessions;\n");
+  migrations_.add("0002_count", "INSERT INTO sessions SELECT 'up', " + others + ";\n",
+                  "INSERT INTO sessions SELECT 'down', " + others + ";\n");
+  std::vector<std::string> args = {"--database-url", backend_->url(), "--dir", migrations_.path().string()};
+  auto run = [&](std::vector<std::string> command) {
+    command.insert(command.begin(), args.begin(), args.end());
+    return run_command(MIGRATOR_BIN, command);
+  };
+  CommandResult up = run({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  CommandResult down = run({"down", "--no-backup"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(
+      query(backend_->url(), "SELECT string_agg(action || ' ' || others, ', ' ORDER BY action DESC) FROM sessions"),
+      "up 0, down 0");
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});
