@@ -230,15 +230,22 @@ std::vector<AppliedMigration> PostgresDriver::rows(bool failed) {
   std::vector<AppliedMigration> rows;
   try {
     pqxx::read_transaction tx(session_->connection);
-    if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
+    if (!locked_ && !tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) {
+      return rows;
+    }
+    const char* columns =
+        // Under the lock the state has every column (lock() made sure); otherwise to_jsonb also reads a
+        // state table from before the columns existed (status never upgrades), at a cost per row.
+        locked_ ? "coalesce(directory, ''), state, action, ran, error FROM migrator.schema_migrations "
+                  "WHERE (state <> 'applied') = $1 ORDER BY version"
+                : "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
+                  "coalesce(j->>'ran', ''), coalesce(j->>'error', '') FROM migrator.schema_migrations m, to_jsonb(m) j "
+                  "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version";
     pqxx::result result = tx.exec_params(
-        "SELECT version, name, checksum, "
-        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
-        // to_jsonb: also reads a state table from before the columns existed (status never upgrades).
-        "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
-        "coalesce(j->>'ran', ''), coalesce(j->>'error', '') "
-        "FROM migrator.schema_migrations m, to_jsonb(m) j "
-        "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version",
+        std::string("SELECT version, name, checksum, "
+                    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, "
+                    "execution_ms, ") +
+            columns,
         failed);
     for (const pqxx::row& row : result) {
       AppliedMigration applied;
