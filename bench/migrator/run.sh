@@ -105,7 +105,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/pg_rollout_migrator_bench.XXXXXX")
 chmod 755 "$work"
 source "$root/scripts/cluster.sh"
 # The migrator needs no extension: pg_rollout need not be installed for this benchmark.
-# Autovacuum off: its workers would add CPU to whichever tool runs when they exit (see cpu_now).
+# Autovacuum off: its workers would add CPU to whichever tool runs when they exit (see cpu_sample).
 CLUSTER_SETTINGS="${CLUSTER_SETTINGS:-} -c shared_preload_libraries='' -c autovacuum=off"
 cluster_start
 trap 'cluster_stop; rm -rf "$work"' EXIT
@@ -244,8 +244,9 @@ fi
 # also counts the time other programs held the CPU, and swings with them; the CPU a tool and its
 # server backend burn stays put. A single-connection tool's wall time on an idle machine is about
 # that CPU plus the round trips' latency. Client: the children times of this shell (bash `times`,
-# so a tool's own children count: sqitch's psql runs, the 500 dbmate runs). Server: the CPU of
-# backends that have exited, which the postmaster accumulates as its children's times
+# so a tool's own children count: sqitch's psql runs, the 500 dbmate runs); `times` runs in this
+# shell itself, never in a $(...) subshell, whose children times hold only its own children. Server:
+# the CPU of backends that have exited, which the postmaster accumulates as its children's times
 # (/proc/PID/stat cutime + cstime); autovacuum is off, so only the tool's own sessions exit.
 postmaster=$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid")
 clock_ticks=$(getconf CLK_TCK)
@@ -260,14 +261,20 @@ settle() {
     sleep 0.05
   done
 }
-cpu_now() {
-  settle
+# Sets cpu_client and cpu_server, seconds so far. `cpu_sample before` settles first, so the set-up's
+# sessions are counted before the tool starts; `cpu_sample after` reads the client first, so that
+# settle's own processes are not counted as the tool's.
+cpu_client=0
+cpu_server=0
+cpu_sample() {
+  [ "$1" = after ] || settle
   times >"$work/times"
-  awk -v t="$clock_ticks" -v f="$work/times" '
+  [ "$1" != after ] || settle
+  read -r cpu_client cpu_server < <(awk -v t="$clock_ticks" -v f="$work/times" '
     function s(x, m) { m = x; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); return m * 60 + x }
     NR == 1 { sub(/^.*\) /, ""); server = ($14 + $15) / t }
     END { while ((getline line < f) > 0) if (++n == 2) { split(line, c, " "); client = s(c[1]) + s(c[2]) }
-          printf "%.3f %.3f\n", client, server }' "/proc/$postmaster/stat"
+          printf "%.3f %.3f\n", client, server }' "/proc/$postmaster/stat")
 }
 cpu_used() { awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", (y[1] - x[1]) + (y[2] - x[2]) }'; }
 
@@ -276,11 +283,13 @@ declare -A times=() cpu=()
 # seconds, and checks the database's contents against EXPECTED (see contents).
 measure() {
   local tool=$1 db=$2 phase=$3 expected=$4 c0 c1 t0 t1 wall used
-  c0=$(cpu_now)
+  cpu_sample before
+  c0="$cpu_client $cpu_server"
   t0=$EPOCHREALTIME
   "run_$phase" "$tool" "$db"
   t1=$EPOCHREALTIME
-  c1=$(cpu_now)
+  cpu_sample after
+  c1="$cpu_client $cpu_server"
   check_contents "$tool" "$db" "$phase" "$expected"
   wall=$(seconds "$t0" "$t1")
   used=$(cpu_used "$c0" "$c1")

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <mutex>
 #include <filesystem>
 #include <iomanip>
@@ -733,7 +734,13 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   std::unique_ptr<migrator::expand::BackfillProgressOutput> backfill_output;
   std::unique_ptr<migrator::expand::PhaseRunner> phase_runner;
   bool phase_command = complete->parsed() || abort_command->parsed() || backfill_command->parsed();
-  if (url.kind == migrator::DatabaseKind::kPostgres) {
+  // The phase runner holds a second connection for the whole run. up, down and redo consult phases only
+  // for declarative migrations on disk, so without one they do without it: an idle session would
+  // have to catch up with every catalog change the migrations make, at the server's expense.
+  bool any_declarative = std::any_of(migrations_on_disk.begin(), migrations_on_disk.end(),
+                                     [](const migrator::Migration& m) { return m.declarative(); });
+  bool needs_phases = any_declarative || !(up->parsed() || down->parsed() || redo->parsed());
+  if (url.kind == migrator::DatabaseKind::kPostgres && needs_phases) {
     migrator::expand::PhaseOptions phase_options;
     if (app.count("--lock-timeout") > 0) phase_options.lock_timeout_ms = lock_timeout_ms;
     phase_options.lock_retries = static_cast<int>(std::max<int64_t>(lock_retries, 1));

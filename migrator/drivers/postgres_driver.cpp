@@ -2,6 +2,7 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
@@ -230,15 +231,22 @@ std::vector<AppliedMigration> PostgresDriver::rows(bool failed) {
   std::vector<AppliedMigration> rows;
   try {
     pqxx::read_transaction tx(session_->connection);
-    if (!tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) return rows;
+    if (!locked_ && !tx.exec1("SELECT to_regclass('migrator.schema_migrations') IS NOT NULL")[0].as<bool>()) {
+      return rows;
+    }
+    const char* columns =
+        // Under the lock the state has every column (lock() made sure); otherwise to_jsonb also reads a
+        // state table from before the columns existed (status never upgrades), at a cost per row.
+        locked_ ? "coalesce(directory, ''), state, action, ran, error FROM migrator.schema_migrations "
+                  "WHERE (state <> 'applied') = $1 ORDER BY version"
+                : "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
+                  "coalesce(j->>'ran', ''), coalesce(j->>'error', '') FROM migrator.schema_migrations m, to_jsonb(m) j "
+                  "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version";
     pqxx::result result = tx.exec_params(
-        "SELECT version, name, checksum, "
-        "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, execution_ms, "
-        // to_jsonb: also reads a state table from before the columns existed (status never upgrades).
-        "coalesce(j->>'directory', ''), coalesce(j->>'state', 'applied'), coalesce(j->>'action', 'up'), "
-        "coalesce(j->>'ran', ''), coalesce(j->>'error', '') "
-        "FROM migrator.schema_migrations m, to_jsonb(m) j "
-        "WHERE (coalesce(j->>'state', 'applied') <> 'applied') = $1 ORDER BY version",
+        std::string("SELECT version, name, checksum, "
+                    "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), applied_by, "
+                    "execution_ms, ") +
+            columns,
         failed);
     for (const pqxx::row& row : result) {
       AppliedMigration applied;
@@ -670,21 +678,58 @@ int64_t PostgresDriver::apply(const Migration& migration) {
   return run_planned(connection, options_, migration, "up", plan, path, record);
 }
 
+namespace {
+
+// The record of a revert: one statement, whose history row takes its version from the state row
+// deleted, so without one it violates NOT NULL (Record::missing). The arguments are SQL: literals,
+// or the parameters $1 to $4 of a prepared statement.
+std::string revert_record(const std::string& version, const std::string& name, const std::string& ms,
+                          const std::string& migrator_version) {
+  return "WITH state AS (DELETE FROM migrator.schema_migrations WHERE version = " + version +
+         " RETURNING version) INSERT INTO migrator.history (version, name, action, outcome, duration_ms, "
+         "migrator_version, detail) VALUES ((SELECT version FROM state), " +
+         name + ", 'down', 'reverted', " + ms + ", " + migrator_version + ", '')";
+}
+
+}  // namespace
+
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
   pqxx::connection& connection = session_->connection;
-  // One statement: the history row takes its version from the state row deleted, so without one it
-  // violates NOT NULL (Record::missing).
+  // Prepared once per session and run with EXECUTE in the COMMIT's round trip: the server parses and
+  // plans the record once, not once per migration. A script that deallocates prepared statements
+  // (DEALLOCATE, DISCARD) gets the statement spelled out, and the next revert prepares it again.
+  bool deallocates = std::any_of(plan.statements.begin(), plan.statements.end(), [](const Statement& s) {
+    return s.node == "DeallocateStmt" || s.node == "DiscardStmt";
+  });
+  if (!revert_record_prepared_ && !deallocates) {
+    try {
+      pqxx::nontransaction tx(connection);
+      tx.exec("PREPARE migrator_revert_record (bigint, text, bigint, text) AS " +
+              revert_record("$1", "$2", "$3", "$4"));
+      revert_record_prepared_ = true;
+    } catch (const pqxx::sql_error& e) {
+      // Already there (SQLSTATE 42P05): the script before deallocated other prepared statements only.
+      if (e.sqlstate() != "42P05") {
+        int ignored = 0;
+        throw Error(ExitCode::kDatabase, path + ": cannot prepare the record of the revert: " + describe(e, &ignored));
+      }
+      revert_record_prepared_ = true;
+    }
+  }
+  const std::string args = std::to_string(migration.version) + ", " + connection.quote(migration.name);
+  const std::string migrator_version = connection.quote(std::string(kMigratorVersion));
   Record record{[&](int64_t ms) {
-                  return "WITH state AS (DELETE FROM migrator.schema_migrations WHERE version = " +
-                         std::to_string(migration.version) +
-                         " RETURNING version) INSERT INTO migrator.history (version, name, action, outcome, "
-                         "duration_ms, migrator_version, detail) VALUES ((SELECT version FROM state), " +
-                         connection.quote(migration.name) + ", 'down', 'reverted', " + std::to_string(ms) + ", " +
-                         connection.quote(std::string(kMigratorVersion)) + ", '')";
+                  if (deallocates) {
+                    return revert_record(std::to_string(migration.version), connection.quote(migration.name),
+                                         std::to_string(ms), migrator_version);
+                  }
+                  return "EXECUTE migrator_revert_record(" + args + ", " + std::to_string(ms) + ", " +
+                         migrator_version + ")";
                 },
                 migration.label() + " is not recorded as applied (changed concurrently?)"};
+  if (deallocates) revert_record_prepared_ = false;
   return run_planned(connection, options_, migration, "down", plan, path, record);
 }
 

@@ -63,6 +63,8 @@ class PostgresDriver : public Driver {
   std::unique_ptr<Session> session_;
   DriverOptions options_;
   bool locked_ = false;  // lock() succeeded
+  // The session holds the prepared statement that records a revert (see revert()).
+  bool revert_record_prepared_ = false;
 };
 
 }  // namespace migrator

@@ -1,10 +1,13 @@
 #include "migrator/source/source.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <cerrno>
 #include <limits>
 #include <map>
 #include <optional>
@@ -69,14 +72,37 @@ std::string resembled_layout(const std::string& filename) {
   return "a migration file outside a migration directory";
 }
 
-std::string read_file(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) invalid("missing migration file " + path.string());
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream content;
-  content << in.rdbuf();
-  if (!in) invalid("cannot read migration file " + path.string());
-  return content.str();
+// Whether `path` names anything (as std::filesystem::exists, without building a path).
+bool path_exists(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0;
+}
+
+// The whole file in one read() of the size fstat() gives: POSIX calls, no stream set-up per file.
+std::string read_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  struct stat info {};
+  if (fd < 0 || ::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+    if (fd >= 0) ::close(fd);
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) invalid("missing migration file " + path);
+    invalid("cannot read migration file " + path);
+  }
+  std::string content(static_cast<size_t>(info.st_size), '\0');
+  size_t filled = 0;
+  while (filled < content.size()) {
+    ssize_t n = ::read(fd, content.data() + filled, content.size() - filled);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      ::close(fd);
+      invalid("cannot read migration file " + path);
+    }
+    if (n == 0) break;  // the file shrank since fstat
+    filled += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  content.resize(filled);
+  return content;
 }
 
 }  // namespace
@@ -158,7 +184,9 @@ std::string checksum(std::string_view up_sql, std::string_view down_sql) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   const char separator = '\0';
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+  // Fetched once: EVP_sha256() would make OpenSSL 3 look the implementation up again on every call.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  bool ok = ctx != nullptr && sha256 != nullptr && EVP_DigestInit_ex(ctx, sha256, nullptr) == 1 &&
             EVP_DigestUpdate(ctx, up_sql.data(), up_sql.size()) == 1 && EVP_DigestUpdate(ctx, &separator, 1) == 1 &&
             EVP_DigestUpdate(ctx, down_sql.data(), down_sql.size()) == 1 &&
             EVP_DigestFinal_ex(ctx, digest, &length) == 1;
@@ -216,7 +244,7 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
     migration.version = parsed->version;
     migration.name = std::move(parsed->name);
     migration.directory = dir / dirname;
-    if (fs::exists(migration.declarative_path(), ec)) {
+    if (path_exists(migration.directory.string() + "/migration.yaml")) {
       for (const fs::path& other : {migration.up_path(), migration.down_path(), migration.verify_path()}) {
         if (fs::exists(other, ec)) {
           invalid(other.string() +
@@ -224,7 +252,7 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
                   "down.sql), not both; remove one");
         }
       }
-      migration.declarative_yaml = read_file(migration.declarative_path());
+      migration.declarative_yaml = read_file(migration.declarative_path().string());
       if (migration.declarative_yaml.empty()) invalid(migration.declarative_path().string() + ":1: the file is empty");
       expand::parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
       migration.options.irreversible = true;
@@ -232,15 +260,20 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
       by_version.emplace(migration.version, std::move(migration));
       continue;
     }
-    migration.up_sql = read_file(migration.up_path());
-    migration.options = parse_header_options(migration.up_sql, migration.up_path().string());
-    std::string down = migration.down_path().string();
+    // The paths as text, joined as Migration::up_path() and the others join them: a std::filesystem::path
+    // would split each one into components again.
+    const std::string base = migration.directory.string() + "/";
+    const std::string up = base + "up.sql";
+    const std::string down = base + "down.sql";
+    const std::string verify = base + "verify.sql";
+    migration.up_sql = read_file(up);
+    migration.options = parse_header_options(migration.up_sql, up);
     if (migration.options.irreversible) {
-      if (fs::exists(migration.down_path(), ec)) {
+      if (path_exists(down)) {
         invalid(down + ": the migration is declared irreversible in its up.sql, so it must have no down.sql");
       }
     } else {
-      migration.down_sql = read_file(migration.down_path());
+      migration.down_sql = read_file(down);
       bool empty =
           skip_blank_and_comments(migration.down_sql, 0, /*nested_block_comments=*/true) == migration.down_sql.size();
       if (empty && !migration.options.empty_down) {
@@ -253,11 +286,11 @@ std::vector<Migration> load_migrations(const fs::path& dir, std::vector<std::str
         invalid(down + ": the migration declares empty-down in its up.sql, but down.sql has statements");
       }
     }
-    if (fs::exists(migration.verify_path(), ec)) {
-      migration.verify_sql = read_file(migration.verify_path());
+    if (path_exists(verify)) {
+      migration.verify_sql = read_file(verify);
       if (skip_blank_and_comments(migration.verify_sql, 0, /*nested_block_comments=*/true) ==
           migration.verify_sql.size()) {
-        invalid(migration.verify_path().string() +
+        invalid(verify +
                 ": verify.sql has no statement; write a query that must succeed once the migration is applied, "
                 "or delete the file");
       }

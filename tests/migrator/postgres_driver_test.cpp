@@ -963,6 +963,48 @@ TEST_F(PostgresDriverTest, ALongMigrationShowsAProgressLineOnATerminalOnly) {
   EXPECT_EQ(backend_->count_rows("t1"), 1);
 }
 
+// A revert is recorded by a statement prepared once per session: a down.sql that deallocates
+// prepared statements, all or its own, does not keep the later reverts from being recorded.
+TEST_F(PostgresDriverTest, RevertsAreRecordedAfterADownSqlThatDeallocatesPreparedStatements) {
+  migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n",
+                  "PREPARE mine AS SELECT 1;\nDEALLOCATE mine;\nDROP TABLE t2;\n");
+  migrations_.add("0003_third", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
+  migrations_.add("0004_fourth", "CREATE TABLE t4 (id integer);\n", "DEALLOCATE ALL;\nDROP TABLE t4;\n");
+  migrations_.add("0005_fifth", "CREATE TABLE t5 (id integer);\n", "DROP TABLE t5;\n");
+  ASSERT_EQ(up().exit_code, 0);
+  Outcome result = down_to(0);
+  ASSERT_EQ(result.exit_code, 0) << result.error;
+  EXPECT_TRUE(applied().empty());
+  EXPECT_THAT(history(), ElementsAre("up 1 applied", "up 2 applied", "up 3 applied", "up 4 applied", "up 5 applied",
+                                     "down 5 reverted", "down 4 reverted", "down 3 reverted", "down 2 reverted",
+                                     "down 1 reverted"));
+  for (const char* table : {"t1", "t2", "t3", "t4", "t5"}) EXPECT_EQ(backend_->count_rows(table), std::nullopt);
+}
+
+// up and down of SQL migrations run on the one connection that holds the lock: no second session
+// sits idle through the run (the server would make it catch up with every catalog change).
+TEST_F(PostgresDriverTest, UpAndDownOfSqlMigrationsUseOneConnection) {
+  const std::string others =
+      "(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+      "AND backend_type = 'client backend')";
+  migrations_.add("0001_sessions", "CREATE TABLE sessions (action text, others bigint);\n", "DROP TABLE sessions;\n");
+  migrations_.add("0002_count", "INSERT INTO sessions SELECT 'up', " + others + ";\n",
+                  "INSERT INTO sessions SELECT 'down', " + others + ";\n");
+  std::vector<std::string> args = {"--database-url", backend_->url(), "--dir", migrations_.path().string()};
+  auto run = [&](std::vector<std::string> command) {
+    command.insert(command.begin(), args.begin(), args.end());
+    return run_command(MIGRATOR_BIN, command);
+  };
+  CommandResult up = run({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  CommandResult down = run({"down", "--no-backup"});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(
+      query(backend_->url(), "SELECT string_agg(action || ' ' || others, ', ' ORDER BY action DESC) FROM sessions"),
+      "up 0, down 0");
+}
+
 TEST(PostgresDriver, UnreachableServerIsADatabaseError) {
   try {
     migrator::PostgresDriver driver("postgresql://127.0.0.1:1/none?connect_timeout=2", migrator::DriverOptions{});

@@ -126,6 +126,32 @@ TEST(LoadMigrations, MissingUpOrDownNamesTheMissingPath) {
   }
 }
 
+// A directory where a script should be is not a file to read: reported as the missing file.
+TEST(LoadMigrations, UpOrDownThatIsADirectoryIsReportedMissing) {
+  for (const char* script : {"up.sql", "down.sql"}) {
+    MigrationsDir dir;
+    dir.add("0001_first", "SELECT 1;", "SELECT 1;");
+    std::filesystem::path path = dir.path() / "0001_first" / script;
+    std::filesystem::remove(path);
+    std::filesystem::create_directory(path);
+    EXPECT_THAT(load_error(dir.path()), HasSubstr("missing migration file " + path.string()));
+  }
+}
+
+// The files are read whole, whatever their size, and hashed as up.sql, a NUL byte, then down.sql.
+TEST(LoadMigrations, ReadsLargeScriptsWholeIntoTheChecksum) {
+  MigrationsDir dir;
+  std::string up = "-- " + std::string(200000, 'x') + "\nSELECT 1;\n";
+  std::string down = "SELECT 2;\n-- " + std::string(70000, 'y') + "\n";
+  dir.add("0001_large", up, down);
+  std::vector<migrator::Migration> migrations = migrator::load_migrations(dir.path());
+  ASSERT_EQ(migrations.size(), 1u);
+  EXPECT_EQ(migrations[0].up_sql, up);
+  EXPECT_EQ(migrations[0].down_sql, down);
+  EXPECT_EQ(migrations[0].checksum, migrator::checksum(up, down));
+  EXPECT_NE(migrations[0].checksum, migrator::checksum(up + down, ""));
+}
+
 TEST(HeaderOptions, AreReadFromLeadingCommentLinesOnly) {
   migrator::MigrationOptions options = migrator::parse_header_options(
       "-- Adds the audit table.\n\n--migrator: irreversible\nCREATE TABLE t (id int);\n", "up.sql");
