@@ -54,15 +54,28 @@ class ExpandPg : public ::testing::Test {
     return dump.out;
   }
 
-  // The message of a statement the database refuses; fails the test if it succeeds.
+  // "SQLSTATE <code>: <message>" of a statement the database refuses; fails the test if it succeeds.
   std::string refused(const std::string& sql) {
     try {
       database_->exec(sql);
+    } catch (const pqxx::sql_error& e) {
+      return "SQLSTATE " + e.sqlstate() + ": " + e.what();
     } catch (const std::exception& e) {
       return e.what();
     }
     ADD_FAILURE() << "the database accepted: " << sql;
     return "";
+  }
+
+  // The first row `sql` returns (a write with RETURNING, committed), its fields joined by '|'.
+  std::string returned(const std::string& sql) {
+    pqxx::connection connection(database_->url());
+    pqxx::work tx(connection);
+    pqxx::row row = tx.exec1(sql);
+    tx.commit();
+    std::string joined;
+    for (const pqxx::field& field : row) joined += (joined.empty() ? "" : "|") + std::string(field.c_str());
+    return joined;
   }
 
   std::unique_ptr<TestDatabase> database_;
@@ -106,6 +119,12 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
             "3=old/30,4=new/40");
   EXPECT_EQ(value("SELECT string_agg(price, ',' ORDER BY id) FROM public.orders"), "11,21,30,40");
   EXPECT_EQ(value("SELECT string_agg(price::text, ',' ORDER BY id) FROM public_v0007.orders"), "11,21,30,40");
+  // price stays NOT NULL: a NULL through the new schema is refused, not converted from the old
+  // column's default.
+  EXPECT_THAT(refused("INSERT INTO public_v0007.orders (id, description, price) VALUES (9, 'x', NULL)"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"price\" of relation \"orders\""));
+  EXPECT_THAT(refused("UPDATE public_v0007.orders SET price = NULL WHERE id = 4"), HasSubstr("SQLSTATE 23502"));
+  EXPECT_EQ(value("SELECT count(*) FROM public.orders WHERE id = 9"), "0");
   // A later migration waits for complete.
   add("0008_later", "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}}\n");
   CommandResult waiting = migrator({"up"});
@@ -144,16 +163,44 @@ TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
   CommandResult up = migrator({"up"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public_v0002.orders"), "a,none");
-  database_->exec("INSERT INTO public.orders (id, descr) VALUES (3, NULL)");
+  // Through the old schema a NULL (or a descr left out) is filled by `up`.
+  database_->exec("INSERT INTO public.orders (descr) VALUES (NULL)");  // id 3
   EXPECT_EQ(value("SELECT descr FROM public_v0002.orders WHERE id = 3"), "none");
-  EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"),
-              HasSubstr("violates check constraint \"_migrator_nn_descr\""));
+  // Through the new one NULL is refused as by a NOT NULL column, and nothing is written.
+  const char* not_null = "SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\" violates "
+                         "not-null constraint";
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, descr) VALUES (10, NULL)"), HasSubstr(not_null));
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, price) VALUES (10, '40')"), HasSubstr(not_null));
+  EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"), HasSubstr(not_null));
+  EXPECT_EQ(value("SELECT count(*) FROM public_v0002.orders WHERE id = 10 OR descr IS NULL"), "0");
+  // Writes that respect the new shape go through, the table's defaults apply, RETURNING works, and
+  // the old schema sees them.
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (descr) VALUES ('new') RETURNING id, descr, price"), "4|new|0");
+  EXPECT_EQ(value("SELECT descr || '/' || price FROM public.orders WHERE id = 4"), "new/0");
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (id, descr, price) VALUES (5, 'five', '50') RETURNING *"),
+            "5|five|50");
+  EXPECT_EQ(returned("UPDATE public_v0002.orders SET descr = 'upd' WHERE id = 1 RETURNING id, descr"), "1|upd");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || descr, ',' ORDER BY id) FROM public_v0002.orders"),
+            "1=upd,2=none,3=none,4=new,5=five");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=upd,2=-,3=-,4=new,5=five");
   CommandResult complete = migrator({"complete", "2"});
   ASSERT_EQ(complete.exit_code, 0) << complete.err;
   EXPECT_EQ(value("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.orders'::regclass AND attname = "
                   "'descr'"),
             "t");
-  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public.orders"), "a,none,none");
+  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public.orders"), "upd,none,none,new,five");
+  // complete drops the insert trigger and its function: the view is auto-updatable again, over a
+  // column that is NOT NULL itself.
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0002.orders'::regclass"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_proc WHERE pronamespace = 'migrator'::regnamespace AND proname LIKE "
+                  "'insert_%'"),
+            "0");
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, descr) VALUES (6, NULL)"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\""));
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (id, descr) VALUES (6, 'six') "
+                     "ON CONFLICT (id) DO NOTHING RETURNING descr, price"),
+            "six|0");
 }
 
 constexpr const char* kEveryOperation =
@@ -177,10 +224,14 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public_v0003.orders"), "s1,s2");
   database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (3, 'x', '30')");
   EXPECT_EQ(value("SELECT status FROM public_v0003.orders WHERE id = 3"), "s3");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0003.orders'::regclass"), "1");
   CommandResult abort = migrator({"abort", "3"});
   ASSERT_EQ(abort.exit_code, 0) << abort.err;
   EXPECT_THAT(abort.out, HasSubstr("aborted 0003_everything"));
   EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM pg_proc WHERE pronamespace = 'migrator'::regnamespace AND proname ~ "
+                  "'^(sync|insert)_0003_'"),
+            "0");
   EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
   EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
