@@ -1,5 +1,9 @@
 // The phases of a declarative migration on PostgreSQL: expand (with its backfill), complete, abort,
-// and their state in migrator.expand_phases (created, and upgraded in place, by ensure_state()).
+// and their state in migrator.expand_phases (part of the migrator's state, which
+// ensure_postgres_state() in migrator/drivers/postgres_driver.h creates and upgrades in place).
+// Each phase appends a row to migrator.history: expand (applied or failed), backfill (completed with
+// its rows and batches, failed or interrupted), complete (applied or failed), abort (reverted or
+// failed).
 //
 // Phases: expanding (the expand DDL is committed, CREATE INDEX CONCURRENTLY steps may still run),
 // backfilling, expanded (ready for complete), complete (the contract ran; the migration is then also

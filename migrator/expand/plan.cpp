@@ -28,13 +28,13 @@ std::string insert_function_name(const TableName& table, const std::string& vers
 // PL/pgSQL that refuses a NULL `value` as PostgreSQL's own NOT NULL does (SQLSTATE 23502, the
 // column and relation as the new version names them).
 std::string refuse_null(const std::string& value, const std::string& column, const std::string& relation) {
-  std::string message = "null value in column \"" + column + "\" of relation \"" + relation +
-                        "\" violates not-null constraint";
+  std::string message =
+      "null value in column \"" + column + "\" of relation \"" + relation + "\" violates not-null constraint";
   std::string quoted;  // a PL/pgSQL format string: % is its placeholder
   for (char c : message) quoted += c == '%' ? std::string("%%") : std::string(1, c);
-  return "IF " + value + " IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation', MESSAGE = " +
-         quote_literal(quoted) + ", COLUMN = " + quote_literal(column) + ", TABLE = " + quote_literal(relation) +
-         "; END IF;";
+  return "IF " + value +
+         " IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation', MESSAGE = " + quote_literal(quoted) +
+         ", COLUMN = " + quote_literal(column) + ", TABLE = " + quote_literal(relation) + "; END IF;";
 }
 
 // The body of one table's sync trigger. The direction of each write is decided by which column it
@@ -63,8 +63,8 @@ std::string trigger_function(const TableName& table, const std::string& version,
       body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL THEN\n      " + down +
               "\n    ELSE\n      " + up + "\n    END IF;\n  ELSIF NEW." + n + " IS DISTINCT FROM OLD." + n +
               " THEN\n    " + (c->not_null ? refuse_null("NEW." + n, c->view_name, table.table) + "\n    " : "") +
-              down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n +
-              " IS NULL THEN\n    " + up + "\n  END IF;\n";
+              down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n + " IS NULL THEN\n    " + up +
+              "\n  END IF;\n";
     }
   }
   return body + "  RETURN NEW;\nEND\n$migrator_sync$";
@@ -138,7 +138,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
 
   // The version schemas: the new shape of every table in each schema the migration changes.
   std::vector<PlannedStatement> drop_schemas;
-  std::vector<PlannedStatement> drop_insert_triggers;  // complete: the views become auto-updatable again
+  std::vector<PlannedStatement> drop_insert_triggers;   // complete: the views become auto-updatable again
   std::vector<PlannedStatement> drop_insert_functions;  // abort: the schema's CASCADE took the triggers
   for (const std::string& schema : schemas) {
     std::string name = quote_ident(version_schema(schema, version));
@@ -160,16 +160,16 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
       // Its view's columns take the table's defaults, since the trigger's INSERT names every column.
       std::string function = insert_function_name(view.table, version);
       std::string trigger = quote_ident(insert_trigger_name(version));
-      std::string body = "CREATE FUNCTION " + function +
-                         "() RETURNS trigger LANGUAGE plpgsql AS $migrator_insert$\nBEGIN\n";
+      std::string body =
+          "CREATE FUNCTION " + function + "() RETURNS trigger LANGUAGE plpgsql AS $migrator_insert$\nBEGIN\n";
       std::string physical_columns, values, returning;
       for (const auto& [view_column, physical] : view.columns) {
         auto found = view.defaults.find(physical);
         if (found != view.defaults.end()) {
           phases.expand.push_back({"ALTER VIEW " + qualified + " ALTER COLUMN " + quote_ident(view_column) +
                                    " SET DEFAULT " + found->second});
-          drop_insert_triggers.push_back({"ALTER VIEW IF EXISTS " + qualified + " ALTER COLUMN " +
-                                          quote_ident(view_column) + " DROP DEFAULT"});
+          drop_insert_triggers.push_back(
+              {"ALTER VIEW IF EXISTS " + qualified + " ALTER COLUMN " + quote_ident(view_column) + " DROP DEFAULT"});
         }
         if (view.refuse_null.count(physical) > 0) {
           body += "  " + refuse_null("NEW." + quote_ident(view_column), view_column, view.view_name) + "\n";

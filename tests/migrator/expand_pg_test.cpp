@@ -78,10 +78,96 @@ class ExpandPg : public ::testing::Test {
     return joined;
   }
 
+  // The history of `version`: "action outcome" per row, oldest first.
+  std::string history(int version) {
+    return value(
+        "SELECT string_agg(action || ' ' || outcome, ', ' ORDER BY id) FROM migrator.history WHERE "
+        "version = " +
+        std::to_string(version));
+  }
+
   std::unique_ptr<TestDatabase> database_;
   TempDir dir_;
   TempDir backups_;
 };
+
+// The migrator's state as the release before expand-contract history made it (state script and
+// marker of migrator/drivers/postgres_driver.cpp; expand_phases as migrator/expand/phases.cpp
+// created it at the first expand).
+constexpr const char* kPreviousState = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT session_user,
+  execution_ms bigint NOT NULL
+);
+-- Upgrades in place a state table created by an earlier migrator.
+ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+-- A migration run outside a transaction is 'running' from before its first statement until it is
+-- recorded (a run that died leaves it so), and 'failed' if a statement failed; `action` is the
+-- direction of that run, `ran` the lines of the statements that ran, `error` why it stopped.
+ALTER TABLE migrator.schema_migrations
+  ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'running', 'failed')),
+  ADD COLUMN IF NOT EXISTS action text NOT NULL DEFAULT 'up' CHECK (action IN ('up', 'down')),
+  ADD COLUMN IF NOT EXISTS ran text NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS error text NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS migrator.history (
+  id bigserial PRIMARY KEY,
+  version bigint NOT NULL,
+  name text NOT NULL,
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore')),
+  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted', 'completed')),
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  by text NOT NULL DEFAULT session_user,
+  duration_ms bigint NOT NULL,
+  migrator_version text NOT NULL,
+  detail text NOT NULL DEFAULT ''
+);
+-- Upgrades in place a history created before `baseline` or `resolve` was an action.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
+    ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
+    ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore'));
+  END IF;
+END $$;
+CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'migrator.history is append-only' USING ERRCODE = '55000',
+    HINT = 'The history records every migration attempt; add rows, never change them.';
+END $$;
+CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
+  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
+constexpr const char* kPreviousPhases = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.expand_phases (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  directory text NOT NULL,
+  checksum text NOT NULL,
+  phase text NOT NULL CHECK (phase IN ('expanding', 'backfilling', 'expanded', 'complete', 'aborted')),
+  tables text[] NOT NULL DEFAULT '{}',
+  version_schemas text[] NOT NULL DEFAULT '{}',
+  plan jsonb NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  changed_by text NOT NULL DEFAULT session_user,
+  error text NOT NULL DEFAULT ''
+))sql";
+
+constexpr int64_t fnv1a64(const char* text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (; *text != '\0'; ++text) {
+    hash ^= static_cast<unsigned char>(*text);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(hash);
+}
 
 constexpr const char* kRenameAndRetype =
     "operations:\n"
@@ -152,6 +238,9 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
   EXPECT_EQ(value("SELECT price FROM public.orders WHERE id = 5"), "50");
   CommandResult status = migrator({"status"});
   EXPECT_THAT(status.out, HasSubstr("complete (expand-contract; applied"));
+  EXPECT_EQ(history(7), "expand applied, backfill completed, complete applied");
+  EXPECT_EQ(value("SELECT detail FROM migrator.history WHERE version = 7 AND action = 'backfill'"),
+            "2 rows in 1 batches");
   // Now 0008 expands.
   EXPECT_THAT(migrator({"up"}).out, HasSubstr("expanded 0008_later"));
 }
@@ -167,8 +256,9 @@ TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
   database_->exec("INSERT INTO public.orders (descr) VALUES (NULL)");  // id 3
   EXPECT_EQ(value("SELECT descr FROM public_v0002.orders WHERE id = 3"), "none");
   // Through the new one NULL is refused as by a NOT NULL column, and nothing is written.
-  const char* not_null = "SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\" violates "
-                         "not-null constraint";
+  const char* not_null =
+      "SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\" violates "
+      "not-null constraint";
   EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, descr) VALUES (10, NULL)"), HasSubstr(not_null));
   EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, price) VALUES (10, '40')"), HasSubstr(not_null));
   EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"), HasSubstr(not_null));
@@ -234,6 +324,7 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
             "0");
   EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
+  EXPECT_EQ(history(3), "expand applied, backfill completed, abort reverted");
   EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
   // Expanded again after the abort (backfilled anew, rows 1 to 3), then completed.
   CommandResult again = migrator({"up"});
@@ -242,6 +333,8 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   CommandResult complete = migrator({"complete", "3"});
   ASSERT_EQ(complete.exit_code, 0) << complete.err;
   EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public.orders"), "s1,s2,s3");
+  EXPECT_EQ(history(3),
+            "expand applied, backfill completed, abort reverted, expand applied, backfill completed, complete applied");
   EXPECT_EQ(value("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_status_key'"), "1");
   EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'name' "
                   "AND NOT attisdropped"),
@@ -346,7 +439,10 @@ TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
   hold.abort();
   EXPECT_EQ(schema_dump(), before);
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("pending"));
+  EXPECT_EQ(history(8), "expand failed");
+  EXPECT_THAT(value("SELECT detail FROM migrator.history WHERE version = 8"), HasSubstr("gave up after 3 attempts"));
   EXPECT_EQ(migrator({"up"}).exit_code, 0);
+  EXPECT_EQ(history(8), "expand failed, expand applied");  // add_column without `up`: nothing to backfill
 }
 
 TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
@@ -363,8 +459,41 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding"));
   CommandResult abort = migrator({"abort", "9"});
   EXPECT_EQ(abort.exit_code, 0) << abort.err;
+  EXPECT_EQ(history(9), "expand failed, abort reverted");
   EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
 }
+
+// A database whose state the previous release made (its marker, the history's old action check,
+// with or without the expand_phases table its first expand created) is upgraded in place by the
+// next run: its rows stay, and every expand-contract action is recorded.
+class ExpandPgUpgrade : public ExpandPg {
+ protected:
+  void run(bool with_phases) {
+    std::string marker = "migrator state, schema script " + std::to_string(fnv1a64(kPreviousState));
+    database_->exec(std::string(kPreviousState) + ";\nCOMMENT ON SCHEMA migrator IS '" + marker + "'");
+    if (with_phases) database_->exec(kPreviousPhases);
+    database_->exec(
+        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version) "
+        "VALUES (1, 'older', 'baseline', 'applied', 0, 'previous')");
+    EXPECT_THAT(refused("INSERT INTO migrator.history (version, name, action, outcome, duration_ms, "
+                        "migrator_version) VALUES (7, 'retype', 'expand', 'applied', 0, 'x')"),
+                HasSubstr("SQLSTATE 23514"));
+    add("0007_retype", kRenameAndRetype);
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    CommandResult complete = migrator({"complete", "7"});
+    ASSERT_EQ(complete.exit_code, 0) << complete.err;
+    EXPECT_EQ(history(1), "baseline applied");
+    EXPECT_EQ(history(7), "expand applied, backfill completed, complete applied");
+    EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "complete");
+    EXPECT_THAT(value("SELECT obj_description('migrator'::regnamespace, 'pg_namespace')"),
+                ::testing::Not(HasSubstr(std::to_string(fnv1a64(kPreviousState)))));
+  }
+};
+
+TEST_F(ExpandPgUpgrade, StateFromThePreviousReleaseIsUpgradedInPlace) { run(false); }
+
+TEST_F(ExpandPgUpgrade, StateWithExpandPhasesFromThePreviousReleaseIsUpgradedInPlace) { run(true); }
 
 }  // namespace
 }  // namespace migrator_test
