@@ -450,25 +450,68 @@ void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
   std::string refusal = "refusing to complete " + migration.label() + ", nothing was changed: ";
   std::string asked = " (requires_flag at " + gate.where + ")";
   pqxx::read_transaction tx(*connection_);
-  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL")[0].as<bool>()) {
+  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL AND to_regclass('rollout.plan_stages') IS NOT "
+                "NULL")[0]
+           .as<bool>()) {
     refuse(refusal + "it requires flag '" + gate.flag + "'" + asked +
            ", but the pg_rollout extension (rollout.flag_configs, version 1.1 or later) is not installed in this "
            "database; CREATE EXTENSION pg_rollout, or remove requires_flag");
   }
-  // The fallthrough rollout of the flag in the environment; off (0) while its kill switch is off.
-  pqxx::result row = tx.exec_params(
-      "SELECT enabled, rollout_percentage::float8 FROM rollout.flag_configs WHERE flag = $1 AND environment = $2",
+  pqxx::row known = tx.exec_params1(
+      "SELECT EXISTS (SELECT FROM rollout.flags WHERE key = $1), "
+      "EXISTS (SELECT FROM rollout.environments WHERE name = $2), "
+      "coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM rollout.environments), '')",
       gate.flag, gate.environment);
-  if (row.empty()) {
+  if (!known[0].as<bool>()) {
+    refuse(refusal + "flag '" + gate.flag + "' does not exist" + asked +
+           "; create it (rollout.create_flag) or name an existing flag in requires_flag");
+  }
+  if (!known[1].as<bool>()) {
+    refuse(refusal + "environment '" + gate.environment + "' does not exist" + asked + "; rollout.environments has " +
+           known[2].as<std::string>());
+  }
+  // The fallthrough in effect now, as evaluation sees it at the transaction's start: the last plan
+  // stage that has started, else flag_configs; what a user no rule, list or override matches gets.
+  pqxx::result rows = tx.exec_params(
+      "SELECT f.archived_at IS NOT NULL, c.enabled, "
+      "coalesce(s.rollout_percentage, c.rollout_percentage)::float8, "
+      "coalesce(array_to_string(CASE WHEN s.starts_at IS NULL THEN c.allowed_tiers ELSE s.allowed_tiers END, ', "
+      "'), ''), "
+      "coalesce(to_char(s.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+      "FROM rollout.flags f JOIN rollout.flag_configs c ON c.flag = f.key AND c.environment = $2 "
+      "LEFT JOIN LATERAL (SELECT p.starts_at, p.rollout_percentage, p.allowed_tiers FROM rollout.plan_stages p "
+      "  WHERE p.flag = f.key AND p.environment = $2 AND p.starts_at <= now() "
+      "  ORDER BY p.starts_at DESC LIMIT 1) s ON true "
+      "WHERE f.key = $1",
+      gate.flag, gate.environment);
+  if (rows.empty()) {
     refuse(refusal + "flag '" + gate.flag + "' has no configuration in environment '" + gate.environment + "'" + asked);
   }
-  bool enabled = row[0][0].as<bool>();
-  double percentage = enabled ? row[0][1].as<double>() : 0.0;
+  bool archived = rows[0][0].as<bool>();
+  bool enabled = rows[0][1].as<bool>();
+  double fallthrough = rows[0][2].as<double>();
+  std::string tiers = rows[0][3].as<std::string>();
+  std::string stage = rows[0][4].as<std::string>();
+  // A rollout limited to tiers reaches an unknown share of all users: it counts as none of them.
+  double percentage = archived || !enabled || !tiers.empty() ? 0.0 : fallthrough;
   if (percentage < gate.percentage) {
+    std::vector<std::string> why;
+    if (archived) why.push_back("archived");
+    if (!enabled) why.push_back("switched off");
+    if (!tiers.empty()) {
+      std::ostringstream limited;
+      limited << fallthrough << "% limited to tiers " << tiers;
+      why.push_back(limited.str());
+    }
+    if (!stage.empty()) why.push_back("plan stage since " + stage);
+    std::string reasons;
+    for (const std::string& w : why) reasons += (reasons.empty() ? "" : "; ") + w;
     std::ostringstream message;
     message << refusal << "flag '" << gate.flag << "' is rolled out to " << percentage << "% in '" << gate.environment
-            << "'" << (enabled ? "" : " (switched off)") << ", below the " << gate.percentage << "% it requires"
-            << asked << "; raise it (rollout.set_rollout) and run complete again";
+            << "'" << (reasons.empty() ? "" : " (" + reasons + ")") << ", below the " << gate.percentage
+            << "% it requires" << asked
+            << "; raise its fallthrough rollout for every tier (rollout.set_rollout, rollout.set_plan, "
+               "rollout.set_enabled) and run complete again";
     refuse(message.str());
   }
 }

@@ -81,7 +81,9 @@ class PhaseRunner {
  private:
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
-  // Refuses unless the flag's rollout in rollout.flag_configs (pg_rollout) reaches the gate's percentage.
+  // Refuses unless the flag's rollout (pg_rollout, read through SQL) reaches the gate's percentage:
+  // the fallthrough in effect now (the plan stage started last, else rollout.flag_configs), 0 while
+  // switched off, archived or limited to tiers. Refuses an unknown flag or environment by name.
   void check_flag(const Migration& migration, const FlagGate& gate);
   std::unique_ptr<pqxx::connection> connection_;
   PhaseOptions options_;

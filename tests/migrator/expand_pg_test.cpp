@@ -403,6 +403,64 @@ TEST_F(ExpandPg, CompleteWaitsForTheRequiredFlagRollout) {
             "1");
 }
 
+// The gate reads the fallthrough in effect now: a started plan stage replaces flag_configs' rollout,
+// a future one does not; a rollout limited to tiers, or an archived flag, counts as 0%.
+TEST_F(ExpandPg, CompleteReadsTheFlagsRolloutInEffectNow) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: production, percentage: 50}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec("CREATE EXTENSION pg_rollout");
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 100, ARRAY['pro', 'enterprise'], 'production')");
+  CommandResult tiers = migrator({"complete", "6"});
+  EXPECT_EQ(tiers.exit_code, 3);
+  EXPECT_THAT(tiers.err, HasSubstr("flag 'new_checkout' is rolled out to 0% in 'production' (100% limited to tiers "
+                                   "pro, enterprise), below the 50% it requires"));
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 100, NULL, 'production')");
+  auto plan = [&](const std::string& stages) {
+    database_->exec("SELECT rollout.set_plan('new_checkout', jsonb_build_array(" + stages + "), 'production')");
+  };
+  plan(
+      "jsonb_build_object('starts_at', now() - interval '1 day', 'percentage', 30), "
+      "jsonb_build_object('starts_at', now() + interval '1 day', 'percentage', 100)");
+  CommandResult started = migrator({"complete", "6"});
+  EXPECT_EQ(started.exit_code, 3);
+  EXPECT_THAT(started.err, HasSubstr("flag 'new_checkout' is rolled out to 30% in 'production' (plan stage since "));
+  EXPECT_THAT(started.err, HasSubstr("), below the 50% it requires"));
+  plan(
+      "jsonb_build_object('starts_at', now() - interval '2 days', 'percentage', 30), "
+      "jsonb_build_object('starts_at', now() - interval '1 day', 'percentage', 60, 'tiers', jsonb_build_array()), "
+      "jsonb_build_object('starts_at', now() + interval '1 day', 'percentage', 10)");
+  database_->exec("UPDATE rollout.flags SET archived_at = now() WHERE key = 'new_checkout'");
+  EXPECT_THAT(migrator({"complete", "6"}).err,
+              HasSubstr("is rolled out to 0% in 'production' (archived; plan stage since "));
+  database_->exec("UPDATE rollout.flags SET archived_at = NULL WHERE key = 'new_checkout'");
+  EXPECT_EQ(history(6), "expand applied");               // the refusals changed nothing and are no attempts
+  CommandResult complete = migrator({"complete", "6"});  // the stage started yesterday: 60%
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(history(6), "expand applied, complete applied");
+}
+
+TEST_F(ExpandPg, CompleteRefusesAnUnknownFlagOrEnvironmentByName) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: staging}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec("CREATE EXTENSION pg_rollout");
+  CommandResult flag = migrator({"complete", "6"});
+  EXPECT_EQ(flag.exit_code, 3);
+  EXPECT_THAT(flag.err, HasSubstr("refusing to complete 0006_gated, nothing was changed: flag 'new_checkout' does not "
+                                  "exist (requires_flag at "));
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  CommandResult environment = migrator({"complete", "6"});
+  EXPECT_EQ(environment.exit_code, 3);
+  EXPECT_THAT(environment.err, HasSubstr("environment 'staging' does not exist (requires_flag at "));
+  EXPECT_THAT(environment.err, HasSubstr("; rollout.environments has production"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'descr'"), "1");
+}
+
 TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   add("0007_retype",
       std::string(kRenameAndRetype) + "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n");
