@@ -245,6 +245,46 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
   EXPECT_THAT(migrator({"up"}).out, HasSubstr("expanded 0008_later"));
 }
 
+// complete validates each NOT VALID constraint in a transaction of its own, before the contract
+// transaction and holding no ACCESS EXCLUSIVE lock (so no client waits behind the scan): an event
+// trigger records, for every DDL command, its transaction and the ACCESS EXCLUSIVE locks held.
+TEST_F(ExpandPg, CompleteValidatesEachConstraintAloneBeforeTheContractWithoutAccessExclusive) {
+  add("0005_constrained",
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: status, type: text, not_null: true, check: \"length(status) > "
+      "1\"}, up: \"'s' || id\"}\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: "
+      "\"price::text\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  database_->exec(
+      "CREATE SCHEMA audit;\n"
+      "CREATE TABLE audit.ddl (id serial, xid bigint, query text, exclusive text);\n"
+      "CREATE FUNCTION audit.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$\n"
+      "BEGIN\n"
+      "  INSERT INTO audit.ddl (xid, query, exclusive) SELECT txid_current(), current_query(),\n"
+      "    coalesce((SELECT string_agg(l.relation::regclass::text, ',' ORDER BY 1) FROM pg_locks l\n"
+      "              WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted\n"
+      "              AND l.mode = 'AccessExclusiveLock'), '');\n"
+      "END $$;\n"
+      "CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();\n");
+  CommandResult complete = migrator({"complete", "5", "--no-backup"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  // Three validations (status NOT NULL, its check, price NOT NULL), each its own transaction with no
+  // ACCESS EXCLUSIVE lock, all before the contract's one transaction, which holds it on orders.
+  EXPECT_EQ(value("SELECT string_agg(substring(query from 'VALIDATE CONSTRAINT \"([a-z_]+)\"') || ' ' || "
+                  "CASE WHEN exclusive = '' THEN 'no lock' ELSE exclusive END, ', ' ORDER BY id) "
+                  "FROM audit.ddl WHERE query LIKE '%VALIDATE CONSTRAINT%'"),
+            "_migrator_nn_status no lock, orders_status_check no lock, _migrator_nn_price no lock");
+  EXPECT_EQ(value("SELECT count(DISTINCT xid) FROM audit.ddl WHERE query LIKE '%VALIDATE CONSTRAINT%'"), "3");
+  EXPECT_EQ(value("SELECT count(DISTINCT xid) FROM audit.ddl WHERE query NOT LIKE '%VALIDATE CONSTRAINT%'"), "1");
+  EXPECT_EQ(value("SELECT bool_and(v.xid < c.xid AND v.id < c.id) FROM audit.ddl v, audit.ddl c "
+                  "WHERE v.query LIKE '%VALIDATE CONSTRAINT%' AND c.query NOT LIKE '%VALIDATE CONSTRAINT%'"),
+            "t");
+  EXPECT_EQ(value("SELECT bool_and(exclusive LIKE '%orders%') FROM audit.ddl WHERE query LIKE '%RENAME COLUMN%'"), "t");
+  EXPECT_EQ(value("SELECT string_agg(status || '/' || price, ',' ORDER BY id) FROM public.orders"), "s1/10,s2/20");
+}
+
 TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
   add("0002_descr_required",
       "operations:\n"
