@@ -28,12 +28,11 @@ std::string insert_function_name(const TableName& table, const std::string& vers
 // PL/pgSQL that refuses a NULL `value` as PostgreSQL's own NOT NULL does (SQLSTATE 23502, the
 // column and relation as the new version names them).
 std::string refuse_null(const std::string& value, const std::string& column, const std::string& relation) {
+  // RAISE ... USING MESSAGE takes the text as it is (no % placeholders).
   std::string message =
       "null value in column \"" + column + "\" of relation \"" + relation + "\" violates not-null constraint";
-  std::string quoted;  // a PL/pgSQL format string: % is its placeholder
-  for (char c : message) quoted += c == '%' ? std::string("%%") : std::string(1, c);
   return "IF " + value +
-         " IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation', MESSAGE = " + quote_literal(quoted) +
+         " IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation', MESSAGE = " + quote_literal(message) +
          ", COLUMN = " + quote_literal(column) + ", TABLE = " + quote_literal(relation) + "; END IF;";
 }
 

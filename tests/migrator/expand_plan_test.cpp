@@ -229,6 +229,39 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
                                 "ALTER TABLE \"public\".\"orders\" DROP COLUMN IF EXISTS \"_migrator_new_price\""}));
 }
 
+// Only a view whose new shape has a NOT NULL column the sync trigger fills takes its inserts
+// through a trigger; it gives the view the table's defaults, and the refusal's text is the column's
+// name as it is (RAISE ... USING MESSAGE has no % placeholders).
+TEST(DeclarativePlan, OnlyViewsWithAFilledNotNullColumnTakeInsertsThroughATrigger) {
+  auto triggers = [](const Plan& p) {
+    std::vector<std::string> found;
+    for (const std::string& s : sql(p.phases.expand)) {
+      if (s.rfind("CREATE TRIGGER \"_migrator_insert_", 0) == 0 || s.rfind("ALTER VIEW", 0) == 0) found.push_back(s);
+    }
+    return found;
+  };
+  EXPECT_THAT(triggers(plan("operations:\n  - rename_column: {table: orders, from: descr, to: d}\n")),
+              ::testing::IsEmpty());
+  EXPECT_THAT(triggers(plan("operations:\n  - add_column: {table: orders, column: {name: note, type: text}}\n")),
+              ::testing::IsEmpty());
+  Plan p = plan(
+      "operations:\n  - add_column: {table: orders, column: {name: \"a%b\", type: text, not_null: true, default: "
+      "\"'x'\"}, up: \"'y'\"}\n");
+  EXPECT_EQ(triggers(p),
+            (std::vector<std::string>{
+                "ALTER VIEW \"public_v0007\".\"orders\" ALTER COLUMN \"price\" SET DEFAULT '0'::text",
+                "ALTER VIEW \"public_v0007\".\"orders\" ALTER COLUMN \"a%b\" SET DEFAULT 'x'",
+                "CREATE TRIGGER \"_migrator_insert_0007\" INSTEAD OF INSERT ON \"public_v0007\".\"orders\" FOR EACH "
+                "ROW EXECUTE FUNCTION migrator.\"insert_0007_public_orders\"()"}));
+  bool refuses = false;
+  for (const std::string& s : sql(p.phases.expand)) {
+    refuses = refuses || s.find(
+                             "MESSAGE = 'null value in column \"a%b\" of relation \"orders\" violates not-null "
+                             "constraint', COLUMN = 'a%b', TABLE = 'orders'") != std::string::npos;
+  }
+  EXPECT_TRUE(refuses);
+}
+
 TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {
   Plan p = plan(
       "operations:\n  - alter_column:\n      table: orders\n      column: descr\n"
