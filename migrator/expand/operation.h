@@ -34,8 +34,11 @@ struct CatalogColumn {
   std::string name;
   std::string type;  // format_type(), e.g. "text", "numeric(10,2)"
   bool not_null = false;
-  std::string default_expr;  // pg_get_expr of the default; empty if none
-  bool primary_key = false;  // part of the primary key
+  std::string default_expr;            // pg_get_expr of the default; empty if none
+  bool primary_key = false;            // part of the primary key
+  bool identity_always = false;        // GENERATED ALWAYS AS IDENTITY
+  std::string identity_sequence = {};  // the sequence of an identity column (qualified); empty if none
+  bool generated = false;              // GENERATED ALWAYS AS (...) STORED: never written
 };
 struct CatalogTable {
   TableName name;
@@ -93,6 +96,11 @@ struct ViewShape {
   // columns when a write leaves them NULL: an INSERT through the view cannot be told from an
   // old-version INSERT there, so the view takes its inserts through a trigger that refuses NULL.
   std::set<std::string> refuse_null;
+  // Physical columns an INSERT must not name (stored generated columns), and whether it must say
+  // OVERRIDING SYSTEM VALUE (an identity column GENERATED ALWAYS, whose value the view's default
+  // draws from the column's sequence).
+  std::set<std::string> generated = {};
+  bool overriding_system_value = false;
 };
 struct Shape {
   std::map<std::string, ViewShape> tables;  // by the physical TableName::key()

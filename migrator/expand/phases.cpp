@@ -160,7 +160,9 @@ Catalog read_catalog(pqxx::connection& connection) {
   pqxx::read_transaction tx(connection);
   pqxx::result rows = tx.exec(
       "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-      "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false) "
+      "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false), "
+      "a.attidentity = 'a', coalesce(CASE WHEN a.attidentity <> '' THEN "
+      "pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) END, ''), a.attgenerated <> '' "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
       "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -172,8 +174,12 @@ Catalog read_catalog(pqxx::connection& connection) {
     TableName name{row[0].as<std::string>(), row[1].as<std::string>()};
     CatalogTable& table = catalog.tables[name.key()];
     table.name = name;
-    table.columns.push_back({row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
-                             row[5].as<std::string>(), row[6].as<bool>()});
+    CatalogColumn column{row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
+                         row[5].as<std::string>(), row[6].as<bool>()};
+    column.identity_always = row[7].as<bool>();
+    column.identity_sequence = row[8].as<std::string>();
+    column.generated = row[9].as<bool>();
+    table.columns.push_back(column);
   }
   return catalog;
 }

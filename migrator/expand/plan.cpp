@@ -93,7 +93,13 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     ViewShape view{table.name, table.name.table, false, {}, {}, {}};
     for (const CatalogColumn& column : table.columns) {
       view.columns.emplace_back(column.name, column.name);
-      if (!column.default_expr.empty()) view.defaults[column.name] = column.default_expr;
+      // A generated column's expression is in pg_attrdef too, but is no default.
+      if (!column.default_expr.empty() && !column.generated) view.defaults[column.name] = column.default_expr;
+      if (!column.identity_sequence.empty()) {
+        view.defaults[column.name] = "nextval(" + quote_literal(column.identity_sequence) + "::regclass)";
+      }
+      if (column.identity_always) view.overriding_system_value = true;
+      if (column.generated) view.generated.insert(column.name);
     }
     shape.tables[key] = view;
   }
@@ -173,12 +179,21 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
         if (view.refuse_null.count(physical) > 0) {
           body += "  " + refuse_null("NEW." + quote_ident(view_column), view_column, view.view_name) + "\n";
         }
+        returning += (returning.empty() ? "" : ", ") + quote_ident(physical) + " AS " + quote_ident(view_column);
+        if (view.generated.count(physical) > 0) {  // computed by the table, refused as PostgreSQL does
+          body += "  IF NEW." + quote_ident(view_column) +
+                  " IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'generated_always', MESSAGE = " +
+                  quote_literal("cannot insert a non-DEFAULT value into column \"" + view_column + "\"") +
+                  ", DETAIL = " + quote_literal("Column \"" + view_column + "\" is a generated column.") +
+                  "; END IF;\n";
+          continue;
+        }
         std::string separator = physical_columns.empty() ? "" : ", ";
         physical_columns += separator + quote_ident(physical);
         values += separator + "NEW." + quote_ident(view_column);
-        returning += separator + quote_ident(physical) + " AS " + quote_ident(view_column);
       }
-      body += "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ") VALUES (" + values +
+      body += "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ")" +
+              (view.overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + values +
               ")\n    RETURNING " + returning + " INTO NEW;\n  RETURN NEW;\nEND\n$migrator_insert$";
       phases.expand.push_back({body});
       phases.expand.push_back({"CREATE TRIGGER " + trigger + " INSTEAD OF INSERT ON " + qualified +

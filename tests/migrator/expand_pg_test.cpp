@@ -333,6 +333,35 @@ TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
             "six|0");
 }
 
+// Through the insert trigger an identity column (even GENERATED ALWAYS) draws from its sequence and a
+// stored generated column is computed, as through the table.
+TEST_F(ExpandPg, TheInsertTriggerKeepsIdentityAndGeneratedColumns) {
+  database_->exec(
+      "CREATE TABLE tickets (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL,\n"
+      "  price text NOT NULL DEFAULT '0', chars integer GENERATED ALWAYS AS (length(title)) STORED);\n"
+      "INSERT INTO tickets (title, price) VALUES ('first', '10');\n");
+  add("0011_ticket_price",
+      "operations:\n  - alter_column: {table: tickets, column: price, type: integer, up: "
+      "\"price::integer\", down: \"price::text\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0011.tickets'::regclass"), "1");
+  EXPECT_EQ(returned("INSERT INTO public_v0011.tickets (title, price) VALUES ('second', 20) RETURNING *"),
+            "2|second|20|6");
+  database_->exec("INSERT INTO public.tickets (title, price) VALUES ('third', '30')");
+  EXPECT_THAT(refused("INSERT INTO public_v0011.tickets (title, price, chars) VALUES ('x', 1, 9)"),
+              HasSubstr("SQLSTATE 428C9: ERROR:  cannot insert a non-DEFAULT value into column \"chars\""));
+  EXPECT_THAT(refused("INSERT INTO public_v0011.tickets (title) VALUES ('x')"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"price\" of relation \"tickets\""));
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || title || '/' || price || '/' || chars, ',' ORDER BY id) FROM "
+                  "public_v0011.tickets"),
+            "1:first/10/5,2:second/20/6,3:third/30/5");
+  CommandResult complete = migrator({"complete", "11", "--no-backup"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(returned("INSERT INTO public_v0011.tickets (title, price) VALUES ('fourth', 40) RETURNING id, chars"),
+            "6|6");  // the two refused inserts drew 4 and 5, as refused inserts into the table do
+}
+
 constexpr const char* kEveryOperation =
     "operations:\n"
     "  - add_column: {table: orders, column: {name: status, type: text, not_null: true, unique: true}, "
