@@ -457,11 +457,15 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   complete->add_flag("--no-backup", complete_no_backup, "Do not back up the database first");
   complete->footer(
       "PostgreSQL only. Refuses (exit 3, changing nothing) unless VERSION is expanded (its backfill done),\n"
-      "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met. Backs up the\n"
-      "database first, then in one transaction drops the sync triggers, the old columns and the previous\n"
-      "version's view schema, renames the new columns into place, validates the constraints, and records\n"
-      "the migration as applied. DDL runs with SET LOCAL lock_timeout (500ms unless --lock-timeout) and is\n"
-      "retried with exponential backoff.\n\nExample:\n  migrator --database-url postgresql://localhost/app complete 0007");
+      "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met: the flag's\n"
+      "fallthrough rollout in effect now in that environment (the plan stage started last, else\n"
+      "rollout.flag_configs' percentage; 0 while switched off or archived, or limited to tiers; rules,\n"
+      "lists and overrides not counted) has reached the percentage. Backs up the database first,\n"
+      "validates the new constraints (each in a short transaction of its own), then in one transaction\n"
+      "drops the sync triggers, the old columns and the previous version's view schema, renames the new\n"
+      "columns into place, and records the migration as applied. DDL runs with SET LOCAL lock_timeout\n"
+      "(500ms unless --lock-timeout) and is retried with exponential backoff.\n\nExample:\n"
+      "  migrator --database-url postgresql://localhost/app complete 0007");
   CLI::App* abort_command = app.add_subcommand("abort", "Undoes the expand phase of a declarative migration");
   abort_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
   abort_command->footer(

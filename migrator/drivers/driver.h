@@ -45,8 +45,10 @@ struct InvalidIndex {
 struct HistoryEntry {
   uint64_t version = 0;
   std::string name;
-  std::string action;   // "up", "down", "baseline", "resolve"; "backup" or "restore" (migrator/backups)
-  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"; "completed" for backup/restore
+  // "up", "down", "baseline", "resolve"; "backup" or "restore" (migrator/backups); "expand",
+  // "backfill", "complete" or "abort" (declarative migrations, migrator/expand/phases.h).
+  std::string action;
+  std::string outcome;  // "applied", "reverted", "failed" or "interrupted"; "completed" for backup, restore, backfill
   std::string at;       // ISO-8601 UTC
   std::string by;
   int64_t duration_ms = 0;

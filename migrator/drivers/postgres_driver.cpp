@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   id bigserial PRIMARY KEY,
   version bigint NOT NULL,
   name text NOT NULL,
-  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore')),
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore', 'expand',
+                                         'backfill', 'complete', 'abort')),
   outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted', 'completed')),
   at timestamptz NOT NULL DEFAULT clock_timestamp(),
   by text NOT NULL DEFAULT session_user,
@@ -58,14 +59,16 @@ CREATE TABLE IF NOT EXISTS migrator.history (
   migrator_version text NOT NULL,
   detail text NOT NULL DEFAULT ''
 );
--- Upgrades in place a history created before `baseline` or `resolve` was an action.
+-- Upgrades in place a history created before `baseline`, `resolve` or the expand-contract phases
+-- were actions.
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
-                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%''abort''%') THEN
     ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
     ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
-      CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore'));
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore', 'expand', 'backfill', 'complete',
+                        'abort'));
   END IF;
 END $$;
 CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -74,7 +77,24 @@ BEGIN
     HINT = 'The history records every migration attempt; add rows, never change them.';
 END $$;
 CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
-  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
+  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only();
+-- The phase of each declarative (expand-contract) migration and the plan made at its expand
+-- (migrator/expand/phases.h). Before this script made it, the expand phase created it itself, in
+-- this same shape.
+CREATE TABLE IF NOT EXISTS migrator.expand_phases (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  directory text NOT NULL,
+  checksum text NOT NULL,
+  phase text NOT NULL CHECK (phase IN ('expanding', 'backfilling', 'expanded', 'complete', 'aborted')),
+  tables text[] NOT NULL DEFAULT '{}',
+  version_schemas text[] NOT NULL DEFAULT '{}',
+  plan jsonb NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  changed_by text NOT NULL DEFAULT session_user,
+  error text NOT NULL DEFAULT ''
+))sql";
 
 // Marks a state schema that kCreateState made: the schema's comment names the script's hash, so a
 // later run whose script is the same (and whose tables have the shape it gives them) need not run it.
@@ -87,9 +107,10 @@ constexpr const char* kStateIsCurrent =
     "AND (SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('migrator.schema_migrations') "
     "     AND attname IN ('directory', 'state', 'action', 'ran', 'error') AND NOT attisdropped) = 5 "
     "AND EXISTS (SELECT FROM pg_constraint WHERE conrelid = to_regclass('migrator.history') "
-    "     AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') "
+    "     AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%''abort''%') "
     "AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass('migrator.history') "
-    "     AND tgname = 'history_is_append_only')";
+    "     AND tgname = 'history_is_append_only') "
+    "AND to_regclass('migrator.expand_phases') IS NOT NULL";
 
 constexpr const char* kInsertHistory =
     "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
@@ -197,6 +218,11 @@ void PostgresDriver::lock() {
   } catch (const std::exception& e) {
     throw Error(ExitCode::kDatabase, std::string("cannot take the migration lock: ") + e.what());
   }
+  ensure_postgres_state(connection);
+  locked_ = true;
+}
+
+void ensure_postgres_state(pqxx::connection_base& connection) {
   try {
     // The script takes ACCESS EXCLUSIVE locks and rewrites catalog rows: run it only when the state
     // is not already what it makes (one read on every later run).
@@ -214,9 +240,8 @@ void PostgresDriver::lock() {
     }
   } catch (const pqxx::sql_error& e) {
     int ignored = 0;
-    throw Error(ExitCode::kDatabase, "cannot create migrator.schema_migrations: " + describe(e, &ignored));
+    throw Error(ExitCode::kDatabase, "cannot create the migrator's state (schema migrator): " + describe(e, &ignored));
   }
-  locked_ = true;
 }
 
 bool PostgresDriver::check(const std::string& script, const std::string& path, bool no_transaction) {

@@ -15,6 +15,11 @@ class connection_base;
 
 namespace migrator {
 
+// Creates or upgrades in place the migrator's state in schema migrator (schema_migrations, history,
+// expand_phases), unless it is already as this version makes it: the schema's comment names the
+// hash of the one script that defines it, and the shape checks out. Throws Error(kDatabase).
+void ensure_postgres_state(pqxx::connection_base& connection);
+
 class PostgresDriver : public Driver {
  public:
   // The advisory lock key: 64-bit FNV-1a of the string "migrator", as a signed bigint.

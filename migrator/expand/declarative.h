@@ -19,7 +19,8 @@
 
 namespace migrator::expand {
 
-// complete refuses while the flag's rollout in the environment is below `percentage`.
+// complete refuses while the flag's rollout in the environment is below `percentage` (see
+// PhaseRunner::check_flag in phases.h for what the rollout is).
 struct FlagGate {
   std::string flag;
   std::string environment = "production";

@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,8 +34,11 @@ struct CatalogColumn {
   std::string name;
   std::string type;  // format_type(), e.g. "text", "numeric(10,2)"
   bool not_null = false;
-  std::string default_expr;  // pg_get_expr of the default; empty if none
-  bool primary_key = false;  // part of the primary key
+  std::string default_expr;            // pg_get_expr of the default; empty if none
+  bool primary_key = false;            // part of the primary key
+  bool identity_always = false;        // GENERATED ALWAYS AS IDENTITY
+  std::string identity_sequence = {};  // the sequence of an identity column (qualified); empty if none
+  bool generated = false;              // GENERATED ALWAYS AS (...) STORED: never written
 };
 struct CatalogTable {
   TableName name;
@@ -67,6 +71,9 @@ struct SyncColumn {
   std::string view_name;  // the column's name in the new version's view
   std::string up;         // SQL over the old row, naming old columns
   std::string down;       // SQL over the new value, naming the column by `view_name`
+  // NOT NULL in the new shape: a write through the new version that sets it to NULL is refused
+  // (SQLSTATE 23502), never filled by `up`.
+  bool not_null = false;
 };
 
 // Rows the backfill must write after expand (see backfill.h's BackfillJob).
@@ -82,6 +89,18 @@ struct ViewShape {
   std::string view_name;  // the table's name in the new version
   bool dropped = false;   // dropped by the migration: no view
   std::vector<std::pair<std::string, std::string>> columns;
+  // By physical column: its default in the new shape (SQL), for a view that takes its inserts
+  // through a trigger (where the table's own defaults do not apply to the columns it names).
+  std::map<std::string, std::string> defaults;
+  // Physical columns NOT NULL in the new shape that the sync trigger would fill from the old
+  // columns when a write leaves them NULL: an INSERT through the view cannot be told from an
+  // old-version INSERT there, so the view takes its inserts through a trigger that refuses NULL.
+  std::set<std::string> refuse_null;
+  // Physical columns an INSERT must not name (stored generated columns), and whether it must say
+  // OVERRIDING SYSTEM VALUE (an identity column GENERATED ALWAYS, whose value the view's default
+  // draws from the column's sequence).
+  std::set<std::string> generated = {};
+  bool overriding_system_value = false;
 };
 struct Shape {
   std::map<std::string, ViewShape> tables;  // by the physical TableName::key()

@@ -9,32 +9,17 @@
 #include <sstream>
 #include <thread>
 
+#include "migrator/drivers/postgres_driver.h"
 #include "migrator/error.h"
 #include "migrator/expand/backfill.h"
 #include "migrator/expand/declarative.h"
 #include "migrator/expand/plan.h"
+#include "migrator/interrupt.h"
 #include "migrator/source/sql_script.h"
 #include "migrator/version.h"
 
 namespace migrator::expand {
 namespace {
-
-constexpr const char* kCreatePhases = R"sql(
-CREATE SCHEMA IF NOT EXISTS migrator;
-CREATE TABLE IF NOT EXISTS migrator.expand_phases (
-  version bigint PRIMARY KEY,
-  name text NOT NULL,
-  directory text NOT NULL,
-  checksum text NOT NULL,
-  phase text NOT NULL CHECK (phase IN ('expanding', 'backfilling', 'expanded', 'complete', 'aborted')),
-  tables text[] NOT NULL DEFAULT '{}',
-  version_schemas text[] NOT NULL DEFAULT '{}',
-  plan jsonb NOT NULL,
-  started_at timestamptz NOT NULL DEFAULT now(),
-  changed_at timestamptz NOT NULL DEFAULT now(),
-  changed_by text NOT NULL DEFAULT session_user,
-  error text NOT NULL DEFAULT ''
-))sql";
 
 [[noreturn]] void refuse(const std::string& message) { throw Error(ExitCode::kInvalidMigrations, message); }
 
@@ -175,7 +160,9 @@ Catalog read_catalog(pqxx::connection& connection) {
   pqxx::read_transaction tx(connection);
   pqxx::result rows = tx.exec(
       "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
-      "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false) "
+      "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false), "
+      "a.attidentity = 'a', coalesce(CASE WHEN a.attidentity <> '' THEN "
+      "pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) END, ''), a.attgenerated <> '' "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
       "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -187,13 +174,57 @@ Catalog read_catalog(pqxx::connection& connection) {
     TableName name{row[0].as<std::string>(), row[1].as<std::string>()};
     CatalogTable& table = catalog.tables[name.key()];
     table.name = name;
-    table.columns.push_back({row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
-                             row[5].as<std::string>(), row[6].as<bool>()});
+    CatalogColumn column{row[2].as<std::string>(), row[3].as<std::string>(), row[4].as<bool>(),
+                         row[5].as<std::string>(), row[6].as<bool>()};
+    column.identity_always = row[7].as<bool>();
+    column.identity_sequence = row[8].as<std::string>();
+    column.generated = row[9].as<bool>();
+    table.columns.push_back(column);
   }
   return catalog;
 }
 
 std::string label_of(uint64_t version, const std::string& name) { return std::to_string(version) + "_" + name; }
+
+constexpr const char* kInsertHistory =
+    "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+int64_t ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+void insert_history(pqxx::transaction_base& tx, const Migration& migration, const std::string& action,
+                    const std::string& outcome, int64_t ms, const std::string& detail) {
+  tx.exec_params(kInsertHistory, static_cast<int64_t>(migration.version), migration.name, action, outcome, ms,
+                 std::string(kMigratorVersion), detail);
+}
+
+// A history row in a transaction of its own. Never throws: the row must not hide the error that
+// ended the action (the connection may be why it failed).
+void record_history(pqxx::connection& connection, const Migration& migration, const std::string& action,
+                    const std::string& outcome, int64_t ms, const std::string& detail) noexcept {
+  try {
+    pqxx::work tx(connection);
+    insert_history(tx, migration, action, outcome, ms, detail);
+    tx.commit();
+  } catch (const std::exception&) {
+    // The error itself is reported by the caller.
+  }
+}
+
+// Runs `action`; if it throws, records `what` of `migration` as failed (or interrupted) and rethrows.
+template <typename F>
+void recording_failure(pqxx::connection& connection, const Migration& migration, const std::string& what,
+                       std::chrono::steady_clock::time_point start, F&& action) {
+  try {
+    action();
+  } catch (const std::exception& e) {
+    record_history(connection, migration, what, interrupt_requested() ? "interrupted" : "failed", ms_since(start),
+                   e.what());
+    throw;
+  }
+}
 
 }  // namespace
 
@@ -213,16 +244,7 @@ std::string PhaseRunner::version_text(const Migration& migration) {
   return label.substr(0, label.size() - migration.name.size() - 1);
 }
 
-void PhaseRunner::ensure_state() {
-  try {
-    pqxx::work tx(*connection_);
-    tx.exec("SET LOCAL client_min_messages = warning");
-    tx.exec(kCreatePhases);
-    tx.commit();
-  } catch (const pqxx::sql_error& e) {
-    throw Error(ExitCode::kDatabase, "cannot create migrator.expand_phases: " + describe(e));
-  }
-}
+void PhaseRunner::ensure_state() { ensure_postgres_state(*connection_); }
 
 std::map<uint64_t, PhaseRow> PhaseRunner::phases() {
   std::map<uint64_t, PhaseRow> rows;
@@ -266,9 +288,6 @@ void PhaseRunner::expand(const Migration& migration) {
       }
     }
   }
-  std::vector<PlannedStatement> transactional;
-  std::vector<PlannedStatement> concurrent;
-  for (const PlannedStatement& s : plan.phases.expand) (s.concurrent ? concurrent : transactional).push_back(s);
   nlohmann::json stored = {{"complete", statements_json(plan.phases.complete)},
                            {"abort", statements_json(plan.phases.abort)},
                            {"backfill", nlohmann::json::array()}};
@@ -280,36 +299,42 @@ void PhaseRunner::expand(const Migration& migration) {
   }
   auto start = std::chrono::steady_clock::now();
   const int64_t v = static_cast<int64_t>(migration.version);
-  run_transaction(*connection_, options_, "expand of " + migration.label(), transactional, [&](pqxx::work& tx) {
-    tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
-    std::string tables = "{";
-    for (size_t i = 0; i < plan.tables.size(); ++i) tables += (i ? "," : "") + tx.quote(plan.tables[i]);
-    std::string schemas = "{";
-    for (size_t i = 0; i < plan.version_schemas.size(); ++i) {
-      schemas += (i ? "," : "") + tx.quote(plan.version_schemas[i]);
-    }
-    tx.exec_params(
-        "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, plan) "
-        "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
-        v, migration.name, migration.label(), migration.checksum, tables + "}", schemas + "}", stored.dump());
-  });
-  for (const PlannedStatement& statement : concurrent) {
-    try {
-      run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
-    } catch (const Error& e) {
-      try {
-        pqxx::work tx(*connection_);
-        tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
-                       std::string(e.what()));
-        tx.commit();
-      } catch (const std::exception&) {
-        // The error itself is reported below.
+  recording_failure(*connection_, migration, "expand", start, [&] {
+    std::vector<PlannedStatement> transactional;
+    std::vector<PlannedStatement> concurrent;
+    for (const PlannedStatement& s : plan.phases.expand) (s.concurrent ? concurrent : transactional).push_back(s);
+    run_transaction(*connection_, options_, "expand of " + migration.label(), transactional, [&](pqxx::work& tx) {
+      tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
+      std::string tables = "{";
+      for (size_t i = 0; i < plan.tables.size(); ++i) tables += (i ? "," : "") + tx.quote(plan.tables[i]);
+      std::string schemas = "{";
+      for (size_t i = 0; i < plan.version_schemas.size(); ++i) {
+        schemas += (i ? "," : "") + tx.quote(plan.version_schemas[i]);
       }
-      throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() + " stays expanding: `migrator abort " +
-                                std::to_string(migration.version) + "` undoes what its expand did");
+      tx.exec_params(
+          "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, "
+          "plan) "
+          "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
+          v, migration.name, migration.label(), migration.checksum, tables + "}", schemas + "}", stored.dump());
+    });
+    for (const PlannedStatement& statement : concurrent) {
+      try {
+        run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
+      } catch (const Error& e) {
+        try {
+          pqxx::work tx(*connection_);
+          tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
+                         std::string(e.what()));
+          tx.commit();
+        } catch (const std::exception&) {
+          // The error itself is reported below.
+        }
+        throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() + " stays expanding: `migrator abort " +
+                                  std::to_string(migration.version) + "` undoes what its expand did");
+      }
     }
-  }
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  });
+  int64_t ms = ms_since(start);
   std::string schemas;
   for (const std::string& s : plan.version_schemas) schemas += (schemas.empty() ? "" : ", ") + s;
   out_ << "expanded " << migration.label() << " (" << ms << " ms): the new version's views are in " << schemas
@@ -317,6 +342,7 @@ void PhaseRunner::expand(const Migration& migration) {
   {
     pqxx::work tx(*connection_);
     tx.exec_params("UPDATE migrator.expand_phases SET phase = 'backfilling', changed_at = now() WHERE version = $1", v);
+    insert_history(tx, migration, "expand", "applied", ms, "the new version's views are in " + schemas);
     tx.commit();
   }
   backfill(migration);
@@ -375,20 +401,25 @@ void PhaseRunner::backfill(const Migration& migration) {
     jobs.push_back({version_text(migration), job.at("schema").get<std::string>(), job.at("table").get<std::string>(),
                     job.at("assignments").get<std::string>(), job.at("pending").get<std::string>()});
   }
+  auto start = std::chrono::steady_clock::now();
+  std::string done;
   if (!jobs.empty()) {
     BackfillResult result;
     try {
       result = run_backfill(*connection_, jobs, options_.backfill, options_.backfill_observer);
-    } catch (...) {
+    } catch (const std::exception& e) {
       if (options_.backfill_observer != nullptr) options_.backfill_observer->done();
+      record_history(*connection_, migration, "backfill", interrupt_requested() ? "interrupted" : "failed",
+                     ms_since(start), e.what());
       throw;
     }
     if (options_.backfill_observer != nullptr) options_.backfill_observer->done();
-    out_ << "backfilled " << migration.label() << ": " << result.rows << " rows in " << result.batches << " batches"
-         << std::endl;
+    done = std::to_string(result.rows) + " rows in " + std::to_string(result.batches) + " batches";
+    out_ << "backfilled " << migration.label() << ": " << done << std::endl;
   }
   pqxx::work tx(*connection_);
   tx.exec_params("UPDATE migrator.expand_phases SET phase = 'expanded', changed_at = now() WHERE version = $1", v);
+  if (!jobs.empty()) insert_history(tx, migration, "backfill", "completed", ms_since(start), done);
   tx.commit();
   out_ << migration.label() << " is expanded: `migrator complete " << migration.version
        << "` contracts it once no client uses the old version" << std::endl;
@@ -425,25 +456,68 @@ void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
   std::string refusal = "refusing to complete " + migration.label() + ", nothing was changed: ";
   std::string asked = " (requires_flag at " + gate.where + ")";
   pqxx::read_transaction tx(*connection_);
-  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL")[0].as<bool>()) {
+  if (!tx.exec1("SELECT to_regclass('rollout.flag_configs') IS NOT NULL AND to_regclass('rollout.plan_stages') IS NOT "
+                "NULL")[0]
+           .as<bool>()) {
     refuse(refusal + "it requires flag '" + gate.flag + "'" + asked +
            ", but the pg_rollout extension (rollout.flag_configs, version 1.1 or later) is not installed in this "
            "database; CREATE EXTENSION pg_rollout, or remove requires_flag");
   }
-  // The fallthrough rollout of the flag in the environment; off (0) while its kill switch is off.
-  pqxx::result row = tx.exec_params(
-      "SELECT enabled, rollout_percentage::float8 FROM rollout.flag_configs WHERE flag = $1 AND environment = $2",
+  pqxx::row known = tx.exec_params1(
+      "SELECT EXISTS (SELECT FROM rollout.flags WHERE key = $1), "
+      "EXISTS (SELECT FROM rollout.environments WHERE name = $2), "
+      "coalesce((SELECT string_agg(name, ', ' ORDER BY name) FROM rollout.environments), '')",
       gate.flag, gate.environment);
-  if (row.empty()) {
+  if (!known[0].as<bool>()) {
+    refuse(refusal + "flag '" + gate.flag + "' does not exist" + asked +
+           "; create it (rollout.create_flag) or name an existing flag in requires_flag");
+  }
+  if (!known[1].as<bool>()) {
+    refuse(refusal + "environment '" + gate.environment + "' does not exist" + asked + "; rollout.environments has " +
+           known[2].as<std::string>());
+  }
+  // The fallthrough in effect now, as evaluation sees it at the transaction's start: the last plan
+  // stage that has started, else flag_configs; what a user no rule, list or override matches gets.
+  pqxx::result rows = tx.exec_params(
+      "SELECT f.archived_at IS NOT NULL, c.enabled, "
+      "coalesce(s.rollout_percentage, c.rollout_percentage)::float8, "
+      "coalesce(array_to_string(CASE WHEN s.starts_at IS NULL THEN c.allowed_tiers ELSE s.allowed_tiers END, ', "
+      "'), ''), "
+      "coalesce(to_char(s.starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '') "
+      "FROM rollout.flags f JOIN rollout.flag_configs c ON c.flag = f.key AND c.environment = $2 "
+      "LEFT JOIN LATERAL (SELECT p.starts_at, p.rollout_percentage, p.allowed_tiers FROM rollout.plan_stages p "
+      "  WHERE p.flag = f.key AND p.environment = $2 AND p.starts_at <= now() "
+      "  ORDER BY p.starts_at DESC LIMIT 1) s ON true "
+      "WHERE f.key = $1",
+      gate.flag, gate.environment);
+  if (rows.empty()) {
     refuse(refusal + "flag '" + gate.flag + "' has no configuration in environment '" + gate.environment + "'" + asked);
   }
-  bool enabled = row[0][0].as<bool>();
-  double percentage = enabled ? row[0][1].as<double>() : 0.0;
+  bool archived = rows[0][0].as<bool>();
+  bool enabled = rows[0][1].as<bool>();
+  double fallthrough = rows[0][2].as<double>();
+  std::string tiers = rows[0][3].as<std::string>();
+  std::string stage = rows[0][4].as<std::string>();
+  // A rollout limited to tiers reaches an unknown share of all users: it counts as none of them.
+  double percentage = archived || !enabled || !tiers.empty() ? 0.0 : fallthrough;
   if (percentage < gate.percentage) {
+    std::vector<std::string> why;
+    if (archived) why.push_back("archived");
+    if (!enabled) why.push_back("switched off");
+    if (!tiers.empty()) {
+      std::ostringstream limited;
+      limited << fallthrough << "% limited to tiers " << tiers;
+      why.push_back(limited.str());
+    }
+    if (!stage.empty()) why.push_back("plan stage since " + stage);
+    std::string reasons;
+    for (const std::string& w : why) reasons += (reasons.empty() ? "" : "; ") + w;
     std::ostringstream message;
     message << refusal << "flag '" << gate.flag << "' is rolled out to " << percentage << "% in '" << gate.environment
-            << "'" << (enabled ? "" : " (switched off)") << ", below the " << gate.percentage << "% it requires"
-            << asked << "; raise it (rollout.set_rollout) and run complete again";
+            << "'" << (reasons.empty() ? "" : " (" + reasons + ")") << ", below the " << gate.percentage
+            << "% it requires" << asked
+            << "; raise its fallthrough rollout for every tier (rollout.set_rollout, rollout.set_plan, "
+               "rollout.set_enabled) and run complete again";
     refuse(message.str());
   }
 }
@@ -479,29 +553,29 @@ void PhaseRunner::complete(const Migration& migration) {
     (s.concurrent ? concurrent : only_validates(s.sql) ? validations : transactional).push_back(s);
   }
   auto start = std::chrono::steady_clock::now();
-  // The scans first, each in a short transaction that blocks no reader or writer; a constraint
-  // validated here stays valid (new writes are checked), so SET NOT NULL in the contract transaction
-  // reads the check instead of the table.
-  for (const PlannedStatement& statement : validations) {
-    run_transaction(*connection_, options_, "complete of " + migration.label(), {statement}, nullptr);
-  }
-  run_transaction(*connection_, options_, "complete of " + migration.label(), transactional, [&](pqxx::work& tx) {
-    int64_t ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
-    tx.exec_params(
-        "UPDATE migrator.expand_phases SET phase = 'complete', error = '', changed_at = now() "
-        "WHERE version = $1",
-        v);
-    tx.exec_params(
-        "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
-        "VALUES ($1, $2, $3, $4, $5)) "
-        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
-        "VALUES ($1, $2, 'up', 'applied', $4, $6, 'expand-contract: complete')",
-        v, migration.name, migration.checksum, ms, migration.label(), std::string(kMigratorVersion));
+  recording_failure(*connection_, migration, "complete", start, [&] {
+    // The scans first, each in a short transaction that blocks no reader or writer; a constraint
+    // validated here stays valid (new writes are checked), so SET NOT NULL in the contract transaction
+    // reads the check instead of the table.
+    for (const PlannedStatement& statement : validations) {
+      run_transaction(*connection_, options_, "complete of " + migration.label(), {statement}, nullptr);
+    }
+    run_transaction(*connection_, options_, "complete of " + migration.label(), transactional, [&](pqxx::work& tx) {
+      int64_t ms = ms_since(start);
+      tx.exec_params(
+          "UPDATE migrator.expand_phases SET phase = 'complete', error = '', changed_at = now() "
+          "WHERE version = $1",
+          v);
+      tx.exec_params(
+          "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+          "VALUES ($1, $2, $3, $4, $5)",
+          v, migration.name, migration.checksum, ms, migration.label());
+      insert_history(tx, migration, "complete", "applied", ms, "contracted; applied");
+    });
+    for (const PlannedStatement& statement : concurrent) {
+      run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
+    }
   });
-  for (const PlannedStatement& statement : concurrent) {
-    run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
-  }
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   out_ << "completed " << migration.label() << " (" << ms << " ms)" << std::endl;
 }
@@ -520,26 +594,29 @@ void PhaseRunner::abort(const Migration& migration) {
   }
   std::vector<PlannedStatement> transactional;
   auto start = std::chrono::steady_clock::now();
-  for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
-    if (s.concurrent) {
-      run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
-    } else {
-      transactional.push_back(s);
-    }
-  }
-  run_transaction(*connection_, options_, "abort of " + migration.label(), transactional, [&](pqxx::work& tx) {
-    tx.exec_params(
-        "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
-        "WHERE version = $1",
-        v);
-    // A later expand of the same migration backfills anew: its checkpoints go with the abort.
-    for (const char* table : {"migrator.backfill_progress"}) {
-      if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
-        tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
+  recording_failure(*connection_, migration, "abort", start, [&] {
+    for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
+      if (s.concurrent) {
+        run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
+      } else {
+        transactional.push_back(s);
       }
     }
+    run_transaction(*connection_, options_, "abort of " + migration.label(), transactional, [&](pqxx::work& tx) {
+      insert_history(tx, migration, "abort", "reverted", ms_since(start), "what its expand added is gone");
+      tx.exec_params(
+          "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
+          "WHERE version = $1",
+          v);
+      // A later expand of the same migration backfills anew: its checkpoints go with the abort.
+      for (const char* table : {"migrator.backfill_progress"}) {
+        if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
+          tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
+        }
+      }
+    });
   });
-  int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+  int64_t ms = ms_since(start);
   out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;
 }
 

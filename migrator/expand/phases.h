@@ -1,5 +1,9 @@
 // The phases of a declarative migration on PostgreSQL: expand (with its backfill), complete, abort,
-// and their state in migrator.expand_phases (created, and upgraded in place, by ensure_state()).
+// and their state in migrator.expand_phases (part of the migrator's state, which
+// ensure_postgres_state() in migrator/drivers/postgres_driver.h creates and upgrades in place).
+// Each phase appends a row to migrator.history: expand (applied or failed), backfill (completed with
+// its rows and batches, failed or interrupted), complete (applied or failed), abort (reverted or
+// failed).
 //
 // Phases: expanding (the expand DDL is committed, CREATE INDEX CONCURRENTLY steps may still run),
 // backfilling, expanded (ready for complete), complete (the contract ran; the migration is then also
@@ -77,7 +81,9 @@ class PhaseRunner {
  private:
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
-  // Refuses unless the flag's rollout in rollout.flag_configs (pg_rollout) reaches the gate's percentage.
+  // Refuses unless the flag's rollout (pg_rollout, read through SQL) reaches the gate's percentage:
+  // the fallthrough in effect now (the plan stage started last, else rollout.flag_configs), 0 while
+  // switched off, archived or limited to tiers. Refuses an unknown flag or environment by name.
   void check_flag(const Migration& migration, const FlagGate& gate);
   std::unique_ptr<pqxx::connection> connection_;
   PhaseOptions options_;

@@ -22,6 +22,23 @@ std::string assign(const std::string& target, const std::string& expression, con
   return "NEW." + quote_ident(target) + " := (SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row);";
 }
 
+std::string insert_trigger_name(const std::string& version) { return "_migrator_insert_" + version; }
+
+std::string insert_function_name(const TableName& table, const std::string& version) {
+  return "migrator." + quote_ident("insert_" + version + "_" + table.schema + "_" + table.table);
+}
+
+// PL/pgSQL that refuses a NULL `value` as PostgreSQL's own NOT NULL does (SQLSTATE 23502, the
+// column and relation as the new version names them).
+std::string refuse_null(const std::string& value, const std::string& column, const std::string& relation) {
+  // RAISE ... USING MESSAGE takes the text as it is (no % placeholders).
+  std::string message =
+      "null value in column \"" + column + "\" of relation \"" + relation + "\" violates not-null constraint";
+  return "IF " + value +
+         " IS NULL THEN RAISE EXCEPTION USING ERRCODE = 'not_null_violation', MESSAGE = " + quote_literal(message) +
+         ", COLUMN = " + quote_literal(column) + ", TABLE = " + quote_literal(relation) + "; END IF;";
+}
+
 // The body of one table's sync trigger. The direction of each write is decided by which column it
 // changed (on INSERT: whether it set the new column), never by search_path; the backfill, which
 // writes the new columns itself with migrator.backfill on, passes straight through.
@@ -35,7 +52,10 @@ std::string trigger_function(const TableName& table, const std::string& version,
     std::string o = quote_ident(c->old_column);
     if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
       body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) THEN\n    " +
-              assign(c->new_column, c->up, "SELECT NEW.*") + "\n  END IF;\n";
+              assign(c->new_column, c->up, "SELECT NEW.*") + "\n";
+      // Only the new version writes the new column: an UPDATE that clears it is refused.
+      if (c->not_null) body += "  ELSE\n    " + refuse_null("NEW." + n, c->view_name, table.table) + "\n";
+      body += "  END IF;\n";
     } else if (c->new_column.empty()) {  // dropped: `down` fills what new-version writes cannot set
       body += "  IF TG_OP = 'INSERT' AND NEW." + o + " IS NULL THEN\n    " +
               assign(c->old_column, c->down, "SELECT NEW.*") + "\n  END IF;\n";
@@ -44,8 +64,9 @@ std::string trigger_function(const TableName& table, const std::string& version,
       std::string up = assign(c->new_column, c->up, "SELECT NEW.*");
       body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL THEN\n      " + down +
               "\n    ELSE\n      " + up + "\n    END IF;\n  ELSIF NEW." + n + " IS DISTINCT FROM OLD." + n +
-              " THEN\n    " + down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n +
-              " IS NULL THEN\n    " + up + "\n  END IF;\n";
+              " THEN\n    " + (c->not_null ? refuse_null("NEW." + n, c->view_name, table.table) + "\n    " : "") +
+              down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n + " IS NULL THEN\n    " + up +
+              "\n  END IF;\n";
     }
   }
   return body + "  RETURN NEW;\nEND\n$migrator_sync$";
@@ -72,8 +93,17 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   Shape shape;
   for (const auto& [key, table] : catalog.tables) {
     if (schemas.count(table.name.schema) == 0) continue;
-    ViewShape view{table.name, table.name.table, false, {}};
-    for (const CatalogColumn& column : table.columns) view.columns.emplace_back(column.name, column.name);
+    ViewShape view{table.name, table.name.table, false, {}, {}, {}};
+    for (const CatalogColumn& column : table.columns) {
+      view.columns.emplace_back(column.name, column.name);
+      // A generated column's expression is in pg_attrdef too, but is no default.
+      if (!column.default_expr.empty() && !column.generated) view.defaults[column.name] = column.default_expr;
+      if (!column.identity_sequence.empty()) {
+        view.defaults[column.name] = "nextval(" + quote_literal(column.identity_sequence) + "::regclass)";
+      }
+      if (column.identity_always) view.overriding_system_value = true;
+      if (column.generated) view.generated.insert(column.name);
+    }
     shape.tables[key] = view;
   }
   Phases& phases = plan.phases;
@@ -118,6 +148,8 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
 
   // The version schemas: the new shape of every table in each schema the migration changes.
   std::vector<PlannedStatement> drop_schemas;
+  std::vector<PlannedStatement> drop_insert_triggers;   // complete: the views become auto-updatable again
+  std::vector<PlannedStatement> drop_insert_functions;  // abort: the schema's CASCADE took the triggers
   for (const std::string& schema : schemas) {
     std::string name = quote_ident(version_schema(schema, version));
     plan.version_schemas.push_back(version_schema(schema, version));
@@ -129,13 +161,57 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
       for (const auto& [view_column, physical] : view.columns) {
         select += (select.empty() ? "" : ", ") + quote_ident(physical) + " AS " + quote_ident(view_column);
       }
-      phases.expand.push_back({"CREATE VIEW " + name + "." + quote_ident(view.view_name) + " AS SELECT " + select +
-                               " FROM " + view.table.quoted()});
+      std::string qualified = name + "." + quote_ident(view.view_name);
+      phases.expand.push_back({"CREATE VIEW " + qualified + " AS SELECT " + select + " FROM " + view.table.quoted()});
+      bool refuses_null = false;
+      for (const auto& column : view.columns) refuses_null = refuses_null || view.refuse_null.count(column.second) > 0;
+      if (!refuses_null) continue;
+      // Inserts through a trigger that refuses NULL in a NOT NULL column the sync trigger would fill.
+      // Its view's columns take the table's defaults, since the trigger's INSERT names every column.
+      std::string function = insert_function_name(view.table, version);
+      std::string trigger = quote_ident(insert_trigger_name(version));
+      std::string body =
+          "CREATE FUNCTION " + function + "() RETURNS trigger LANGUAGE plpgsql AS $migrator_insert$\nBEGIN\n";
+      std::string physical_columns, values, returning;
+      for (const auto& [view_column, physical] : view.columns) {
+        auto found = view.defaults.find(physical);
+        if (found != view.defaults.end()) {
+          phases.expand.push_back({"ALTER VIEW " + qualified + " ALTER COLUMN " + quote_ident(view_column) +
+                                   " SET DEFAULT " + found->second});
+          drop_insert_triggers.push_back(
+              {"ALTER VIEW IF EXISTS " + qualified + " ALTER COLUMN " + quote_ident(view_column) + " DROP DEFAULT"});
+        }
+        if (view.refuse_null.count(physical) > 0) {
+          body += "  " + refuse_null("NEW." + quote_ident(view_column), view_column, view.view_name) + "\n";
+        }
+        returning += (returning.empty() ? "" : ", ") + quote_ident(physical) + " AS " + quote_ident(view_column);
+        if (view.generated.count(physical) > 0) {  // computed by the table, refused as PostgreSQL does
+          body += "  IF NEW." + quote_ident(view_column) +
+                  " IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'generated_always', MESSAGE = " +
+                  quote_literal("cannot insert a non-DEFAULT value into column \"" + view_column + "\"") +
+                  ", DETAIL = " + quote_literal("Column \"" + view_column + "\" is a generated column.") +
+                  "; END IF;\n";
+          continue;
+        }
+        std::string separator = physical_columns.empty() ? "" : ", ";
+        physical_columns += separator + quote_ident(physical);
+        values += separator + "NEW." + quote_ident(view_column);
+      }
+      body += "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ")" +
+              (view.overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + values +
+              ")\n    RETURNING " + returning + " INTO NEW;\n  RETURN NEW;\nEND\n$migrator_insert$";
+      phases.expand.push_back({body});
+      phases.expand.push_back({"CREATE TRIGGER " + trigger + " INSTEAD OF INSERT ON " + qualified +
+                               " FOR EACH ROW EXECUTE FUNCTION " + function + "()"});
+      drop_insert_triggers.push_back({"DROP TRIGGER IF EXISTS " + trigger + " ON " + qualified});
+      drop_insert_triggers.push_back({"DROP FUNCTION IF EXISTS " + function + "()"});
+      drop_insert_functions.push_back({"DROP FUNCTION IF EXISTS " + function + "()"});
     }
   }
 
   // Complete: no trigger may outlive the columns it names.
   std::vector<PlannedStatement> contract = drop_triggers;
+  contract.insert(contract.end(), drop_insert_triggers.begin(), drop_insert_triggers.end());
   for (const auto& operation : migration.operations) operation->complete(catalog, phases);
   contract.insert(contract.end(), phases.complete.begin(), phases.complete.end());
   phases.complete = contract;
@@ -153,6 +229,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     if (s.concurrent) abort.push_back(s);
   }
   abort.insert(abort.end(), drop_schemas.begin(), drop_schemas.end());
+  abort.insert(abort.end(), drop_insert_functions.begin(), drop_insert_functions.end());
   abort.insert(abort.end(), drop_triggers.begin(), drop_triggers.end());
   for (const PlannedStatement& s : undo) {
     if (!s.concurrent) abort.push_back(s);

@@ -120,6 +120,50 @@ TEST(MigratorCli, BackfillNiceRatioIsADecimalFromZeroToAHundred) {
   }
 }
 
+// The backfill's options are checked before anything runs: a bad number, unit or sign is a usage
+// error (exit 2) naming the option and the value, and nothing is created or changed.
+TEST(MigratorCli, BackfillOptionUsageErrorsExitTwoAndChangeNothing) {
+  MigrationsDir migrations;
+  TempDir db;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::string path = (db.path() / "app.db").string();
+  const std::string rows = "expected a number of rows from 1 to 1000000, got ";
+  const std::string sessions = "expected a number of sessions from 0 to 100000, got ";
+  const std::string duration = "expected a duration such as 500ms, 5s or 2min, at most a day, got ";
+  struct Case {
+    std::string option, value, message;
+  };
+  const std::vector<Case> cases = {
+      {"--backfill-batch-rows", "0", rows + "0"},
+      {"--backfill-batch-rows", "-5", rows + "'-5'"},
+      {"--backfill-batch-rows", "5k", rows + "'5k'"},
+      {"--backfill-batch-rows", "1000001", rows + "1000001"},
+      {"--backfill-target", "100", duration + "'100'"},
+      {"--backfill-target", "-100ms", duration + "'-100ms'"},
+      {"--backfill-target", "2h", duration + "'2h'"},
+      {"--backfill-pause", "1.5s", duration + "'1.5s'"},
+      {"--backfill-pause", "1441min", duration + "'1441min'"},
+      {"--backfill-max-active", "-1", sessions + "'-1'"},
+      {"--backfill-max-active", "many", sessions + "'many'"},
+      {"--backfill-max-lock-waiters", "100001", sessions + "100001"},
+      {"--backfill-max-replica-lag", "5 s", duration + "'5 s'"},
+      {"--backfill-max-replica-lag", "-1s", duration + "'-1s'"},
+  };
+  for (const Case& c : cases) {
+    expect_usage_error(
+        {"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), c.option, c.value, "up"},
+        c.option + ": " + c.message);
+    EXPECT_FALSE(std::filesystem::exists(path)) << c.option << " " << c.value;
+  }
+  // The same values in range are accepted: up runs and creates the database.
+  CommandResult up =
+      migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(), "--backfill-batch-rows",
+                    "1000000", "--backfill-target", "1ms", "--backfill-pause", "1440min", "--backfill-max-active", "0",
+                    "--backfill-max-lock-waiters", "100000", "--backfill-max-replica-lag", "5s", "up"});
+  EXPECT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "0"},
                      "--steps: expected a number of migrations from 1 to 9223372036854775807, got 0");

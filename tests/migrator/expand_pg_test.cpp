@@ -54,10 +54,12 @@ class ExpandPg : public ::testing::Test {
     return dump.out;
   }
 
-  // The message of a statement the database refuses; fails the test if it succeeds.
+  // "SQLSTATE <code>: <message>" of a statement the database refuses; fails the test if it succeeds.
   std::string refused(const std::string& sql) {
     try {
       database_->exec(sql);
+    } catch (const pqxx::sql_error& e) {
+      return "SQLSTATE " + e.sqlstate() + ": " + e.what();
     } catch (const std::exception& e) {
       return e.what();
     }
@@ -65,10 +67,107 @@ class ExpandPg : public ::testing::Test {
     return "";
   }
 
+  // The first row `sql` returns (a write with RETURNING, committed), its fields joined by '|'.
+  std::string returned(const std::string& sql) {
+    pqxx::connection connection(database_->url());
+    pqxx::work tx(connection);
+    pqxx::row row = tx.exec1(sql);
+    tx.commit();
+    std::string joined;
+    for (const pqxx::field& field : row) joined += (joined.empty() ? "" : "|") + std::string(field.c_str());
+    return joined;
+  }
+
+  // The history of `version`: "action outcome" per row, oldest first.
+  std::string history(int version) {
+    return value(
+        "SELECT string_agg(action || ' ' || outcome, ', ' ORDER BY id) FROM migrator.history WHERE "
+        "version = " +
+        std::to_string(version));
+  }
+
   std::unique_ptr<TestDatabase> database_;
   TempDir dir_;
   TempDir backups_;
 };
+
+// The migrator's state as the release before expand-contract history made it (state script and
+// marker of migrator/drivers/postgres_driver.cpp; expand_phases as migrator/expand/phases.cpp
+// created it at the first expand).
+constexpr const char* kPreviousState = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.schema_migrations (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  checksum text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  applied_by text NOT NULL DEFAULT session_user,
+  execution_ms bigint NOT NULL
+);
+-- Upgrades in place a state table created by an earlier migrator.
+ALTER TABLE migrator.schema_migrations ADD COLUMN IF NOT EXISTS directory text;
+-- A migration run outside a transaction is 'running' from before its first statement until it is
+-- recorded (a run that died leaves it so), and 'failed' if a statement failed; `action` is the
+-- direction of that run, `ran` the lines of the statements that ran, `error` why it stopped.
+ALTER TABLE migrator.schema_migrations
+  ADD COLUMN IF NOT EXISTS state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'running', 'failed')),
+  ADD COLUMN IF NOT EXISTS action text NOT NULL DEFAULT 'up' CHECK (action IN ('up', 'down')),
+  ADD COLUMN IF NOT EXISTS ran text NOT NULL DEFAULT '',
+  ADD COLUMN IF NOT EXISTS error text NOT NULL DEFAULT '';
+CREATE TABLE IF NOT EXISTS migrator.history (
+  id bigserial PRIMARY KEY,
+  version bigint NOT NULL,
+  name text NOT NULL,
+  action text NOT NULL CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore')),
+  outcome text NOT NULL CHECK (outcome IN ('applied', 'reverted', 'failed', 'interrupted', 'completed')),
+  at timestamptz NOT NULL DEFAULT clock_timestamp(),
+  by text NOT NULL DEFAULT session_user,
+  duration_ms bigint NOT NULL,
+  migrator_version text NOT NULL,
+  detail text NOT NULL DEFAULT ''
+);
+-- Upgrades in place a history created before `baseline` or `resolve` was an action.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = 'migrator.history'::regclass
+                 AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%resolve%') THEN
+    ALTER TABLE migrator.history DROP CONSTRAINT IF EXISTS history_action_check;
+    ALTER TABLE migrator.history ADD CONSTRAINT history_action_check
+      CHECK (action IN ('up', 'down', 'baseline', 'resolve', 'backup', 'restore'));
+  END IF;
+END $$;
+CREATE OR REPLACE FUNCTION migrator.history_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'migrator.history is append-only' USING ERRCODE = '55000',
+    HINT = 'The history records every migration attempt; add rows, never change them.';
+END $$;
+CREATE OR REPLACE TRIGGER history_is_append_only BEFORE UPDATE OR DELETE ON migrator.history
+  FOR EACH ROW EXECUTE FUNCTION migrator.history_is_append_only())sql";
+constexpr const char* kPreviousPhases = R"sql(
+CREATE SCHEMA IF NOT EXISTS migrator;
+CREATE TABLE IF NOT EXISTS migrator.expand_phases (
+  version bigint PRIMARY KEY,
+  name text NOT NULL,
+  directory text NOT NULL,
+  checksum text NOT NULL,
+  phase text NOT NULL CHECK (phase IN ('expanding', 'backfilling', 'expanded', 'complete', 'aborted')),
+  tables text[] NOT NULL DEFAULT '{}',
+  version_schemas text[] NOT NULL DEFAULT '{}',
+  plan jsonb NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  changed_at timestamptz NOT NULL DEFAULT now(),
+  changed_by text NOT NULL DEFAULT session_user,
+  error text NOT NULL DEFAULT ''
+))sql";
+
+constexpr int64_t fnv1a64(const char* text) {
+  uint64_t hash = 14695981039346656037ull;
+  for (; *text != '\0'; ++text) {
+    hash ^= static_cast<unsigned char>(*text);
+    hash *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(hash);
+}
 
 constexpr const char* kRenameAndRetype =
     "operations:\n"
@@ -106,6 +205,12 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
             "3=old/30,4=new/40");
   EXPECT_EQ(value("SELECT string_agg(price, ',' ORDER BY id) FROM public.orders"), "11,21,30,40");
   EXPECT_EQ(value("SELECT string_agg(price::text, ',' ORDER BY id) FROM public_v0007.orders"), "11,21,30,40");
+  // price stays NOT NULL: a NULL through the new schema is refused, not converted from the old
+  // column's default.
+  EXPECT_THAT(refused("INSERT INTO public_v0007.orders (id, description, price) VALUES (9, 'x', NULL)"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"price\" of relation \"orders\""));
+  EXPECT_THAT(refused("UPDATE public_v0007.orders SET price = NULL WHERE id = 4"), HasSubstr("SQLSTATE 23502"));
+  EXPECT_EQ(value("SELECT count(*) FROM public.orders WHERE id = 9"), "0");
   // A later migration waits for complete.
   add("0008_later", "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}}\n");
   CommandResult waiting = migrator({"up"});
@@ -133,8 +238,51 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
   EXPECT_EQ(value("SELECT price FROM public.orders WHERE id = 5"), "50");
   CommandResult status = migrator({"status"});
   EXPECT_THAT(status.out, HasSubstr("complete (expand-contract; applied"));
+  EXPECT_EQ(history(7), "expand applied, backfill completed, complete applied");
+  EXPECT_EQ(value("SELECT detail FROM migrator.history WHERE version = 7 AND action = 'backfill'"),
+            "2 rows in 1 batches");
   // Now 0008 expands.
   EXPECT_THAT(migrator({"up"}).out, HasSubstr("expanded 0008_later"));
+}
+
+// complete validates each NOT VALID constraint in a transaction of its own, before the contract
+// transaction and holding no ACCESS EXCLUSIVE lock (so no client waits behind the scan): an event
+// trigger records, for every DDL command, its transaction and the ACCESS EXCLUSIVE locks held.
+TEST_F(ExpandPg, CompleteValidatesEachConstraintAloneBeforeTheContractWithoutAccessExclusive) {
+  add("0005_constrained",
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: status, type: text, not_null: true, check: \"length(status) > "
+      "1\"}, up: \"'s' || id\"}\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: "
+      "\"price::text\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  database_->exec(
+      "CREATE SCHEMA audit;\n"
+      "CREATE TABLE audit.ddl (id serial, xid bigint, query text, exclusive text);\n"
+      "CREATE FUNCTION audit.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$\n"
+      "BEGIN\n"
+      "  INSERT INTO audit.ddl (xid, query, exclusive) SELECT txid_current(), current_query(),\n"
+      "    coalesce((SELECT string_agg(l.relation::regclass::text, ',' ORDER BY 1) FROM pg_locks l\n"
+      "              WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted\n"
+      "              AND l.mode = 'AccessExclusiveLock'), '');\n"
+      "END $$;\n"
+      "CREATE EVENT TRIGGER log_ddl ON ddl_command_end EXECUTE FUNCTION audit.log_ddl();\n");
+  CommandResult complete = migrator({"complete", "5", "--no-backup"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  // Three validations (status NOT NULL, its check, price NOT NULL), each its own transaction with no
+  // ACCESS EXCLUSIVE lock, all before the contract's one transaction, which holds it on orders.
+  EXPECT_EQ(value("SELECT string_agg(substring(query from 'VALIDATE CONSTRAINT \"([a-z_]+)\"') || ' ' || "
+                  "CASE WHEN exclusive = '' THEN 'no lock' ELSE exclusive END, ', ' ORDER BY id) "
+                  "FROM audit.ddl WHERE query LIKE '%VALIDATE CONSTRAINT%'"),
+            "_migrator_nn_status no lock, orders_status_check no lock, _migrator_nn_price no lock");
+  EXPECT_EQ(value("SELECT count(DISTINCT xid) FROM audit.ddl WHERE query LIKE '%VALIDATE CONSTRAINT%'"), "3");
+  EXPECT_EQ(value("SELECT count(DISTINCT xid) FROM audit.ddl WHERE query NOT LIKE '%VALIDATE CONSTRAINT%'"), "1");
+  EXPECT_EQ(value("SELECT bool_and(v.xid < c.xid AND v.id < c.id) FROM audit.ddl v, audit.ddl c "
+                  "WHERE v.query LIKE '%VALIDATE CONSTRAINT%' AND c.query NOT LIKE '%VALIDATE CONSTRAINT%'"),
+            "t");
+  EXPECT_EQ(value("SELECT bool_and(exclusive LIKE '%orders%') FROM audit.ddl WHERE query LIKE '%RENAME COLUMN%'"), "t");
+  EXPECT_EQ(value("SELECT string_agg(status || '/' || price, ',' ORDER BY id) FROM public.orders"), "s1/10,s2/20");
 }
 
 TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
@@ -144,16 +292,74 @@ TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
   CommandResult up = migrator({"up"});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public_v0002.orders"), "a,none");
-  database_->exec("INSERT INTO public.orders (id, descr) VALUES (3, NULL)");
+  // Through the old schema a NULL (or a descr left out) is filled by `up`.
+  database_->exec("INSERT INTO public.orders (descr) VALUES (NULL)");  // id 3
   EXPECT_EQ(value("SELECT descr FROM public_v0002.orders WHERE id = 3"), "none");
-  EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"),
-              HasSubstr("violates check constraint \"_migrator_nn_descr\""));
+  // Through the new one NULL is refused as by a NOT NULL column, and nothing is written.
+  const char* not_null =
+      "SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\" violates "
+      "not-null constraint";
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, descr) VALUES (10, NULL)"), HasSubstr(not_null));
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, price) VALUES (10, '40')"), HasSubstr(not_null));
+  EXPECT_THAT(refused("UPDATE public_v0002.orders SET descr = NULL WHERE id = 1"), HasSubstr(not_null));
+  EXPECT_EQ(value("SELECT count(*) FROM public_v0002.orders WHERE id = 10 OR descr IS NULL"), "0");
+  // Writes that respect the new shape go through, the table's defaults apply, RETURNING works, and
+  // the old schema sees them.
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (descr) VALUES ('new') RETURNING id, descr, price"), "4|new|0");
+  EXPECT_EQ(value("SELECT descr || '/' || price FROM public.orders WHERE id = 4"), "new/0");
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (id, descr, price) VALUES (5, 'five', '50') RETURNING *"),
+            "5|five|50");
+  EXPECT_EQ(returned("UPDATE public_v0002.orders SET descr = 'upd' WHERE id = 1 RETURNING id, descr"), "1|upd");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || descr, ',' ORDER BY id) FROM public_v0002.orders"),
+            "1=upd,2=none,3=none,4=new,5=five");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=upd,2=-,3=-,4=new,5=five");
   CommandResult complete = migrator({"complete", "2"});
   ASSERT_EQ(complete.exit_code, 0) << complete.err;
   EXPECT_EQ(value("SELECT attnotnull FROM pg_attribute WHERE attrelid = 'public.orders'::regclass AND attname = "
                   "'descr'"),
             "t");
-  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public.orders"), "a,none,none");
+  EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public.orders"), "upd,none,none,new,five");
+  // complete drops the insert trigger and its function: the view is auto-updatable again, over a
+  // column that is NOT NULL itself.
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0002.orders'::regclass"), "0");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_proc WHERE pronamespace = 'migrator'::regnamespace AND proname LIKE "
+                  "'insert_%'"),
+            "0");
+  EXPECT_THAT(refused("INSERT INTO public_v0002.orders (id, descr) VALUES (6, NULL)"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"descr\" of relation \"orders\""));
+  EXPECT_EQ(returned("INSERT INTO public_v0002.orders (id, descr) VALUES (6, 'six') "
+                     "ON CONFLICT (id) DO NOTHING RETURNING descr, price"),
+            "six|0");
+}
+
+// Through the insert trigger an identity column (even GENERATED ALWAYS) draws from its sequence and a
+// stored generated column is computed, as through the table.
+TEST_F(ExpandPg, TheInsertTriggerKeepsIdentityAndGeneratedColumns) {
+  database_->exec(
+      "CREATE TABLE tickets (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, title text NOT NULL,\n"
+      "  price text NOT NULL DEFAULT '0', chars integer GENERATED ALWAYS AS (length(title)) STORED);\n"
+      "INSERT INTO tickets (title, price) VALUES ('first', '10');\n");
+  add("0011_ticket_price",
+      "operations:\n  - alter_column: {table: tickets, column: price, type: integer, up: "
+      "\"price::integer\", down: \"price::text\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0011.tickets'::regclass"), "1");
+  EXPECT_EQ(returned("INSERT INTO public_v0011.tickets (title, price) VALUES ('second', 20) RETURNING *"),
+            "2|second|20|6");
+  database_->exec("INSERT INTO public.tickets (title, price) VALUES ('third', '30')");
+  EXPECT_THAT(refused("INSERT INTO public_v0011.tickets (title, price, chars) VALUES ('x', 1, 9)"),
+              HasSubstr("SQLSTATE 428C9: ERROR:  cannot insert a non-DEFAULT value into column \"chars\""));
+  EXPECT_THAT(refused("INSERT INTO public_v0011.tickets (title) VALUES ('x')"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"price\" of relation \"tickets\""));
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || title || '/' || price || '/' || chars, ',' ORDER BY id) FROM "
+                  "public_v0011.tickets"),
+            "1:first/10/5,2:second/20/6,3:third/30/5");
+  CommandResult complete = migrator({"complete", "11", "--no-backup"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(returned("INSERT INTO public_v0011.tickets (title, price) VALUES ('fourth', 40) RETURNING id, chars"),
+            "6|6");  // the two refused inserts drew 4 and 5, as refused inserts into the table do
 }
 
 constexpr const char* kEveryOperation =
@@ -177,12 +383,17 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public_v0003.orders"), "s1,s2");
   database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (3, 'x', '30')");
   EXPECT_EQ(value("SELECT status FROM public_v0003.orders WHERE id = 3"), "s3");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public_v0003.orders'::regclass"), "1");
   CommandResult abort = migrator({"abort", "3"});
   ASSERT_EQ(abort.exit_code, 0) << abort.err;
   EXPECT_THAT(abort.out, HasSubstr("aborted 0003_everything"));
   EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM pg_proc WHERE pronamespace = 'migrator'::regnamespace AND proname ~ "
+                  "'^(sync|insert)_0003_'"),
+            "0");
   EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
+  EXPECT_EQ(history(3), "expand applied, backfill completed, abort reverted");
   EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
   // Expanded again after the abort (backfilled anew, rows 1 to 3), then completed.
   CommandResult again = migrator({"up"});
@@ -191,6 +402,8 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   CommandResult complete = migrator({"complete", "3"});
   ASSERT_EQ(complete.exit_code, 0) << complete.err;
   EXPECT_EQ(value("SELECT string_agg(status, ',' ORDER BY id) FROM public.orders"), "s1,s2,s3");
+  EXPECT_EQ(history(3),
+            "expand applied, backfill completed, abort reverted, expand applied, backfill completed, complete applied");
   EXPECT_EQ(value("SELECT count(*) FROM pg_constraint WHERE conname = 'orders_status_key'"), "1");
   EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'name' "
                   "AND NOT attisdropped"),
@@ -259,6 +472,64 @@ TEST_F(ExpandPg, CompleteWaitsForTheRequiredFlagRollout) {
             "1");
 }
 
+// The gate reads the fallthrough in effect now: a started plan stage replaces flag_configs' rollout,
+// a future one does not; a rollout limited to tiers, or an archived flag, counts as 0%.
+TEST_F(ExpandPg, CompleteReadsTheFlagsRolloutInEffectNow) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: production, percentage: 50}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec("CREATE EXTENSION pg_rollout");
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  database_->exec("SELECT rollout.set_enabled('new_checkout', true, 'production')");
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 100, ARRAY['pro', 'enterprise'], 'production')");
+  CommandResult tiers = migrator({"complete", "6"});
+  EXPECT_EQ(tiers.exit_code, 3);
+  EXPECT_THAT(tiers.err, HasSubstr("flag 'new_checkout' is rolled out to 0% in 'production' (100% limited to tiers "
+                                   "pro, enterprise), below the 50% it requires"));
+  database_->exec("SELECT rollout.set_rollout('new_checkout', 100, NULL, 'production')");
+  auto plan = [&](const std::string& stages) {
+    database_->exec("SELECT rollout.set_plan('new_checkout', jsonb_build_array(" + stages + "), 'production')");
+  };
+  plan(
+      "jsonb_build_object('starts_at', now() - interval '1 day', 'percentage', 30), "
+      "jsonb_build_object('starts_at', now() + interval '1 day', 'percentage', 100)");
+  CommandResult started = migrator({"complete", "6"});
+  EXPECT_EQ(started.exit_code, 3);
+  EXPECT_THAT(started.err, HasSubstr("flag 'new_checkout' is rolled out to 30% in 'production' (plan stage since "));
+  EXPECT_THAT(started.err, HasSubstr("), below the 50% it requires"));
+  plan(
+      "jsonb_build_object('starts_at', now() - interval '2 days', 'percentage', 30), "
+      "jsonb_build_object('starts_at', now() - interval '1 day', 'percentage', 60, 'tiers', jsonb_build_array()), "
+      "jsonb_build_object('starts_at', now() + interval '1 day', 'percentage', 10)");
+  database_->exec("UPDATE rollout.flags SET archived_at = now() WHERE key = 'new_checkout'");
+  EXPECT_THAT(migrator({"complete", "6"}).err,
+              HasSubstr("is rolled out to 0% in 'production' (archived; plan stage since "));
+  database_->exec("UPDATE rollout.flags SET archived_at = NULL WHERE key = 'new_checkout'");
+  EXPECT_EQ(history(6), "expand applied");               // the refusals changed nothing and are no attempts
+  CommandResult complete = migrator({"complete", "6"});  // the stage started yesterday: 60%
+  ASSERT_EQ(complete.exit_code, 0) << complete.err;
+  EXPECT_EQ(history(6), "expand applied, complete applied");
+}
+
+TEST_F(ExpandPg, CompleteRefusesAnUnknownFlagOrEnvironmentByName) {
+  add("0006_gated",
+      "requires_flag: {flag: new_checkout, environment: staging}\n"
+      "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec("CREATE EXTENSION pg_rollout");
+  CommandResult flag = migrator({"complete", "6"});
+  EXPECT_EQ(flag.exit_code, 3);
+  EXPECT_THAT(flag.err, HasSubstr("refusing to complete 0006_gated, nothing was changed: flag 'new_checkout' does not "
+                                  "exist (requires_flag at "));
+  database_->exec("SELECT rollout.create_flag('new_checkout')");
+  CommandResult environment = migrator({"complete", "6"});
+  EXPECT_EQ(environment.exit_code, 3);
+  EXPECT_THAT(environment.err, HasSubstr("environment 'staging' does not exist (requires_flag at "));
+  EXPECT_THAT(environment.err, HasSubstr("; rollout.environments has production"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'descr'"), "1");
+}
+
 TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   add("0007_retype",
       std::string(kRenameAndRetype) + "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n");
@@ -295,7 +566,10 @@ TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
   hold.abort();
   EXPECT_EQ(schema_dump(), before);
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("pending"));
+  EXPECT_EQ(history(8), "expand failed");
+  EXPECT_THAT(value("SELECT detail FROM migrator.history WHERE version = 8"), HasSubstr("gave up after 3 attempts"));
   EXPECT_EQ(migrator({"up"}).exit_code, 0);
+  EXPECT_EQ(history(8), "expand failed, expand applied");  // add_column without `up`: nothing to backfill
 }
 
 TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
@@ -312,8 +586,41 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding"));
   CommandResult abort = migrator({"abort", "9"});
   EXPECT_EQ(abort.exit_code, 0) << abort.err;
+  EXPECT_EQ(history(9), "expand failed, abort reverted");
   EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
 }
+
+// A database whose state the previous release made (its marker, the history's old action check,
+// with or without the expand_phases table its first expand created) is upgraded in place by the
+// next run: its rows stay, and every expand-contract action is recorded.
+class ExpandPgUpgrade : public ExpandPg {
+ protected:
+  void run(bool with_phases) {
+    std::string marker = "migrator state, schema script " + std::to_string(fnv1a64(kPreviousState));
+    database_->exec(std::string(kPreviousState) + ";\nCOMMENT ON SCHEMA migrator IS '" + marker + "'");
+    if (with_phases) database_->exec(kPreviousPhases);
+    database_->exec(
+        "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version) "
+        "VALUES (1, 'older', 'baseline', 'applied', 0, 'previous')");
+    EXPECT_THAT(refused("INSERT INTO migrator.history (version, name, action, outcome, duration_ms, "
+                        "migrator_version) VALUES (7, 'retype', 'expand', 'applied', 0, 'x')"),
+                HasSubstr("SQLSTATE 23514"));
+    add("0007_retype", kRenameAndRetype);
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    CommandResult complete = migrator({"complete", "7"});
+    ASSERT_EQ(complete.exit_code, 0) << complete.err;
+    EXPECT_EQ(history(1), "baseline applied");
+    EXPECT_EQ(history(7), "expand applied, backfill completed, complete applied");
+    EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "complete");
+    EXPECT_THAT(value("SELECT obj_description('migrator'::regnamespace, 'pg_namespace')"),
+                ::testing::Not(HasSubstr(std::to_string(fnv1a64(kPreviousState)))));
+  }
+};
+
+TEST_F(ExpandPgUpgrade, StateFromThePreviousReleaseIsUpgradedInPlace) { run(false); }
+
+TEST_F(ExpandPgUpgrade, StateWithExpandPhasesFromThePreviousReleaseIsUpgradedInPlace) { run(true); }
 
 }  // namespace
 }  // namespace migrator_test

@@ -174,7 +174,7 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
       "operations:\n  - alter_column: {table: orders, column: price, type: integer, "
       "up: 'price::integer', down: 'price::text'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
-  ASSERT_GE(expand.size(), 6u);
+  ASSERT_EQ(expand.size(), 10u);
   EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_price\" integer");
   // price was NOT NULL: the new column keeps it, as a NOT VALID check during the window.
   EXPECT_EQ(expand[1],
@@ -191,7 +191,21 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
             "CREATE TRIGGER \"_migrator_sync_0007\" BEFORE INSERT OR UPDATE ON \"public\".\"orders\" FOR "
             "EACH ROW WHEN (current_setting('migrator.backfill', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION "
             "migrator.\"sync_0007_public_orders\"()");
-  EXPECT_THAT(expand.back(), HasSubstr("\"_migrator_new_price\" AS \"price\""));
+  EXPECT_EQ(expand[7],
+            "CREATE VIEW \"public_v0007\".\"orders\" AS SELECT \"id\" AS \"id\", \"descr\" AS \"descr\", "
+            "\"_migrator_new_price\" AS \"price\" FROM \"public\".\"orders\"");
+  // price stays NOT NULL and the sync trigger would fill it from the old column: the view takes its
+  // inserts through a trigger that refuses NULL there (the type changes, so no default is kept).
+  EXPECT_THAT(expand[8], HasSubstr("CREATE FUNCTION migrator.\"insert_0007_public_orders\"()"));
+  EXPECT_THAT(expand[8], HasSubstr("IF NEW.\"price\" IS NULL THEN RAISE EXCEPTION USING ERRCODE = "
+                                   "'not_null_violation', MESSAGE = 'null value in column \"price\" of relation "
+                                   "\"orders\" violates not-null constraint'"));
+  EXPECT_THAT(expand[8], HasSubstr("INSERT INTO \"public\".\"orders\" (\"id\", \"descr\", \"_migrator_new_price\") "
+                                   "VALUES (NEW.\"id\", NEW.\"descr\", NEW.\"price\")\n    RETURNING \"id\" AS \"id\", "
+                                   "\"descr\" AS \"descr\", \"_migrator_new_price\" AS \"price\" INTO NEW;"));
+  EXPECT_EQ(expand[9],
+            "CREATE TRIGGER \"_migrator_insert_0007\" INSTEAD OF INSERT ON \"public_v0007\".\"orders\" FOR EACH ROW "
+            "EXECUTE FUNCTION migrator.\"insert_0007_public_orders\"()");
   ASSERT_EQ(p.phases.backfill.size(), 1u);
   EXPECT_EQ(p.phases.backfill[0].table.key(), "public.orders");
   EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_price\" = (price::integer)");
@@ -200,6 +214,8 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
   EXPECT_EQ(complete, (std::vector<std::string>{
                           "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"",
                           "DROP FUNCTION IF EXISTS migrator.\"sync_0007_public_orders\"()",
+                          "DROP TRIGGER IF EXISTS \"_migrator_insert_0007\" ON \"public_v0007\".\"orders\"",
+                          "DROP FUNCTION IF EXISTS migrator.\"insert_0007_public_orders\"()",
                           "ALTER TABLE \"public\".\"orders\" DROP COLUMN \"price\"",
                           "ALTER TABLE \"public\".\"orders\" RENAME COLUMN \"_migrator_new_price\" TO \"price\"",
                           "ALTER TABLE \"public\".\"orders\" VALIDATE CONSTRAINT \"_migrator_nn_price\"",
@@ -208,9 +224,43 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
   EXPECT_EQ(
       sql(p.phases.abort),
       (std::vector<std::string>{"DROP SCHEMA IF EXISTS \"public_v0007\" CASCADE",
+                                "DROP FUNCTION IF EXISTS migrator.\"insert_0007_public_orders\"()",
                                 "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"",
                                 "DROP FUNCTION IF EXISTS migrator.\"sync_0007_public_orders\"()",
                                 "ALTER TABLE \"public\".\"orders\" DROP COLUMN IF EXISTS \"_migrator_new_price\""}));
+}
+
+// Only a view whose new shape has a NOT NULL column the sync trigger fills takes its inserts
+// through a trigger; it gives the view the table's defaults, and the refusal's text is the column's
+// name as it is (RAISE ... USING MESSAGE has no % placeholders).
+TEST(DeclarativePlan, OnlyViewsWithAFilledNotNullColumnTakeInsertsThroughATrigger) {
+  auto triggers = [](const Plan& p) {
+    std::vector<std::string> found;
+    for (const std::string& s : sql(p.phases.expand)) {
+      if (s.rfind("CREATE TRIGGER \"_migrator_insert_", 0) == 0 || s.rfind("ALTER VIEW", 0) == 0) found.push_back(s);
+    }
+    return found;
+  };
+  EXPECT_THAT(triggers(plan("operations:\n  - rename_column: {table: orders, from: descr, to: d}\n")),
+              ::testing::IsEmpty());
+  EXPECT_THAT(triggers(plan("operations:\n  - add_column: {table: orders, column: {name: note, type: text}}\n")),
+              ::testing::IsEmpty());
+  Plan p = plan(
+      "operations:\n  - add_column: {table: orders, column: {name: \"a%b\", type: text, not_null: true, default: "
+      "\"'x'\"}, up: \"'y'\"}\n");
+  EXPECT_EQ(triggers(p),
+            (std::vector<std::string>{
+                "ALTER VIEW \"public_v0007\".\"orders\" ALTER COLUMN \"price\" SET DEFAULT '0'::text",
+                "ALTER VIEW \"public_v0007\".\"orders\" ALTER COLUMN \"a%b\" SET DEFAULT 'x'",
+                "CREATE TRIGGER \"_migrator_insert_0007\" INSTEAD OF INSERT ON \"public_v0007\".\"orders\" FOR EACH "
+                "ROW EXECUTE FUNCTION migrator.\"insert_0007_public_orders\"()"}));
+  bool refuses = false;
+  for (const std::string& s : sql(p.phases.expand)) {
+    refuses = refuses || s.find(
+                             "MESSAGE = 'null value in column \"a%b\" of relation \"orders\" violates not-null "
+                             "constraint', COLUMN = 'a%b', TABLE = 'orders'") != std::string::npos;
+  }
+  EXPECT_TRUE(refuses);
 }
 
 TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {

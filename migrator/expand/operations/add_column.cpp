@@ -47,10 +47,14 @@ class AddColumn : public Operation {
                                true, drop_unique_index()});
     }
     if (!up_.empty()) {
-      phases.sync.push_back({table_, "", new_column_name(column_.name), column_.name, up_, ""});
+      phases.sync.push_back({table_, "", new_column_name(column_.name), column_.name, up_, "", column_.not_null});
       phases.backfill.push_back({table_, physical + " = (" + up_ + ")", physical + " IS NULL"});
     }
-    if (ViewShape* view = shape.find(table_)) view->columns.emplace_back(column_.name, new_column_name(column_.name));
+    if (ViewShape* view = shape.find(table_)) {
+      view->columns.emplace_back(column_.name, new_column_name(column_.name));
+      if (!column_.default_expr.empty()) view->defaults[new_column_name(column_.name)] = column_.default_expr;
+      if (column_.not_null && !up_.empty()) view->refuse_null.insert(new_column_name(column_.name));
+    }
   }
 
   void complete(const Catalog&, Phases& phases) const override {

@@ -61,12 +61,16 @@ class AlterColumn : public Operation {
     }
     std::string up_expr = up.empty() ? quote_ident(column_) : up;
     std::string down_expr = down.empty() ? quote_ident(column_) : down;
-    phases.sync.push_back({table_, column_, new_column_name(column_), column_, up_expr, down_expr});
+    phases.sync.push_back(
+        {table_, column_, new_column_name(column_), column_, up_expr, down_expr, keeps_not_null(old)});
     phases.backfill.push_back({table_, physical + " = (" + up_expr + ")", physical + " IS NULL"});
     if (ViewShape* view = shape.find(table_)) {
       for (auto& column : view->columns) {
         if (column.second == column_) column.second = new_column_name(column_);
       }
+      // complete keeps the default only where the type stays (see below).
+      if (type.empty() && !old.default_expr.empty()) view->defaults[new_column_name(column_)] = old.default_expr;
+      if (keeps_not_null(old)) view->refuse_null.insert(new_column_name(column_));
     }
   }
 

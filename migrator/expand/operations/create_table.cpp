@@ -31,7 +31,7 @@ class CreateTable : public Operation {
 
   void start(const Catalog&, Phases& phases, Shape& shape) const override {
     std::string sql = "CREATE TABLE " + table_.quoted() + " (";
-    ViewShape view{table_, table_.table, false, {}};
+    ViewShape view{table_, table_.table, false, {}, {}, {}};
     for (size_t i = 0; i < columns_.size(); ++i) {
       const ColumnSpec& c = columns_[i];
       sql += (i == 0 ? "" : ", ") + quote_ident(c.name) + " " + c.type;
