@@ -682,32 +682,22 @@ int64_t run_planned(pqxx::connection& connection, const DriverOptions& options, 
 
 }  // namespace
 
-int64_t PostgresDriver::apply(const Migration& migration) {
-  std::string path = migration.up_path().string();
-  ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
-  pqxx::connection& connection = session_->connection;
-  // The state row and the history row in one statement.
-  Record record{[&](int64_t ms) {
-                  return "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, "
-                         "execution_ms, directory) VALUES (" +
-                         std::to_string(migration.version) + ", " + connection.quote(migration.name) + ", " +
-                         connection.quote(migration.checksum) + ", " + std::to_string(ms) + ", " +
-                         connection.quote(migration.label()) +
-                         ")) INSERT INTO migrator.history (version, name, action, outcome, duration_ms, "
-                         "migrator_version, detail) VALUES (" +
-                         std::to_string(migration.version) + ", " + connection.quote(migration.name) +
-                         ", 'up', 'applied', " + std::to_string(ms) + ", " +
-                         connection.quote(std::string(kMigratorVersion)) + ", '')";
-                },
-                ""};
-  return run_planned(connection, options_, migration, "up", plan, path, record);
-}
-
 namespace {
 
+// The record of an apply: the state row and the history row in one statement. The arguments are
+// SQL: literals, or the parameters $1 to $6 of a prepared statement.
+std::string apply_record(const std::string& version, const std::string& name, const std::string& checksum,
+                         const std::string& ms, const std::string& directory, const std::string& migrator_version) {
+  return "WITH state AS (INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+         "VALUES (" +
+         version + ", " + name + ", " + checksum + ", " + ms + ", " + directory +
+         ")) INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "
+         "VALUES (" +
+         version + ", " + name + ", 'up', 'applied', " + ms + ", " + migrator_version + ", '')";
+}
+
 // The record of a revert: one statement, whose history row takes its version from the state row
-// deleted, so without one it violates NOT NULL (Record::missing). The arguments are SQL: literals,
-// or the parameters $1 to $4 of a prepared statement.
+// deleted, so without one it violates NOT NULL (Record::missing). The arguments as above ($1 to $4).
 std::string revert_record(const std::string& version, const std::string& name, const std::string& ms,
                           const std::string& migrator_version) {
   return "WITH state AS (DELETE FROM migrator.schema_migrations WHERE version = " + version +
@@ -716,45 +706,80 @@ std::string revert_record(const std::string& version, const std::string& name, c
          name + ", 'down', 'reverted', " + ms + ", " + migrator_version + ", '')";
 }
 
+// Whether a script deallocates prepared statements (DEALLOCATE, DISCARD).
+bool deallocates_prepared(const ScriptPlan& plan) {
+  return std::any_of(plan.statements.begin(), plan.statements.end(), [](const Statement& s) {
+    return s.node == "DeallocateStmt" || s.node == "DiscardStmt";
+  });
+}
+
 }  // namespace
+
+// The records are prepared once per session and run with EXECUTE in the COMMIT's round trip: the
+// server parses and plans a record once per run, not once per migration. A script that deallocates
+// prepared statements gets its record spelled out, and the next migration prepares them again.
+bool PostgresDriver::record_prepared(const std::string& name, const std::string& statement, bool deallocates,
+                                     bool* prepared, const std::string& path) {
+  if (deallocates) {
+    apply_record_prepared_ = false;
+    revert_record_prepared_ = false;
+    return false;
+  }
+  if (*prepared) return true;
+  try {
+    pqxx::nontransaction tx(session_->connection);
+    tx.exec("PREPARE " + name + " " + statement);
+  } catch (const pqxx::sql_error& e) {
+    // Already there (SQLSTATE 42P05): a script before deallocated other prepared statements only.
+    if (e.sqlstate() != "42P05") {
+      int ignored = 0;
+      throw Error(ExitCode::kDatabase, path + ": cannot prepare the record of the migration: " + describe(e, &ignored));
+    }
+  }
+  *prepared = true;
+  return true;
+}
+
+int64_t PostgresDriver::apply(const Migration& migration) {
+  std::string path = migration.up_path().string();
+  ScriptPlan plan = plan_postgres_script(migration.up_sql, path, migration.options.no_transaction);
+  pqxx::connection& connection = session_->connection;
+  bool prepared = record_prepared(
+      "migrator_apply_record",
+      "(bigint, text, text, bigint, text, text) AS " + apply_record("$1", "$2", "$3", "$4", "$5", "$6"),
+      deallocates_prepared(plan), &apply_record_prepared_, path);
+  const std::string version = std::to_string(migration.version);
+  const std::string name = connection.quote(migration.name);
+  const std::string checksum = connection.quote(migration.checksum);
+  const std::string directory = connection.quote(migration.label());
+  const std::string migrator_version = connection.quote(std::string(kMigratorVersion));
+  Record record{[&](int64_t ms) {
+                  if (!prepared) {
+                    return apply_record(version, name, checksum, std::to_string(ms), directory, migrator_version);
+                  }
+                  return "EXECUTE migrator_apply_record(" + version + ", " + name + ", " + checksum + ", " +
+                         std::to_string(ms) + ", " + directory + ", " + migrator_version + ")";
+                },
+                ""};
+  return run_planned(connection, options_, migration, "up", plan, path, record);
+}
 
 int64_t PostgresDriver::revert(const Migration& migration) {
   std::string path = migration.down_path().string();
   ScriptPlan plan = plan_postgres_script(migration.down_sql, path, migration.options.no_transaction);
   pqxx::connection& connection = session_->connection;
-  // Prepared once per session and run with EXECUTE in the COMMIT's round trip: the server parses and
-  // plans the record once, not once per migration. A script that deallocates prepared statements
-  // (DEALLOCATE, DISCARD) gets the statement spelled out, and the next revert prepares it again.
-  bool deallocates = std::any_of(plan.statements.begin(), plan.statements.end(), [](const Statement& s) {
-    return s.node == "DeallocateStmt" || s.node == "DiscardStmt";
-  });
-  if (!revert_record_prepared_ && !deallocates) {
-    try {
-      pqxx::nontransaction tx(connection);
-      tx.exec("PREPARE migrator_revert_record (bigint, text, bigint, text) AS " +
-              revert_record("$1", "$2", "$3", "$4"));
-      revert_record_prepared_ = true;
-    } catch (const pqxx::sql_error& e) {
-      // Already there (SQLSTATE 42P05): the script before deallocated other prepared statements only.
-      if (e.sqlstate() != "42P05") {
-        int ignored = 0;
-        throw Error(ExitCode::kDatabase, path + ": cannot prepare the record of the revert: " + describe(e, &ignored));
-      }
-      revert_record_prepared_ = true;
-    }
-  }
-  const std::string args = std::to_string(migration.version) + ", " + connection.quote(migration.name);
+  bool prepared = record_prepared("migrator_revert_record",
+                                  "(bigint, text, bigint, text) AS " + revert_record("$1", "$2", "$3", "$4"),
+                                  deallocates_prepared(plan), &revert_record_prepared_, path);
+  const std::string version = std::to_string(migration.version);
+  const std::string name = connection.quote(migration.name);
   const std::string migrator_version = connection.quote(std::string(kMigratorVersion));
   Record record{[&](int64_t ms) {
-                  if (deallocates) {
-                    return revert_record(std::to_string(migration.version), connection.quote(migration.name),
-                                         std::to_string(ms), migrator_version);
-                  }
-                  return "EXECUTE migrator_revert_record(" + args + ", " + std::to_string(ms) + ", " +
+                  if (!prepared) return revert_record(version, name, std::to_string(ms), migrator_version);
+                  return "EXECUTE migrator_revert_record(" + version + ", " + name + ", " + std::to_string(ms) + ", " +
                          migrator_version + ")";
                 },
                 migration.label() + " is not recorded as applied (changed concurrently?)"};
-  if (deallocates) revert_record_prepared_ = false;
   return run_planned(connection, options_, migration, "down", plan, path, record);
 }
 

@@ -68,7 +68,12 @@ class PostgresDriver : public Driver {
   std::unique_ptr<Session> session_;
   DriverOptions options_;
   bool locked_ = false;  // lock() succeeded
-  // The session holds the prepared statement that records a revert (see revert()).
+  // The session holds the prepared statements that record an apply and a revert.
+  // Prepares the record statement `name` (`statement`: its parameter types and body) once per
+  // session; false, and every record to be prepared again later, when the script `deallocates`.
+  bool record_prepared(const std::string& name, const std::string& statement, bool deallocates, bool* prepared,
+                       const std::string& path);
+  bool apply_record_prepared_ = false;
   bool revert_record_prepared_ = false;
 };
 

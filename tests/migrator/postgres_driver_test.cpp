@@ -963,14 +963,15 @@ TEST_F(PostgresDriverTest, ALongMigrationShowsAProgressLineOnATerminalOnly) {
   EXPECT_EQ(backend_->count_rows("t1"), 1);
 }
 
-// A revert is recorded by a statement prepared once per session: a down.sql that deallocates
-// prepared statements, all or its own, does not keep the later reverts from being recorded.
-TEST_F(PostgresDriverTest, RevertsAreRecordedAfterADownSqlThatDeallocatesPreparedStatements) {
+// Applies and reverts are recorded by statements prepared once per session: a script that
+// deallocates prepared statements, all or its own, does not keep the later ones from being recorded.
+TEST_F(PostgresDriverTest, RecordsAreWrittenAfterScriptsThatDeallocatePreparedStatements) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
-  migrations_.add("0002_second", "CREATE TABLE t2 (id integer);\n",
+  migrations_.add("0002_second", "PREPARE mine AS SELECT 1;\nDEALLOCATE mine;\nCREATE TABLE t2 (id integer);\n",
                   "PREPARE mine AS SELECT 1;\nDEALLOCATE mine;\nDROP TABLE t2;\n");
   migrations_.add("0003_third", "CREATE TABLE t3 (id integer);\n", "DROP TABLE t3;\n");
-  migrations_.add("0004_fourth", "CREATE TABLE t4 (id integer);\n", "DEALLOCATE ALL;\nDROP TABLE t4;\n");
+  migrations_.add("0004_fourth", "DEALLOCATE ALL;\nCREATE TABLE t4 (id integer);\n",
+                  "DEALLOCATE ALL;\nDROP TABLE t4;\n");
   migrations_.add("0005_fifth", "CREATE TABLE t5 (id integer);\n", "DROP TABLE t5;\n");
   ASSERT_EQ(up().exit_code, 0);
   Outcome result = down_to(0);
