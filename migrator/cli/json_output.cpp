@@ -49,6 +49,9 @@ nlohmann::json status_json(const MigrationStatus& status) {
   nlohmann::json row = {
       {"version", status.version}, {"version_text", status.version_text}, {"name", status.name}, {"state", state}};
   if (!status.phase.empty()) row["phase"] = status.phase;
+  if (status.backfill_rows_done >= 0) {
+    row["backfill"] = {{"rows_done", status.backfill_rows_done}, {"rows_total", status.backfill_rows_total}};
+  }
   if (status.state != MigrationState::kPending) {
     row["applied_at"] = status.applied_at;  // for failed ones: when the run started
     row["applied_by"] = status.applied_by;

@@ -764,8 +764,10 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     migrator::expand::PhaseRunner* runner = phase_runner.get();
     engine.set_declarative([runner](const migrator::Migration& m) { runner->expand(m); },
                            [runner] {
-                             std::map<uint64_t, std::string> phases;
-                             for (const auto& [v, row] : runner->phases()) phases[v] = row.phase;
+                             std::map<uint64_t, migrator::DeclarativePhase> phases;
+                             for (const auto& [v, row] : runner->phases()) {
+                               phases[v] = {row.phase, row.backfill_rows_done, row.backfill_rows_total};
+                             }
                              return phases;
                            });
   } else if (phase_command) {

@@ -9,6 +9,21 @@
 
 namespace migrator {
 
+// "1,250 of 5,000 rows, 25%; " (nothing before the backfill started).
+std::string backfill_progress(const MigrationStatus& status) {
+  if (status.backfill_rows_done < 0 || status.backfill_rows_total < 0) return "";
+  auto grouped = [](int64_t n) {
+    std::string digits = std::to_string(n);
+    for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) digits.insert(static_cast<size_t>(i), ",");
+    return digits;
+  };
+  int64_t percent = status.backfill_rows_total > 0
+                        ? std::min<int64_t>(100, status.backfill_rows_done * 100 / status.backfill_rows_total)
+                        : 100;
+  return grouped(status.backfill_rows_done) + " of " + grouped(status.backfill_rows_total) + " rows, " +
+         std::to_string(percent) + "%; ";
+}
+
 std::string describe_state(const MigrationStatus& status) {
   switch (status.state) {
     case MigrationState::kApplied:
@@ -22,7 +37,9 @@ std::string describe_state(const MigrationStatus& status) {
       if (status.phase == "expanding") {
         return "expanding (a concurrent index step failed or still runs; `migrator abort " + v + "` undoes it)";
       }
-      if (status.phase == "backfilling") return "backfilling (`migrator backfill " + v + "` finishes it)";
+      if (status.phase == "backfilling") {
+        return "backfilling (" + backfill_progress(status) + "`migrator backfill " + v + "` finishes it)";
+      }
       if (status.phase == "expanded") {
         return "expanded (old and new versions both work; `migrator complete " + v + "` contracts, `migrator abort " +
                v + "` undoes)";
@@ -113,7 +130,10 @@ std::vector<MigrationStatus> Engine::status() {
   if (phases_) {
     for (const auto& [version, phase] : phases_()) {
       auto found = by_version.find(version);
-      if (found != by_version.end() && found->second.state == MigrationState::kPending) found->second.phase = phase;
+      if (found == by_version.end() || found->second.state != MigrationState::kPending) continue;
+      found->second.phase = phase.phase;
+      found->second.backfill_rows_done = phase.backfill_rows_done;
+      found->second.backfill_rows_total = phase.backfill_rows_total;
     }
   }
   std::vector<MigrationStatus> statuses;

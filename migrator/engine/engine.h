@@ -42,6 +42,16 @@ struct MigrationStatus {
   // Declarative migrations (see set_declarative): "expanding", "backfilling", "expanded", "aborted"
   // (state kPending) or "complete" (kApplied); empty otherwise.
   std::string phase;
+  // Its backfill's rows walked and rows in all (migrator.backfill_progress); -1 before it started.
+  int64_t backfill_rows_done = -1;
+  int64_t backfill_rows_total = -1;
+};
+
+// A declarative migration's phase and its backfill's progress, as set_declarative's `phases` gives them.
+struct DeclarativePhase {
+  std::string phase;
+  int64_t backfill_rows_done = -1;
+  int64_t backfill_rows_total = -1;
 };
 
 // "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied
@@ -125,10 +135,11 @@ class Engine {
   // Declarative (expand–contract) migrations, PostgreSQL only: up() calls `expand` for the first
   // pending one (its expand phase and backfill) and stops there; a migration in flight (expanding,
   // backfilling or expanded) stops up() before it, so later migrations wait for `complete`.
-  // `phases` returns each declarative migration's phase by version (migrator.expand_phases).
+  // `phases` returns each declarative migration's phase by version (migrator.expand_phases), with
+  // its backfill's progress.
   // Without them, up() refuses a declarative migration.
   void set_declarative(std::function<void(const Migration&)> expand,
-                       std::function<std::map<uint64_t, std::string>()> phases) {
+                       std::function<std::map<uint64_t, DeclarativePhase>()> phases) {
     expand_ = std::move(expand);
     phases_ = std::move(phases);
   }
@@ -170,7 +181,7 @@ class Engine {
   std::vector<MigrationRun> runs_;
   std::function<void(const std::vector<const Migration*>&)> before_up_;
   std::function<void(const Migration&)> expand_;
-  std::function<std::map<uint64_t, std::string>()> phases_;
+  std::function<std::map<uint64_t, DeclarativePhase>()> phases_;
 };
 
 }  // namespace migrator

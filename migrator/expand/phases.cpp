@@ -250,9 +250,19 @@ std::map<uint64_t, PhaseRow> PhaseRunner::phases() {
   std::map<uint64_t, PhaseRow> rows;
   try {
     pqxx::read_transaction tx(*connection_);
-    if (!tx.exec1("SELECT to_regclass('migrator.expand_phases') IS NOT NULL")[0].as<bool>()) return rows;
+    pqxx::row exist = tx.exec1(
+        "SELECT to_regclass('migrator.expand_phases') IS NOT NULL, to_regclass('migrator.backfill_progress') IS NOT NULL");
+    if (!exist[0].as<bool>()) return rows;
+    // The backfill's progress: its checkpoint rows (version as on disk, one per table) summed.
+    std::string progress =
+        exist[1].as<bool>()
+            ? "(SELECT sum(b.rows_done)::bigint, sum(b.rows_total)::bigint FROM migrator.backfill_progress b "
+              "WHERE CASE WHEN b.version ~ '^[0-9]{1,18}$' THEN b.version::bigint END = p.version)"
+            : "(SELECT NULL::bigint, NULL::bigint)";
     for (const pqxx::row& row :
-         tx.exec("SELECT version, name, phase, checksum, tables, error FROM migrator.expand_phases ORDER BY version")) {
+         tx.exec("SELECT p.version, p.name, p.phase, p.checksum, p.tables, p.error, progress.* "
+                 "FROM migrator.expand_phases p, LATERAL " +
+                 progress + " AS progress (rows_done, rows_total) ORDER BY p.version")) {
       PhaseRow phase;
       phase.version = static_cast<uint64_t>(row[0].as<int64_t>());
       phase.name = row[1].as<std::string>();
@@ -260,6 +270,10 @@ std::map<uint64_t, PhaseRow> PhaseRunner::phases() {
       phase.checksum = row[3].as<std::string>();
       phase.tables = text_array(row[4]);
       phase.error = row[5].as<std::string>();
+      if (!row[6].is_null()) {
+        phase.backfill_rows_done = row[6].as<int64_t>();
+        phase.backfill_rows_total = row[7].as<int64_t>();
+      }
       rows[phase.version] = phase;
     }
   } catch (const pqxx::sql_error& e) {

@@ -46,6 +46,8 @@ struct PhaseRow {
   std::string checksum;
   std::vector<std::string> tables;
   std::string error;
+  int64_t backfill_rows_done = -1;  // its backfill's checkpoints summed; -1 before the backfill started
+  int64_t backfill_rows_total = -1;
 };
 
 class PhaseRunner {

@@ -410,6 +410,31 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
             "0");
 }
 
+// A backfill that stops part way (a row the `up` expression cannot convert) leaves the migration
+// backfilling: status shows how far it got, and `migrator backfill` finishes it once the row is fixed.
+TEST_F(ExpandPg, StatusShowsTheBackfillsProgressUntilBackfillFinishesIt) {
+  database_->exec(
+      "INSERT INTO orders (id, descr, price) SELECT g, 'n', g::text FROM generate_series(3, 3000) g;"
+      "UPDATE orders SET price = 'bad' WHERE id = 2500;");
+  add("0007_retype", kRenameAndRetype);
+  // Batches of 1,000 then 2,000 rows (the target is far away): the second one meets id 2500.
+  CommandResult up = migrator({"--backfill-batch-rows", "1000", "--backfill-target", "1min", "up"});
+  ASSERT_EQ(up.exit_code, 1) << up.out << up.err;
+  EXPECT_THAT(up.err, HasSubstr("invalid input syntax for type integer: \"bad\""));
+  EXPECT_THAT(migrator({"status"}).out,
+              HasSubstr("backfilling (1,000 of 3,000 rows, 33%; `migrator backfill 7` finishes it)"));
+  CommandResult json = migrator({"--json", "status"});
+  EXPECT_THAT(json.out, HasSubstr("\"backfill\":{\"rows_done\":1000,\"rows_total\":3000}"));
+  EXPECT_THAT(json.out, HasSubstr("\"phase\":\"backfilling\""));
+
+  database_->exec("UPDATE orders SET price = '2500' WHERE id = 2500");
+  CommandResult backfill = migrator({"backfill", "0007"});
+  ASSERT_EQ(backfill.exit_code, 0) << backfill.err;
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
+  EXPECT_THAT(migrator({"--json", "status"}).out, HasSubstr("\"backfill\":{\"rows_done\":3000,\"rows_total\":3000}"));
+  EXPECT_EQ(value("SELECT count(*) FROM public_v0007.orders WHERE price IS DISTINCT FROM id"), "2");  // ids 1, 2
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
