@@ -86,6 +86,51 @@ class ExpandPg : public ::testing::Test {
         std::to_string(version));
   }
 
+  // The columns of `table` as the catalog has them: "name type[ not null]", in order.
+  std::string columns_of(const std::string& table) {
+    return value(
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || (CASE WHEN attnotnull THEN ' not "
+        "null' ELSE '' END), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
+        table + "'::regclass AND attnum > 0 AND NOT attisdropped");
+  }
+
+  // Every row of orders and customers, as text.
+  std::string fixture_rows() {
+    return value(
+        "SELECT (SELECT string_agg(o::text, ';' ORDER BY id) FROM public.orders o) || ' # ' || (SELECT "
+        "string_agg(c::text, ';' ORDER BY id) FROM public.customers c)");
+  }
+
+  // Runs `up` on `yaml` as migration `dirname` (version `version`), then `abort`: the schema dump
+  // and the fixture's rows are exactly what they were, and the migration is pending again.
+  void expect_expand_then_abort_changes_nothing(const std::string& dirname, int version, const std::string& yaml) {
+    add(dirname, yaml);
+    std::string schema = schema_dump();
+    std::string rows = fixture_rows();
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    ASSERT_THAT(up.out, HasSubstr("expanded " + dirname));
+    CommandResult abort = migrator({"abort", std::to_string(version)});
+    ASSERT_EQ(abort.exit_code, 0) << abort.err;
+    EXPECT_THAT(abort.out, HasSubstr("aborted " + dirname));
+    EXPECT_EQ(schema_dump(), schema);
+    EXPECT_EQ(fixture_rows(), rows);
+    EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
+  }
+
+  // Expands the migration in the directory again (after an abort) and expects it expanded.
+  void expand_again(const std::string& dirname) {
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    ASSERT_THAT(up.out, HasSubstr("expanded " + dirname));
+  }
+
+  void complete(int version) {
+    CommandResult done = migrator({"complete", std::to_string(version), "--no-backup"});
+    ASSERT_EQ(done.exit_code, 0) << done.err;
+    ASSERT_THAT(done.out, HasSubstr("completed"));
+  }
+
   std::unique_ptr<TestDatabase> database_;
   TempDir dir_;
   TempDir backups_;
@@ -590,9 +635,79 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
   EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
 }
 
-// A database whose state the previous release made (its marker, the history's old action check,
-// with or without the expand_phases table its first expand created) is upgraded in place by the
-// next run: its rows stay, and every expand-contract action is recorded.
+// Each operation end to end: abort from a fresh expand changes nothing; expanded again, writes
+// through the old shape (the tables) and the new one (the version schema's views) are seen in the
+// other; complete leaves the final shape with the data.
+
+constexpr const char* kCustomerTier =
+    "(SELECT string_agg(id || '=' || name || '/' || coalesce(tier, '-'), ',' ORDER BY id) FROM ";
+
+TEST_F(ExpandPg, AddColumnNullable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_tier", 1, "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, _migrator_new_tier text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint, name text, tier text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (3, 'cy', 'gold')");
+  database_->exec("UPDATE public_v0001.customers SET tier = 'pro' WHERE id = 1");
+  database_->exec("UPDATE public.customers SET name = 'cyd' WHERE id = 3");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public_v0001.customers)"), "1=ann/pro,2=bob/-,3=cyd/gold");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"), "1=ann,2=bob,3=cyd");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public.customers)"), "1=ann/pro,2=bob/-,3=cyd/gold");
+}
+
+TEST_F(ExpandPg, AddColumnNotNullWithADefault) {
+  const char* yaml =
+      "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true, default: "
+      "\"'free'\"}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_tier", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  // NOT NULL is a NOT VALID check during the window; the rows that exist have the default.
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, _migrator_new_tier text");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public_v0001.customers)"), "1=ann/free");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name) VALUES (3, 'cy')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (4, 'di', 'gold')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.customers (id, name, tier) VALUES (5, 'ed', NULL)"),
+              HasSubstr("SQLSTATE 23514"));
+  EXPECT_THAT(refused("UPDATE public_v0001.customers SET tier = NULL WHERE id = 1"), HasSubstr("SQLSTATE 23514"));
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public_v0001.customers)"),
+            "1=ann/free,2=bob/free,3=cy/free,4=di/gold");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"),
+            "1=ann,2=bob,3=cy,4=di");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text not null");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.customers'::regclass AND contype = 'c'"),
+            "0");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (6, 'fi')");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public.customers)"),
+            "1=ann/free,2=bob/free,3=cy/free,4=di/gold,6=fi/free");
+}
+
+TEST_F(ExpandPg, AddColumnNotNullFilledByAnUpExpression) {
+  const char* yaml =
+      "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true}, up: \"'t' "
+      "|| id\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_tier", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public_v0001.customers)"), "1=ann/t1");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (3, 'cy', 'gold')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.customers (id, name) VALUES (5, 'ed')"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"tier\" of relation \"customers\""));
+  // An old-version write that leaves the new column alone keeps the value the new version wrote.
+  database_->exec("UPDATE public.customers SET name = 'cyd' WHERE id = 3");
+  database_->exec("UPDATE public_v0001.customers SET tier = 'pro' WHERE id = 2");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public_v0001.customers)"), "1=ann/t1,2=bob/pro,3=cyd/gold");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"), "1=ann,2=bob,3=cyd");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text not null");
+  EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public.customers)"), "1=ann/t1,2=bob/pro,3=cyd/gold");
+}
+
 class ExpandPgUpgrade : public ExpandPg {
  protected:
   void run(bool with_phases) {
