@@ -708,6 +708,21 @@ TEST_F(ExpandPg, AddColumnNotNullFilledByAnUpExpression) {
   EXPECT_EQ(value(std::string("SELECT ") + kCustomerTier + "public.customers)"), "1=ann/t1,2=bob/pro,3=cyd/gold");
 }
 
+TEST_F(ExpandPg, DropColumnFilledByDownForNewVersionInserts) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_name", 1, "operations:\n  - drop_column: {table: customers, column: name, down: \"'n' || id\"}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_name"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id) VALUES (3)");
+  EXPECT_EQ(value("SELECT string_agg(id::text, ',' ORDER BY id) FROM public_v0001.customers"), "1,2,3");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"), "1=ann,2=bob,3=n3");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null");
+  EXPECT_EQ(value("SELECT string_agg(id::text, ',' ORDER BY id) FROM public.customers"), "1,2,3");
+}
+
 class ExpandPgUpgrade : public ExpandPg {
  protected:
   void run(bool with_phases) {
