@@ -331,11 +331,11 @@ TEST_F(ExpandPg, CompleteValidatesEachConstraintAloneBeforeTheContractWithoutAcc
 }
 
 TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
-  add("0002_descr_required",
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0002_descr_required", 2,
       "operations:\n"
-      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, 'none')\"}\n");
-  CommandResult up = migrator({"up"});
-  ASSERT_EQ(up.exit_code, 0) << up.err;
+      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, 'none')\"}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0002_descr_required"));
   EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public_v0002.orders"), "a,none");
   // Through the old schema a NULL (or a descr left out) is filled by `up`.
   database_->exec("INSERT INTO public.orders (descr) VALUES (NULL)");  // id 3
@@ -721,6 +721,109 @@ TEST_F(ExpandPg, DropColumnFilledByDownForNewVersionInserts) {
   ASSERT_NO_FATAL_FAILURE(complete(1));
   EXPECT_EQ(columns_of("public.customers"), "id bigint not null");
   EXPECT_EQ(value("SELECT string_agg(id::text, ',' ORDER BY id) FROM public.customers"), "1,2,3");
+}
+
+TEST_F(ExpandPg, AlterColumnDropNotNull) {
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: price, not_null: false, down: \"coalesce(price, "
+      "'0')\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_price_optional", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_price_optional"));
+  EXPECT_EQ(columns_of("public.orders"),
+            "id bigint not null, descr text, price text not null, _migrator_new_price text");
+  EXPECT_EQ(value("SELECT string_agg(price, ',' ORDER BY id) FROM public_v0001.orders"), "10,20");
+  // The new version may clear it; the old one, whose column stays NOT NULL, reads `down` of it.
+  database_->exec("UPDATE public_v0001.orders SET price = NULL WHERE id = 1");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr, price) VALUES (3, 'new', '30')");
+  database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (4, 'old', '40')");
+  database_->exec("UPDATE public.orders SET price = '21' WHERE id = 2");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(price, '-'), ',' ORDER BY id) FROM public_v0001.orders"),
+            "1=-,2=21,3=30,4=40");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public.orders"), "1=0,2=21,3=30,4=40");
+  EXPECT_THAT(refused("UPDATE public.orders SET price = NULL WHERE id = 2"), HasSubstr("SQLSTATE 23502"));
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price text");
+  EXPECT_EQ(value("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'public.orders'::regclass AND "
+                  "adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = adrelid AND attname = 'price')"),
+            "'0'::text");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(price, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=-,2=21,3=30,4=40");
+}
+
+TEST_F(ExpandPg, AlterColumnAddCheckEnforcedOnTheNewColumnFromTheStart) {
+  database_->exec("INSERT INTO orders (id, descr, price) VALUES (3, 'big', '12345')");
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: price, check: {constraint: \"length(price) < 4\"}, up: "
+      "\"left(price, 3)\", down: \"price\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_short_price", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_short_price"));
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public_v0001.orders"),
+            "1=10,2=20,3=123");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, price) VALUES (4, '4444')"),
+              HasSubstr("SQLSTATE 23514: ERROR:  new row for relation \"orders\" violates check constraint "
+                        "\"orders_price_check\""));
+  EXPECT_THAT(refused("UPDATE public_v0001.orders SET price = '1111' WHERE id = 1"), HasSubstr("SQLSTATE 23514"));
+  // Old-version writes go through `up`.
+  database_->exec("INSERT INTO public.orders (id, price) VALUES (5, '55555')");
+  database_->exec("INSERT INTO public_v0001.orders (id, price) VALUES (6, '66')");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public_v0001.orders"),
+            "1=10,2=20,3=123,5=555,6=66");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public.orders"),
+            "1=10,2=20,3=12345,5=55555,6=66");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price text not null");
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint WHERE conname = "
+                  "'orders_price_check'"),
+            "CHECK ((length(price) < 4)) true");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public.orders"),
+            "1=10,2=20,3=123,5=555,6=66");
+}
+
+TEST_F(ExpandPg, AlterColumnAddUniqueEnforcedOnTheNewColumnFromTheStart) {
+  const char* yaml = "operations:\n  - alter_column: {table: orders, column: descr, unique: {}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_unique_descr", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_unique_descr"));
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.orders_descr_key'::regclass"), "t");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, descr) VALUES (3, 'a')"),
+              HasSubstr("SQLSTATE 23505: ERROR:  duplicate key value violates unique constraint \"orders_descr_key\""));
+  database_->exec("INSERT INTO public.orders (id, descr) VALUES (4, 'old')");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (5, 'new')");
+  EXPECT_THAT(refused("INSERT INTO public.orders (id, descr) VALUES (6, 'new')"), HasSubstr("SQLSTATE 23505"));
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public_v0001.orders"),
+            "1=a,2=-,4=old,5=new");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=a,2=-,4=old,5=new");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_descr_key' AND "
+                  "conrelid = 'public.orders'::regclass"),
+            "UNIQUE (descr)");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=a,2=-,4=old,5=new");
+}
+
+TEST_F(ExpandPg, AlterColumnAddForeignKeyEnforcedOnTheNewColumnFromTheStart) {
+  database_->exec("ALTER TABLE orders ADD COLUMN customer_id bigint; UPDATE orders SET customer_id = 1 WHERE id = 1");
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: customer_id, references: {table: customers, column: "
+      "id}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_order_customer", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_order_customer"));
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, customer_id) VALUES (3, 99)"),
+              HasSubstr("SQLSTATE 23503: ERROR:  insert or update on table \"orders\" violates foreign key constraint "
+                        "\"orders_customer_id_fkey\""));
+  database_->exec("INSERT INTO customers VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public.orders (id, customer_id) VALUES (4, 2)");
+  database_->exec("INSERT INTO public_v0001.orders (id, customer_id) VALUES (5, 1)");
+  database_->exec("UPDATE public_v0001.orders SET customer_id = 2 WHERE id = 2");
+  EXPECT_THAT(refused("DELETE FROM customers WHERE id = 2"), HasSubstr("SQLSTATE 23503"));
+  const char* rows = "1=1,2=2,4=2,5=1";
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || customer_id, ',' ORDER BY id) FROM public_v0001.orders"), rows);
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || customer_id, ',' ORDER BY id) FROM public.orders"), rows);
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint WHERE conname = "
+                  "'orders_customer_id_fkey'"),
+            "FOREIGN KEY (customer_id) REFERENCES customers(id) true");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || customer_id, ',' ORDER BY id) FROM public.orders"), rows);
 }
 
 class ExpandPgUpgrade : public ExpandPg {
