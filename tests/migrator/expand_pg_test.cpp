@@ -826,6 +826,48 @@ TEST_F(ExpandPg, AlterColumnAddForeignKeyEnforcedOnTheNewColumnFromTheStart) {
   EXPECT_EQ(value("SELECT string_agg(id || '=' || customer_id, ',' ORDER BY id) FROM public.orders"), rows);
 }
 
+TEST_F(ExpandPg, RenameColumn) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_full_name", 1, "operations:\n  - rename_column: {table: customers, from: name, to: full_name}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_full_name"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint, full_name text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, full_name) VALUES (3, 'cy')");
+  database_->exec("UPDATE public_v0001.customers SET full_name = 'bo' WHERE id = 2");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || full_name, ',' ORDER BY id) FROM public_v0001.customers"),
+            "1=ann,2=bo,3=cy");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"), "1=ann,2=bo,3=cy");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, full_name text");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || full_name, ',' ORDER BY id) FROM public.customers"),
+            "1=ann,2=bo,3=cy");
+}
+
+TEST_F(ExpandPg, RenameTable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_clients", 1, "operations:\n  - rename_table: {from: customers, to: clients}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_clients"));
+  EXPECT_EQ(value("SELECT to_regclass('public.clients') IS NULL AND to_regclass('public_v0001.customers') IS NULL"),
+            "t");
+  EXPECT_EQ(columns_of("public_v0001.clients"), "id bigint, name text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.clients (id, name) VALUES (3, 'cy')");
+  database_->exec("UPDATE public_v0001.clients SET name = 'an' WHERE id = 1");
+  const char* rows = "1=an,2=bob,3=cy";
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public_v0001.clients"), rows);
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.customers"), rows);
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.customers') IS NULL"), "t");
+  EXPECT_EQ(columns_of("public.clients"), "id bigint not null, name text");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || name, ',' ORDER BY id) FROM public.clients"), rows);
+  database_->exec("INSERT INTO public_v0001.clients (id, name) VALUES (4, 'di')");
+  EXPECT_EQ(value("SELECT name FROM public.clients WHERE id = 4"), "di");
+}
+
+// A database whose state the previous release made (its marker, the history's old action check,
+// with or without the expand_phases table its first expand created) is upgraded in place by the
+// next run: its rows stay, and every expand-contract action is recorded.
 class ExpandPgUpgrade : public ExpandPg {
  protected:
   void run(bool with_phases) {
