@@ -865,6 +865,45 @@ TEST_F(ExpandPg, RenameTable) {
   EXPECT_EQ(value("SELECT name FROM public.clients WHERE id = 4"), "di");
 }
 
+TEST_F(ExpandPg, CreateTable) {
+  const char* yaml =
+      "operations:\n  - create_table: {table: items, columns: [{name: id, type: bigint, primary_key: true}, {name: "
+      "order_id, type: bigint, not_null: true, references: orders(id)}, {name: qty, type: integer, default: '1', "
+      "check: 'qty > 0'}]}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_items", 1, yaml));
+  EXPECT_EQ(value("SELECT to_regclass('public.items') IS NULL"), "t");
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_items"));
+  EXPECT_EQ(columns_of("public.items"), "id bigint not null, order_id bigint not null, qty integer");
+  EXPECT_EQ(columns_of("public_v0001.items"), "id bigint, order_id bigint, qty integer");
+  database_->exec("INSERT INTO public.items (id, order_id) VALUES (1, 1)");
+  database_->exec("INSERT INTO public_v0001.items (id, order_id, qty) VALUES (2, 2, 5)");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.items (id, order_id) VALUES (3, 99)"), HasSubstr("SQLSTATE 23503"));
+  EXPECT_THAT(refused("INSERT INTO public_v0001.items (id, order_id, qty) VALUES (3, 1, 0)"),
+              HasSubstr("SQLSTATE 23514"));
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || order_id || 'x' || qty, ',' ORDER BY id) FROM public_v0001.items"),
+            "1:1x1,2:2x5");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || order_id || 'x' || qty, ',' ORDER BY id) FROM public.items"),
+            "1:1x1,2:2x5");
+}
+
+TEST_F(ExpandPg, DropTable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_customers", 1, "operations:\n  - drop_table: {table: customers}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_customers"));
+  EXPECT_EQ(value("SELECT to_regclass('public_v0001.customers') IS NULL AND to_regclass('public_v0001.orders') IS NOT "
+                  "NULL"),
+            "t");
+  // The old version keeps using it until complete.
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  EXPECT_EQ(value("SELECT string_agg(name, ',' ORDER BY id) FROM public.customers"), "ann,bob");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (3, 'new')");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.customers') IS NULL"), "t");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=a,2=-,3=new");
+}
+
 // A database whose state the previous release made (its marker, the history's old action check,
 // with or without the expand_phases table its first expand created) is upgraded in place by the
 // next run: its rows stay, and every expand-contract action is recorded.
