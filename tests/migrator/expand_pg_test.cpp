@@ -904,6 +904,38 @@ TEST_F(ExpandPg, DropTable) {
             "1=a,2=-,3=new");
 }
 
+TEST_F(ExpandPg, CreateIndex) {
+  const char* yaml =
+      "operations:\n  - create_index: {name: orders_descr_key, table: orders, columns: [descr], unique: true, where: "
+      "\"descr <> ''\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_descr_index", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_descr_index"));
+  EXPECT_EQ(value("SELECT pg_get_indexdef(indexrelid) || ' ' || indisvalid FROM pg_index WHERE indexrelid = "
+                  "'public.orders_descr_key'::regclass"),
+            "CREATE UNIQUE INDEX orders_descr_key ON public.orders USING btree (descr) WHERE (descr <> ''::text) true");
+  database_->exec("INSERT INTO public.orders (id, descr) VALUES (3, '')");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (4, '')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, descr) VALUES (5, 'a')"), HasSubstr("SQLSTATE 23505"));
+  EXPECT_THAT(refused("INSERT INTO public.orders (id, descr) VALUES (5, 'a')"), HasSubstr("SQLSTATE 23505"));
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.orders_descr_key'::regclass"), "t");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || coalesce(descr, '-'), ',' ORDER BY id) FROM public.orders"),
+            "1=a,2=-,3=,4=");
+}
+
+TEST_F(ExpandPg, DropIndex) {
+  database_->exec("CREATE INDEX orders_price_idx ON orders (price)");
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_price_index", 1, "operations:\n  - drop_index: {name: orders_price_idx}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_price_index"));
+  // The old version may still use it during the window.
+  EXPECT_EQ(value("SELECT to_regclass('public.orders_price_idx') IS NOT NULL"), "t");
+  database_->exec("INSERT INTO public.orders (id, price) VALUES (3, '30')");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.orders_price_idx') IS NULL"), "t");
+  EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public.orders"), "1=10,2=20,3=30");
+}
+
 // A database whose state the previous release made (its marker, the history's old action check,
 // with or without the expand_phases table its first expand created) is upgraded in place by the
 // next run: its rows stay, and every expand-contract action is recorded.
