@@ -936,6 +936,19 @@ TEST_F(ExpandPg, DropIndex) {
   EXPECT_EQ(value("SELECT string_agg(id || '=' || price, ',' ORDER BY id) FROM public.orders"), "1=10,2=20,3=30");
 }
 
+TEST_F(ExpandPg, RawSql) {
+  const char* yaml =
+      "operations:\n  - sql: {up: 'CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, "
+      "''first'')', down: 'DROP TABLE notes'}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_notes", 1, yaml));
+  EXPECT_EQ(value("SELECT to_regclass('public.notes') IS NULL"), "t");
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_notes"));
+  EXPECT_EQ(value("SELECT string_agg(body, ',') FROM public.notes"), "first");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT string_agg(body, ',') FROM public.notes"), "first");
+  EXPECT_EQ(value("SELECT count(*) FROM migrator.schema_migrations WHERE version = 1"), "1");
+}
+
 // A database whose state the previous release made (its marker, the history's old action check,
 // with or without the expand_phases table its first expand created) is upgraded in place by the
 // next run: its rows stay, and every expand-contract action is recorded.
