@@ -86,6 +86,56 @@ class ExpandPg : public ::testing::Test {
         std::to_string(version));
   }
 
+  // The columns of `table` as the catalog has them: "name type[ not null]", in order.
+  std::string columns_of(const std::string& table) {
+    return value(
+        "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod) || (CASE WHEN attnotnull THEN ' not "
+        "null' ELSE '' END), ', ' ORDER BY attnum) FROM pg_attribute WHERE attrelid = '" +
+        table + "'::regclass AND attnum > 0 AND NOT attisdropped");
+  }
+
+  // `expression` over each row of `relation`, by id, joined by ','.
+  std::string rows(const std::string& relation, const std::string& expression) {
+    return value("SELECT string_agg(" + expression + ", ',' ORDER BY id) FROM " + relation);
+  }
+
+  // Every row of orders and customers, as text.
+  std::string fixture_rows() {
+    return value(
+        "SELECT (SELECT string_agg(o::text, ';' ORDER BY id) FROM public.orders o) || ' # ' || (SELECT "
+        "string_agg(c::text, ';' ORDER BY id) FROM public.customers c)");
+  }
+
+  // Runs `up` on `yaml` as migration `dirname` (version `version`), then `abort`: the schema dump
+  // and the fixture's rows are exactly what they were, and the migration is pending again.
+  void expect_expand_then_abort_changes_nothing(const std::string& dirname, int version, const std::string& yaml) {
+    add(dirname, yaml);
+    std::string schema = schema_dump();
+    std::string data = fixture_rows();
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    ASSERT_THAT(up.out, HasSubstr("expanded " + dirname));
+    CommandResult abort = migrator({"abort", std::to_string(version)});
+    ASSERT_EQ(abort.exit_code, 0) << abort.err;
+    EXPECT_THAT(abort.out, HasSubstr("aborted " + dirname));
+    EXPECT_EQ(schema_dump(), schema);
+    EXPECT_EQ(fixture_rows(), data);
+    EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
+  }
+
+  // Expands the migration in the directory again (after an abort) and expects it expanded.
+  void expand_again(const std::string& dirname) {
+    CommandResult up = migrator({"up"});
+    ASSERT_EQ(up.exit_code, 0) << up.err;
+    ASSERT_THAT(up.out, HasSubstr("expanded " + dirname));
+  }
+
+  void complete(int version) {
+    CommandResult done = migrator({"complete", std::to_string(version), "--no-backup"});
+    ASSERT_EQ(done.exit_code, 0) << done.err;
+    ASSERT_THAT(done.out, HasSubstr("completed"));
+  }
+
   std::unique_ptr<TestDatabase> database_;
   TempDir dir_;
   TempDir backups_;
@@ -286,11 +336,11 @@ TEST_F(ExpandPg, CompleteValidatesEachConstraintAloneBeforeTheContractWithoutAcc
 }
 
 TEST_F(ExpandPg, NotNullWithAnUpExpressionFillsOldWritesAndRefusesNewNulls) {
-  add("0002_descr_required",
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0002_descr_required", 2,
       "operations:\n"
-      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, 'none')\"}\n");
-  CommandResult up = migrator({"up"});
-  ASSERT_EQ(up.exit_code, 0) << up.err;
+      "  - alter_column: {table: orders, column: descr, not_null: true, up: \"coalesce(descr, 'none')\"}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0002_descr_required"));
   EXPECT_EQ(value("SELECT string_agg(descr, ',' ORDER BY id) FROM public_v0002.orders"), "a,none");
   // Through the old schema a NULL (or a descr left out) is filled by `up`.
   database_->exec("INSERT INTO public.orders (descr) VALUES (NULL)");  // id 3
@@ -613,6 +663,301 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
   EXPECT_EQ(abort.exit_code, 0) << abort.err;
   EXPECT_EQ(history(9), "expand failed, abort reverted");
   EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
+}
+
+// Each operation end to end: abort from a fresh expand changes nothing; expanded again, writes
+// through the old shape (the tables) and the new one (the version schema's views) are seen in the
+// other; complete leaves the final shape with the data.
+
+constexpr const char* kTier = "id || '=' || name || '/' || coalesce(tier, '-')";
+
+TEST_F(ExpandPg, AddColumnNullable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_tier", 1, "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, _migrator_new_tier text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint, name text, tier text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (3, 'cy', 'gold')");
+  database_->exec("UPDATE public_v0001.customers SET tier = 'pro' WHERE id = 1");
+  database_->exec("UPDATE public.customers SET name = 'cyd' WHERE id = 3");
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/pro,2=bob/-,3=cyd/gold");
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), "1=ann,2=bob,3=cyd");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text");
+  EXPECT_EQ(rows("public.customers", kTier), "1=ann/pro,2=bob/-,3=cyd/gold");
+}
+
+TEST_F(ExpandPg, AddColumnNotNullWithADefault) {
+  const char* yaml =
+      "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true, default: "
+      "\"'free'\"}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_tier", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  // NOT NULL is a NOT VALID check during the window; the rows that exist have the default.
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, _migrator_new_tier text");
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/free");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name) VALUES (3, 'cy')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (4, 'di', 'gold')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.customers (id, name, tier) VALUES (5, 'ed', NULL)"),
+              HasSubstr("SQLSTATE 23514"));
+  EXPECT_THAT(refused("UPDATE public_v0001.customers SET tier = NULL WHERE id = 1"), HasSubstr("SQLSTATE 23514"));
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/free,2=bob/free,3=cy/free,4=di/gold");
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), "1=ann,2=bob,3=cy,4=di");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text not null");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_constraint WHERE conrelid = 'public.customers'::regclass AND contype = 'c'"),
+            "0");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (6, 'fi')");
+  EXPECT_EQ(rows("public.customers", kTier), "1=ann/free,2=bob/free,3=cy/free,4=di/gold,6=fi/free");
+}
+
+TEST_F(ExpandPg, AddColumnNotNullFilledByAnUpExpression) {
+  const char* yaml =
+      "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true}, up: \"'t' "
+      "|| id\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_tier", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/t1");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (3, 'cy', 'gold')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.customers (id, name) VALUES (5, 'ed')"),
+              HasSubstr("SQLSTATE 23502: ERROR:  null value in column \"tier\" of relation \"customers\""));
+  // An old-version write that leaves the new column alone keeps the value the new version wrote.
+  database_->exec("UPDATE public.customers SET name = 'cyd' WHERE id = 3");
+  database_->exec("UPDATE public_v0001.customers SET tier = 'pro' WHERE id = 2");
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/t1,2=bob/pro,3=cyd/gold");
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), "1=ann,2=bob,3=cyd");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text not null");
+  EXPECT_EQ(rows("public.customers", kTier), "1=ann/t1,2=bob/pro,3=cyd/gold");
+}
+
+TEST_F(ExpandPg, DropColumnFilledByDownForNewVersionInserts) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_name", 1, "operations:\n  - drop_column: {table: customers, column: name, down: \"'n' || id\"}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_name"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id) VALUES (3)");
+  EXPECT_EQ(rows("public_v0001.customers", "id::text"), "1,2,3");
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), "1=ann,2=bob,3=n3");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null");
+  EXPECT_EQ(rows("public.customers", "id::text"), "1,2,3");
+}
+
+TEST_F(ExpandPg, AlterColumnDropNotNull) {
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: price, not_null: false, down: \"coalesce(price, "
+      "'0')\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_price_optional", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_price_optional"));
+  EXPECT_EQ(columns_of("public.orders"),
+            "id bigint not null, descr text, price text not null, _migrator_new_price text");
+  EXPECT_EQ(rows("public_v0001.orders", "price"), "10,20");
+  // The new version may clear it; the old one, whose column stays NOT NULL, reads `down` of it.
+  database_->exec("UPDATE public_v0001.orders SET price = NULL WHERE id = 1");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr, price) VALUES (3, 'new', '30')");
+  database_->exec("INSERT INTO public.orders (id, descr, price) VALUES (4, 'old', '40')");
+  database_->exec("UPDATE public.orders SET price = '21' WHERE id = 2");
+  EXPECT_EQ(rows("public_v0001.orders", "id || '=' || coalesce(price, '-')"), "1=-,2=21,3=30,4=40");
+  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=0,2=21,3=30,4=40");
+  EXPECT_THAT(refused("UPDATE public.orders SET price = NULL WHERE id = 2"), HasSubstr("SQLSTATE 23502"));
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price text");
+  EXPECT_EQ(value("SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'public.orders'::regclass AND "
+                  "adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = adrelid AND attname = 'price')"),
+            "'0'::text");
+  EXPECT_EQ(rows("public.orders", "id || '=' || coalesce(price, '-')"), "1=-,2=21,3=30,4=40");
+}
+
+TEST_F(ExpandPg, AlterColumnAddCheckEnforcedOnTheNewColumnFromTheStart) {
+  database_->exec("INSERT INTO orders (id, descr, price) VALUES (3, 'big', '12345')");
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: price, check: {constraint: \"length(price) < 4\"}, up: "
+      "\"left(price, 3)\", down: \"price\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_short_price", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_short_price"));
+  EXPECT_EQ(rows("public_v0001.orders", "id || '=' || price"), "1=10,2=20,3=123");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, price) VALUES (4, '4444')"),
+              HasSubstr("SQLSTATE 23514: ERROR:  new row for relation \"orders\" violates check constraint "
+                        "\"orders_price_check\""));
+  EXPECT_THAT(refused("UPDATE public_v0001.orders SET price = '1111' WHERE id = 1"), HasSubstr("SQLSTATE 23514"));
+  // Old-version writes go through `up`.
+  database_->exec("INSERT INTO public.orders (id, price) VALUES (5, '55555')");
+  database_->exec("INSERT INTO public_v0001.orders (id, price) VALUES (6, '66')");
+  EXPECT_EQ(rows("public_v0001.orders", "id || '=' || price"), "1=10,2=20,3=123,5=555,6=66");
+  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=10,2=20,3=12345,5=55555,6=66");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price text not null");
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint WHERE conname = "
+                  "'orders_price_check'"),
+            "CHECK ((length(price) < 4)) true");
+  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=10,2=20,3=123,5=555,6=66");
+}
+
+TEST_F(ExpandPg, AlterColumnAddUniqueEnforcedOnTheNewColumnFromTheStart) {
+  const char* yaml = "operations:\n  - alter_column: {table: orders, column: descr, unique: {}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_unique_descr", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_unique_descr"));
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.orders_descr_key'::regclass"), "t");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, descr) VALUES (3, 'a')"),
+              HasSubstr("SQLSTATE 23505: ERROR:  duplicate key value violates unique constraint \"orders_descr_key\""));
+  database_->exec("INSERT INTO public.orders (id, descr) VALUES (4, 'old')");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (5, 'new')");
+  EXPECT_THAT(refused("INSERT INTO public.orders (id, descr) VALUES (6, 'new')"), HasSubstr("SQLSTATE 23505"));
+  EXPECT_EQ(rows("public_v0001.orders", "id || '=' || coalesce(descr, '-')"), "1=a,2=-,4=old,5=new");
+  EXPECT_EQ(rows("public.orders", "id || '=' || coalesce(descr, '-')"), "1=a,2=-,4=old,5=new");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'orders_descr_key' AND "
+                  "conrelid = 'public.orders'::regclass"),
+            "UNIQUE (descr)");
+  EXPECT_EQ(rows("public.orders", "id || '=' || coalesce(descr, '-')"), "1=a,2=-,4=old,5=new");
+}
+
+TEST_F(ExpandPg, AlterColumnAddForeignKeyEnforcedOnTheNewColumnFromTheStart) {
+  database_->exec("ALTER TABLE orders ADD COLUMN customer_id bigint; UPDATE orders SET customer_id = 1 WHERE id = 1");
+  const char* yaml =
+      "operations:\n  - alter_column: {table: orders, column: customer_id, references: {table: customers, column: "
+      "id}}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_order_customer", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_order_customer"));
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, customer_id) VALUES (3, 99)"),
+              HasSubstr("SQLSTATE 23503: ERROR:  insert or update on table \"orders\" violates foreign key constraint "
+                        "\"orders_customer_id_fkey\""));
+  database_->exec("INSERT INTO customers VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public.orders (id, customer_id) VALUES (4, 2)");
+  database_->exec("INSERT INTO public_v0001.orders (id, customer_id) VALUES (5, 1)");
+  database_->exec("UPDATE public_v0001.orders SET customer_id = 2 WHERE id = 2");
+  EXPECT_THAT(refused("DELETE FROM customers WHERE id = 2"), HasSubstr("SQLSTATE 23503"));
+  const char* expected = "1=1,2=2,4=2,5=1";
+  EXPECT_EQ(rows("public_v0001.orders", "id || '=' || customer_id"), expected);
+  EXPECT_EQ(rows("public.orders", "id || '=' || customer_id"), expected);
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT pg_get_constraintdef(oid) || ' ' || convalidated FROM pg_constraint WHERE conname = "
+                  "'orders_customer_id_fkey'"),
+            "FOREIGN KEY (customer_id) REFERENCES customers(id) true");
+  EXPECT_EQ(rows("public.orders", "id || '=' || customer_id"), expected);
+}
+
+TEST_F(ExpandPg, RenameColumn) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_full_name", 1, "operations:\n  - rename_column: {table: customers, from: name, to: full_name}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_full_name"));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text");
+  EXPECT_EQ(columns_of("public_v0001.customers"), "id bigint, full_name text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, full_name) VALUES (3, 'cy')");
+  database_->exec("UPDATE public_v0001.customers SET full_name = 'bo' WHERE id = 2");
+  EXPECT_EQ(rows("public_v0001.customers", "id || '=' || full_name"), "1=ann,2=bo,3=cy");
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), "1=ann,2=bo,3=cy");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, full_name text");
+  EXPECT_EQ(rows("public.customers", "id || '=' || full_name"), "1=ann,2=bo,3=cy");
+}
+
+TEST_F(ExpandPg, RenameTable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_clients", 1, "operations:\n  - rename_table: {from: customers, to: clients}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_clients"));
+  EXPECT_EQ(value("SELECT to_regclass('public.clients') IS NULL AND to_regclass('public_v0001.customers') IS NULL"),
+            "t");
+  EXPECT_EQ(columns_of("public_v0001.clients"), "id bigint, name text");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.clients (id, name) VALUES (3, 'cy')");
+  database_->exec("UPDATE public_v0001.clients SET name = 'an' WHERE id = 1");
+  const char* expected = "1=an,2=bob,3=cy";
+  EXPECT_EQ(rows("public_v0001.clients", "id || '=' || name"), expected);
+  EXPECT_EQ(rows("public.customers", "id || '=' || name"), expected);
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.customers') IS NULL"), "t");
+  EXPECT_EQ(columns_of("public.clients"), "id bigint not null, name text");
+  EXPECT_EQ(rows("public.clients", "id || '=' || name"), expected);
+  database_->exec("INSERT INTO public_v0001.clients (id, name) VALUES (4, 'di')");
+  EXPECT_EQ(value("SELECT name FROM public.clients WHERE id = 4"), "di");
+}
+
+TEST_F(ExpandPg, CreateTable) {
+  const char* yaml =
+      "operations:\n  - create_table: {table: items, columns: [{name: id, type: bigint, primary_key: true}, {name: "
+      "order_id, type: bigint, not_null: true, references: orders(id)}, {name: qty, type: integer, default: '1', "
+      "check: 'qty > 0'}]}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_items", 1, yaml));
+  EXPECT_EQ(value("SELECT to_regclass('public.items') IS NULL"), "t");
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_items"));
+  EXPECT_EQ(columns_of("public.items"), "id bigint not null, order_id bigint not null, qty integer");
+  EXPECT_EQ(columns_of("public_v0001.items"), "id bigint, order_id bigint, qty integer");
+  database_->exec("INSERT INTO public.items (id, order_id) VALUES (1, 1)");
+  database_->exec("INSERT INTO public_v0001.items (id, order_id, qty) VALUES (2, 2, 5)");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.items (id, order_id) VALUES (3, 99)"), HasSubstr("SQLSTATE 23503"));
+  EXPECT_THAT(refused("INSERT INTO public_v0001.items (id, order_id, qty) VALUES (3, 1, 0)"),
+              HasSubstr("SQLSTATE 23514"));
+  EXPECT_EQ(rows("public_v0001.items", "id || ':' || order_id || 'x' || qty"), "1:1x1,2:2x5");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(rows("public.items", "id || ':' || order_id || 'x' || qty"), "1:1x1,2:2x5");
+}
+
+TEST_F(ExpandPg, DropTable) {
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_customers", 1, "operations:\n  - drop_table: {table: customers}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_customers"));
+  EXPECT_EQ(value("SELECT to_regclass('public_v0001.customers') IS NULL AND to_regclass('public_v0001.orders') IS NOT "
+                  "NULL"),
+            "t");
+  // The old version keeps using it until complete.
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  EXPECT_EQ(rows("public.customers", "name"), "ann,bob");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (3, 'new')");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.customers') IS NULL"), "t");
+  EXPECT_EQ(rows("public.orders", "id || '=' || coalesce(descr, '-')"), "1=a,2=-,3=new");
+}
+
+TEST_F(ExpandPg, CreateIndex) {
+  const char* yaml =
+      "operations:\n  - create_index: {name: orders_descr_key, table: orders, columns: [descr], unique: true, where: "
+      "\"descr <> ''\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_descr_index", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_descr_index"));
+  EXPECT_EQ(value("SELECT pg_get_indexdef(indexrelid) || ' ' || indisvalid FROM pg_index WHERE indexrelid = "
+                  "'public.orders_descr_key'::regclass"),
+            "CREATE UNIQUE INDEX orders_descr_key ON public.orders USING btree (descr) WHERE (descr <> ''::text) true");
+  database_->exec("INSERT INTO public.orders (id, descr) VALUES (3, '')");
+  database_->exec("INSERT INTO public_v0001.orders (id, descr) VALUES (4, '')");
+  EXPECT_THAT(refused("INSERT INTO public_v0001.orders (id, descr) VALUES (5, 'a')"), HasSubstr("SQLSTATE 23505"));
+  EXPECT_THAT(refused("INSERT INTO public.orders (id, descr) VALUES (5, 'a')"), HasSubstr("SQLSTATE 23505"));
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.orders_descr_key'::regclass"), "t");
+  EXPECT_EQ(rows("public.orders", "id || '=' || coalesce(descr, '-')"), "1=a,2=-,3=,4=");
+}
+
+TEST_F(ExpandPg, DropIndex) {
+  database_->exec("CREATE INDEX orders_price_idx ON orders (price)");
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing(
+      "0001_no_price_index", 1, "operations:\n  - drop_index: {name: orders_price_idx}\n"));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_no_price_index"));
+  // The old version may still use it during the window.
+  EXPECT_EQ(value("SELECT to_regclass('public.orders_price_idx') IS NOT NULL"), "t");
+  database_->exec("INSERT INTO public.orders (id, price) VALUES (3, '30')");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT to_regclass('public.orders_price_idx') IS NULL"), "t");
+  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=10,2=20,3=30");
+}
+
+TEST_F(ExpandPg, RawSql) {
+  const char* yaml =
+      "operations:\n  - sql: {up: 'CREATE TABLE notes (id int PRIMARY KEY, body text); INSERT INTO notes VALUES (1, "
+      "''first'')', down: 'DROP TABLE notes'}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_notes", 1, yaml));
+  EXPECT_EQ(value("SELECT to_regclass('public.notes') IS NULL"), "t");
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_notes"));
+  EXPECT_EQ(value("SELECT string_agg(body, ',') FROM public.notes"), "first");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(value("SELECT string_agg(body, ',') FROM public.notes"), "first");
+  EXPECT_EQ(value("SELECT count(*) FROM migrator.schema_migrations WHERE version = 1"), "1");
 }
 
 // A database whose state the previous release made (its marker, the history's old action check,
