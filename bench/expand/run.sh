@@ -329,6 +329,11 @@ fi
 printf '  %-44s %s\n' "p99 during the bench's consistency check" "$(phase_p99 "$check_from" "$check_to") (not counted)"
 printf '  %-44s %s   (target <= 2)\n' "p99 ratio during / baseline" "$ratio"
 printf '  %-44s %s   (target 0; baseline run: %s)\n' "client errors during the migration" "$during_errors" "$base_errors"
+# What the clients were told, so an error can be traced to its phase (the work directory goes).
+for name in old new; do
+  [ -e "$work/$name.err" ] || continue
+  grep -h "aborted\|ERROR" "$work/$name.err" | head -5 | sed "s/^/    $name client: /" || true
+done
 printf '  %-44s %s   (target < 200; waits under 10 ms are not logged)\n' "longest client lock wait (ms)" "${longest_wait:-none logged}"
 printf '  %-44s %s\n' "expand (DDL) took (ms)" "$expand_ms"
 if [ "$mode" = backfill ]; then
