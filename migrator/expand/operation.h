@@ -96,6 +96,11 @@ struct ViewShape {
   // columns when a write leaves them NULL: an INSERT through the view cannot be told from an
   // old-version INSERT there, so the view takes its inserts through a trigger that refuses NULL.
   std::set<std::string> refuse_null;
+  // Physical columns nullable in the new shape that the sync trigger would fill from the old ones
+  // when a write leaves them NULL: an explicit NULL the new version inserts must stay NULL, so the
+  // view takes its inserts through a trigger that marks them (migrator.view_insert) for the sync
+  // trigger, which then only converts new to old.
+  std::set<std::string> keep_null = {};
   // Physical columns an INSERT must not name (stored generated columns), and whether it must say
   // OVERRIDING SYSTEM VALUE (an identity column GENERATED ALWAYS, whose value the view's default
   // draws from the column's sequence).

@@ -13,6 +13,10 @@ std::string function_name(const TableName& table, const std::string& version) {
   return "migrator." + quote_ident("sync_" + version + "_" + table.schema + "_" + table.table);
 }
 
+// True while a version view's insert trigger writes the row: the new columns hold what the new
+// version wrote, NULLs included, so the sync trigger only converts new to old.
+constexpr const char* kViewInsert = "current_setting('migrator.view_insert', true) = 'on'";
+
 // True unless the session is the backfill, which writes the new columns itself.
 constexpr const char* kNotBackfill = "current_setting('migrator.backfill', true) IS DISTINCT FROM 'on'";
 
@@ -62,7 +66,7 @@ std::string trigger_function(const TableName& table, const std::string& version,
     } else {
       std::string down = assign(c->old_column, c->down, "SELECT NEW." + n + " AS " + quote_ident(c->view_name));
       std::string up = assign(c->new_column, c->up, "SELECT NEW.*");
-      body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL THEN\n      " + down +
+      body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL OR " + kViewInsert + " THEN\n      " + down +
               "\n    ELSE\n      " + up + "\n    END IF;\n  ELSIF NEW." + n + " IS DISTINCT FROM OLD." + n +
               " THEN\n    " + (c->not_null ? refuse_null("NEW." + n, c->view_name, table.table) + "\n    " : "") +
               down + "\n  ELSIF NEW." + o + " IS DISTINCT FROM OLD." + o + " OR NEW." + n + " IS NULL THEN\n    " + up +
@@ -164,9 +168,14 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
       std::string qualified = name + "." + quote_ident(view.view_name);
       phases.expand.push_back({"CREATE VIEW " + qualified + " AS SELECT " + select + " FROM " + view.table.quoted()});
       bool refuses_null = false;
-      for (const auto& column : view.columns) refuses_null = refuses_null || view.refuse_null.count(column.second) > 0;
-      if (!refuses_null) continue;
-      // Inserts through a trigger that refuses NULL in a NOT NULL column the sync trigger would fill.
+      bool keeps_null = false;
+      for (const auto& column : view.columns) {
+        refuses_null = refuses_null || view.refuse_null.count(column.second) > 0;
+        keeps_null = keeps_null || view.keep_null.count(column.second) > 0;
+      }
+      if (!refuses_null && !keeps_null) continue;
+      // Inserts through a trigger that refuses NULL in a NOT NULL column the sync trigger would fill,
+      // and marks the row for it where a nullable one must keep an explicit NULL.
       // Its view's columns take the table's defaults, since the trigger's INSERT names every column.
       std::string function = insert_function_name(view.table, version);
       std::string trigger = quote_ident(insert_trigger_name(version));
@@ -197,9 +206,13 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
         physical_columns += separator + quote_ident(physical);
         values += separator + "NEW." + quote_ident(view_column);
       }
-      body += "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ")" +
+      // The mark is transaction-local and reset at once; an error inside rolls it back with the
+      // statement's subtransaction or transaction.
+      std::string mark = keeps_null ? "  PERFORM set_config('migrator.view_insert', 'on', true);\n" : "";
+      std::string unmark = keeps_null ? "  PERFORM set_config('migrator.view_insert', 'off', true);\n" : "";
+      body += mark + "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ")" +
               (view.overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + values +
-              ")\n    RETURNING " + returning + " INTO NEW;\n  RETURN NEW;\nEND\n$migrator_insert$";
+              ")\n    RETURNING " + returning + " INTO NEW;\n" + unmark + "  RETURN NEW;\nEND\n$migrator_insert$";
       phases.expand.push_back({body});
       phases.expand.push_back({"CREATE TRIGGER " + trigger + " INSTEAD OF INSERT ON " + qualified +
                                " FOR EACH ROW EXECUTE FUNCTION " + function + "()"});

@@ -70,7 +70,11 @@ class AlterColumn : public Operation {
       }
       // complete keeps the default only where the type stays (see below).
       if (type.empty() && !old.default_expr.empty()) view->defaults[new_column_name(column_)] = old.default_expr;
-      if (keeps_not_null(old)) view->refuse_null.insert(new_column_name(column_));
+      if (keeps_not_null(old)) {
+        view->refuse_null.insert(new_column_name(column_));
+      } else {
+        view->keep_null.insert(new_column_name(column_));
+      }
     }
   }
 
