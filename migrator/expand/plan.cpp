@@ -55,7 +55,8 @@ std::string trigger_function(const TableName& table, const std::string& version,
     std::string n = quote_ident(c->new_column);
     std::string o = quote_ident(c->old_column);
     if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
-      body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) THEN\n    " +
+      body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) AND (" + kViewInsert +
+              ") IS NOT TRUE THEN\n    " +
               assign(c->new_column, c->up, "SELECT NEW.*") + "\n";
       // Only the new version writes the new column: an UPDATE that clears it is refused.
       if (c->not_null) body += "  ELSE\n    " + refuse_null("NEW." + n, c->view_name, table.table) + "\n";

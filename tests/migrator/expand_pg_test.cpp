@@ -688,6 +688,30 @@ TEST_F(ExpandPg, AddColumnNullable) {
   EXPECT_EQ(rows("public.customers", kTier), "1=ann/pro,2=bob/-,3=cyd/gold");
 }
 
+// A nullable column with `up`: old-version inserts are filled, while an explicit NULL the new
+// version inserts (or a column it leaves out, having no default) stays NULL.
+TEST_F(ExpandPg, AddColumnNullableWithAnUpExpressionKeepsTheNewVersionsNull) {
+  const char* yaml =
+      "operations:\n  - add_column: {table: customers, column: {name: tier, type: text}, up: \"'t' || id\"}\n";
+  ASSERT_NO_FATAL_FAILURE(expect_expand_then_abort_changes_nothing("0001_tier", 1, yaml));
+  ASSERT_NO_FATAL_FAILURE(expand_again("0001_tier"));
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/t1");
+  database_->exec("INSERT INTO public.customers (id, name) VALUES (2, 'bob')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (3, 'cy', NULL)");
+  database_->exec("INSERT INTO public_v0001.customers (id, name) VALUES (4, 'di')");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (5, 'ed', 'gold')");
+  database_->exec("UPDATE public_v0001.customers SET tier = NULL WHERE id = 2");
+  database_->exec("INSERT INTO public_v0001.customers (id, name, tier) VALUES (6, 'fi', NULL)");
+  // The mark lasts for the view's own insert: an old-version insert in the same transaction is filled.
+  database_->exec(
+      "BEGIN; INSERT INTO public_v0001.customers (id, name, tier) VALUES (7, 'gu', NULL); "
+      "INSERT INTO public.customers (id, name) VALUES (8, 'ho'); COMMIT;");
+  EXPECT_EQ(rows("public_v0001.customers", kTier), "1=ann/t1,2=bob/-,3=cy/-,4=di/-,5=ed/gold,6=fi/-,7=gu/-,8=ho/t8");
+  ASSERT_NO_FATAL_FAILURE(complete(1));
+  EXPECT_EQ(columns_of("public.customers"), "id bigint not null, name text, tier text");
+  EXPECT_EQ(rows("public.customers", kTier), "1=ann/t1,2=bob/-,3=cy/-,4=di/-,5=ed/gold,6=fi/-,7=gu/-,8=ho/t8");
+}
+
 TEST_F(ExpandPg, AddColumnNotNullWithADefault) {
   const char* yaml =
       "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true, default: "

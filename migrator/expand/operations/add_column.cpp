@@ -53,7 +53,15 @@ class AddColumn : public Operation {
     if (ViewShape* view = shape.find(table_)) {
       view->columns.emplace_back(column_.name, new_column_name(column_.name));
       if (!column_.default_expr.empty()) view->defaults[new_column_name(column_.name)] = column_.default_expr;
-      if (column_.not_null && !up_.empty()) view->refuse_null.insert(new_column_name(column_.name));
+      if (!up_.empty()) {
+        // The sync trigger fills a NULL from `up`: NOT NULL refuses one the new version writes, and
+        // a nullable column keeps it.
+        if (column_.not_null) {
+          view->refuse_null.insert(new_column_name(column_.name));
+        } else {
+          view->keep_null.insert(new_column_name(column_.name));
+        }
+      }
     }
   }
 
