@@ -14,7 +14,8 @@
 #             `migrator complete 0002` once the old-schema client has stopped (the old application
 #             version is retired before the contract phase), the new-schema client running on.
 #
-# The workload, both times (pgbench, fixed rate, per-transaction logs):
+# The workload, both times (pgbench, fixed rate, per-transaction logs; each client one pgbench run
+# that keeps its connections, as an application pool does):
 #   baseline  OLD_RATE tx/s of the old-schema script (a select, an update of price, an insert through
 #             public.orders) plus NEW_RATE tx/s of the same script, BASE_SECONDS long, no migration.
 #   during    OLD_RATE tx/s of the old-schema script from before the migration to its end, plus
@@ -33,7 +34,8 @@
 # (name=value settings for backfill_bench; default "batch_rows=1000 target_batch_ms=20
 # nice_ratio=1", the migrator's defaults), MIGRATOR_OPTIONS (global options for `migrator up` in
 # mode migrator, e.g. "--backfill-target 50ms --backfill-nice-ratio 2"), TIMELINE (a file to write
-# a per-second latency timeline of the migration to).
+# a per-second latency timeline of the migration to), SAMPLE (a file to write, every 200 ms through
+# the migration, the server's busy sessions and their wait events, and any vacuum's progress).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -114,29 +116,46 @@ UPDATE public_v$version.orders SET price = :r WHERE id = :id;
 INSERT INTO public_v$version.orders (customer_id, description, price) VALUES (:r, 'bench new', :r);
 SQL
 
-# load_start NAME SCRIPT RATE: pgbench in the background, in 5-second runs back to back until
-# load_stop NAME (pgbench writes its per-transaction log only when a run ends, and loses it when
-# killed), each logging every transaction to $work/NAME.<pid>.
+# load_start NAME SCRIPT RATE: one pgbench run in the background for as long as NAME is loaded,
+# its clients keeping their connections (as an application's pool does; a client that reconnects
+# makes the server start a backend, a storm of CPU that is no part of the workload), logging every
+# transaction to $work/NAME.<pid>.
 load_start() {
   local name=$1 script=$2 rate=$3
-  rm -f "$work/$name.stop"
   (
     cd "$work"
-    while [ ! -e "$work/$name.stop" ]; do
-      PGAPPNAME=bench_$name "$PG_BINDIR/pgbench" -n -c 2 -j 1 -R "$rate" -T 5 -f "$script" -l \
-        --log-prefix="$work/$name" -h 127.0.0.1 -p "$PGPORT" -U postgres postgres >>"$work/$name.out" 2>>"$work/$name.err" || true
-    done
+    PGAPPNAME=bench_$name exec "$PG_BINDIR/pgbench" -n -c 2 -j 1 -R "$rate" -T 86400 -f "$script" -l \
+      --log-prefix="$work/$name" -h 127.0.0.1 -p "$PGPORT" -U postgres postgres >"$work/$name.out" 2>"$work/$name.err"
   ) &
   pids+=($!)
-  eval "load_pid_$name=$!"
+  eval "load_pid_$name=$! load_rate_$name=$rate"
 }
+# load_stop NAME... : pgbench has no graceful stop, and when killed loses what its log's buffer
+# holds (at most 8 KB, about 200 transactions): each client runs on for 2 s plus the time it takes
+# to log 250 transactions past the last moment measured, then is killed. load_check verifies it.
 load_stop() {
-  local name pid
-  for name in "$@"; do touch "$work/$name.stop"; done
+  local name pid rate margin=0 m
+  for name in "$@"; do
+    rate=$(eval echo "\${load_rate_$name:-1}")
+    m=$((2 + (250 + rate - 1) / rate))
+    [ "$m" -gt "$margin" ] && margin=$m
+  done
+  sleep "$margin"
   for name in "$@"; do
     pid=$(eval echo "\${load_pid_$name:-}")
-    if [ -n "$pid" ]; then wait "$pid" 2>/dev/null || true; fi
+    if [ -n "$pid" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
   done
+}
+# load_check NAME TO: warns when NAME's log ends before TO ms (its last transactions were lost).
+load_check() {
+  local last
+  last=$(cat "$work/$1".[0-9]* 2>/dev/null | awk '{ t = $5 * 1000 + int($6 / 1000); if (t > m) m = t } END { printf "%.0f\n", m }')
+  if [ "$last" -lt "$2" ]; then
+    echo "expand bench: warning: the log of client $1 ends $(($2 - last)) ms before the end of its window" >&2
+  fi
 }
 
 # Latency in µs (time + schedule lag) of every logged transaction of NAME that started in [FROM, TO] ms.
@@ -157,25 +176,27 @@ timeline() {
       $1 != sec { flush(); sec = $1; n = 0 } { v[++n] = $2 } END { flush() }' || true
 }
 p99() { sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } i = int(NR * 0.99); if (i < 1) i = 1; printf "%.1f", v[i] / 1000 }'; }
-count_errors() {  # failed transactions plus client aborts and errors, over the given pgbench runs
+count_errors() {  # failed transactions (logged) plus client aborts and errors (told), over the given clients
   local total=0 name failed aborted
   for name in "$@"; do
-    [ -e "$work/$name.out" ] || continue
-    failed=$(sed -n 's/^number of failed transactions: \([0-9]*\).*/\1/p' "$work/$name.out" | awk '{ s += $1 } END { print s + 0 }')
-    aborted=$(grep -c "aborted\|ERROR" "$work/$name.err" || true)
-    total=$((total + failed + aborted))
+    failed=$(cat "$work/$name".[0-9]* 2>/dev/null | awk '$3 == "failed" { n++ } END { print n + 0 }')
+    aborted=$(grep -c "aborted\|ERROR" "$work/$name.err" 2>/dev/null || true)
+    total=$((total + failed + ${aborted:-0}))
   done
   echo "$total"
 }
 
 # ---- baseline ----------------------------------------------------------------------------------
 echo "expand bench: baseline, ${base_seconds} s of workload without a migration ..."
-base_from=$(now_ms)
 load_start base_old "$work/old.sql" "$old_rate"
 load_start base_extra "$work/old.sql" "$new_rate"
+sleep 3  # connected and warm, as the old client is when the migration starts
+base_from=$(now_ms)
 sleep "$base_seconds"
 base_to=$(now_ms)
 load_stop base_old base_extra
+load_check base_old "$base_to"
+load_check base_extra "$base_to"
 base_p99=$({ latencies base_old "$base_from" "$base_to"; latencies base_extra "$base_from" "$base_to"; } | p99)
 base_n=$({ latencies base_old "$base_from" "$base_to"; latencies base_extra "$base_from" "$base_to"; } | wc -l)
 base_errors=$(count_errors base_old base_extra)
@@ -185,6 +206,25 @@ log_offset=$(stat -c %s "$CLUSTER_DIR/server.log")
 load_start old "$work/old.sql" "$old_rate"
 sleep 3
 mig_from=$(now_ms)
+if [ -n "${SAMPLE:-}" ]; then
+  # One session, polling: what is busy (backend type, application, wait event, query start) and
+  # how far any vacuum has got.
+  "${psql[@]}" -At >"$SAMPLE" 2>&1 <<SQL &
+SELECT floor(extract(epoch FROM clock_timestamp()) * 1000 - $mig_from)::bigint AS ms,
+       coalesce((SELECT string_agg(coalesce(nullif(application_name, ''), backend_type) || ':' ||
+                                   coalesce(wait_event_type || '/' || wait_event, 'cpu'), ' ' ORDER BY pid)
+                 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state IS DISTINCT FROM 'idle'
+                   AND backend_type <> 'walwriter' AND wait_event IS DISTINCT FROM 'AutoVacuumMain'
+                   AND wait_event IS DISTINCT FROM 'BgWriterHibernate' AND wait_event IS DISTINCT FROM 'CheckpointerMain'
+                   AND wait_event IS DISTINCT FROM 'LogicalLauncherMain' AND wait_event IS DISTINCT FROM 'WalWriterMain'
+                   AND wait_event IS DISTINCT FROM 'BgWriterMain'), '-') AS busy,
+       coalesce((SELECT string_agg(relid::regclass || ' ' || phase || ' ' || heap_blks_scanned || '/' || heap_blks_total, ' ')
+                 FROM pg_stat_progress_vacuum), '') AS vacuum
+\watch 0.2
+SQL
+  pids+=($!)
+  sample_pid=$!
+fi
 
 ddl() {  # SQL: once, with a 500 ms lock_timeout, retried with backoff like the expand phase does
   local backoff=100 _
@@ -290,6 +330,11 @@ if [ "$mode" = migrator ]; then
 fi
 mig_to=$(now_ms)
 load_stop old new
+load_check new "$mig_to"
+# The window's second part: from `complete` on (the old client's wind-down before it is left out).
+resume_from=${complete_from:-$((check_to + 1))}
+if [ "$mode" = migrator ]; then load_check old "$check_to"; else load_check old "$mig_to"; fi
+if [ -n "${sample_pid:-}" ]; then kill "$sample_pid" 2>/dev/null || true; fi
 
 # The migration's window is [mig_from, mig_to] less the bench's own consistency check (two full
 # scans of the table, run between the backfill and `complete`): its latencies are reported apart.
@@ -299,11 +344,11 @@ window() {  # latencies of both clients in [FROM, TO]
 }
 during() {
   window "$mig_from" "$((check_from - 1))"
-  window "$((check_to + 1))" "$mig_to"
+  window "$resume_from" "$mig_to"
 }
 during_p99=$(during | p99)
 during_n=$(during | wc -l)
-new_p99=$({ latencies new "$mig_from" "$((check_from - 1))"; latencies new "$((check_to + 1))" "$mig_to"; } | p99)
+new_p99=$({ latencies new "$mig_from" "$((check_from - 1))"; latencies new "$resume_from" "$mig_to"; } | p99)
 phase_p99() { local p n; p=$(window "$1" "$2" | p99); n=$(window "$1" "$2" | wc -l); echo "$p ms ($n tx)"; }
 during_errors=$(count_errors old new)
 longest_wait=$(tail -c +"$((log_offset + 1))" "$CLUSTER_DIR/server.log" |
@@ -324,7 +369,7 @@ printf '  %-44s %s\n' "  of it, new-schema client p99 (ms)" "$new_p99"
 printf '  %-44s %s\n' "  p99 during the expand (DDL)" "$(phase_p99 "$mig_from" "$expand_to")"
 printf '  %-44s %s\n' "  p99 during the backfill" "$(phase_p99 "$expand_to" "$((check_from - 1))")"
 if [ "$mode" = migrator ]; then
-  printf '  %-44s %s\n' "  p99 during complete" "$(phase_p99 "$((check_to + 1))" "$mig_to")"
+  printf '  %-44s %s\n' "  p99 during complete" "$(phase_p99 "$resume_from" "$mig_to")"
 fi
 printf '  %-44s %s\n' "p99 during the bench's consistency check" "$(phase_p99 "$check_from" "$check_to") (not counted)"
 printf '  %-44s %s   (target <= 2)\n' "p99 ratio during / baseline" "$ratio"
