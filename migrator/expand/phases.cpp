@@ -78,22 +78,26 @@ std::vector<std::string> text_array(const pqxx::field& field) {
   return items;
 }
 
-// Runs `statements` (none concurrent) and then `record` in one transaction with SET LOCAL
-// lock_timeout, retrying with exponential backoff while a lock wait times out (SQLSTATE 55P03).
+// Runs `statements` (none concurrent) and `record` in one transaction with SET LOCAL lock_timeout,
+// retrying with exponential backoff while a lock wait times out (SQLSTATE 55P03). `record` (which
+// writes the migrator's own tables) runs first where `record_first`, so that the table locks the
+// statements take are held only until the COMMIT right after them.
 void run_transaction(pqxx::connection& connection, const PhaseOptions& options, const std::string& what,
-                     const std::vector<PlannedStatement>& statements, const std::function<void(pqxx::work&)>& record) {
+                     const std::vector<PlannedStatement>& statements, const std::function<void(pqxx::work&)>& record,
+                     bool record_first = false) {
   int64_t backoff = options.retry_backoff_ms;
   for (int attempt = 1;; ++attempt) {
     const PlannedStatement* current = nullptr;
     try {
       pqxx::work tx(connection);
       tx.exec("SET LOCAL lock_timeout = " + std::to_string(options.lock_timeout_ms));
+      if (record && record_first) record(tx);
       for (const PlannedStatement& statement : statements) {
         current = &statement;
         tx.exec(statement.sql);
       }
       current = nullptr;
-      if (record) record(tx);
+      if (record && !record_first) record(tx);
       tx.commit();
       return;
     } catch (const pqxx::sql_error& e) {
@@ -330,7 +334,7 @@ void PhaseRunner::expand(const Migration& migration) {
           "plan) "
           "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
           v, migration.name, migration.label(), migration.checksum, tables + "}", schemas + "}", stored.dump());
-    });
+    }, true);
     for (const PlannedStatement& statement : concurrent) {
       try {
         run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
@@ -585,7 +589,7 @@ void PhaseRunner::complete(const Migration& migration) {
           "VALUES ($1, $2, $3, $4, $5)",
           v, migration.name, migration.checksum, ms, migration.label());
       insert_history(tx, migration, "complete", "applied", ms, "contracted; applied");
-    });
+    }, true);
     for (const PlannedStatement& statement : concurrent) {
       run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
     }

@@ -137,11 +137,15 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     by_table[column.table.key()].push_back(&column);
   }
   std::vector<PlannedStatement> drop_triggers;
+  // What takes no lock on a table (schemas, functions: PL/pgSQL resolves the columns it names when
+  // it runs) goes first, so the expand transaction holds its table locks, which every client of
+  // those tables queues behind, only for the statements that need them.
+  std::vector<PlannedStatement> prelude;
   // The trigger functions live in the migrator's schema (there before any real run; a dry run on a
   // database the migrator never touched creates it inside its rolled-back transaction).
-  if (!synced.empty()) phases.expand.push_back({"CREATE SCHEMA IF NOT EXISTS migrator"});
+  if (!synced.empty()) prelude.push_back({"CREATE SCHEMA IF NOT EXISTS migrator"});
   for (const TableName& table : synced) {
-    phases.expand.push_back({trigger_function(table, version, by_table[table.key()])});
+    prelude.push_back({trigger_function(table, version, by_table[table.key()])});
     // The WHEN clause lets the backfill's rows skip the PL/pgSQL call altogether (about a sixth of
     // the backfill's CPU); the function's own check stays for a caller that reaches it directly.
     phases.expand.push_back({"CREATE TRIGGER " + quote_ident(trigger_name(version)) + " BEFORE INSERT OR UPDATE ON " +
@@ -158,7 +162,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   for (const std::string& schema : schemas) {
     std::string name = quote_ident(version_schema(schema, version));
     plan.version_schemas.push_back(version_schema(schema, version));
-    phases.expand.push_back({"CREATE SCHEMA " + name});
+    prelude.push_back({"CREATE SCHEMA " + name});
     drop_schemas.push_back({"DROP SCHEMA IF EXISTS " + name + " CASCADE"});
     for (const auto& [key, view] : shape.tables) {
       if (view.table.schema != schema || view.dropped || view.columns.empty()) continue;
@@ -214,7 +218,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
       body += mark + "  INSERT INTO " + view.table.quoted() + " (" + physical_columns + ")" +
               (view.overriding_system_value ? " OVERRIDING SYSTEM VALUE" : "") + " VALUES (" + values +
               ")\n    RETURNING " + returning + " INTO NEW;\n" + unmark + "  RETURN NEW;\nEND\n$migrator_insert$";
-      phases.expand.push_back({body});
+      prelude.push_back({body});
       phases.expand.push_back({"CREATE TRIGGER " + trigger + " INSTEAD OF INSERT ON " + qualified +
                                " FOR EACH ROW EXECUTE FUNCTION " + function + "()"});
       drop_insert_triggers.push_back({"DROP TRIGGER IF EXISTS " + trigger + " ON " + qualified});
@@ -222,6 +226,8 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
       drop_insert_functions.push_back({"DROP FUNCTION IF EXISTS " + function + "()"});
     }
   }
+
+  phases.expand.insert(phases.expand.begin(), prelude.begin(), prelude.end());
 
   // Complete: no trigger may outlive the columns it names.
   std::vector<PlannedStatement> contract = drop_triggers;

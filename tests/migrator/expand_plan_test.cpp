@@ -175,34 +175,37 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
       "up: 'price::integer', down: 'price::text'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
   ASSERT_EQ(expand.size(), 10u);
-  EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_price\" integer");
+  // What takes no table lock comes first, so the transaction holds the table's lock (which every
+  // client of the table queues behind) only from its first ALTER TABLE to its COMMIT.
+  EXPECT_EQ(expand[0], "CREATE SCHEMA IF NOT EXISTS migrator");
+  EXPECT_THAT(expand[1], HasSubstr("CREATE FUNCTION migrator.\"sync_0007_public_orders\"()"));
+  EXPECT_THAT(expand[1], HasSubstr("IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"));
+  EXPECT_THAT(expand[1], HasSubstr("NEW.\"price\" := (SELECT (price::text) FROM (SELECT NEW.\"_migrator_new_price\" "
+                                   "AS \"price\") AS _migrator_row);"));
+  EXPECT_THAT(expand[1], HasSubstr("NEW.\"_migrator_new_price\" := (SELECT (price::integer) FROM (SELECT NEW.*) AS "
+                                   "_migrator_row);"));
+  EXPECT_EQ(expand[2], "CREATE SCHEMA \"public_v0007\"");
+  // price stays NOT NULL and the sync trigger would fill it from the old column: the view takes its
+  // inserts through a trigger that refuses NULL there (the type changes, so no default is kept).
+  EXPECT_THAT(expand[3], HasSubstr("CREATE FUNCTION migrator.\"insert_0007_public_orders\"()"));
+  EXPECT_THAT(expand[3], HasSubstr("IF NEW.\"price\" IS NULL THEN RAISE EXCEPTION USING ERRCODE = "
+                                   "'not_null_violation', MESSAGE = 'null value in column \"price\" of relation "
+                                   "\"orders\" violates not-null constraint'"));
+  EXPECT_THAT(expand[3], HasSubstr("INSERT INTO \"public\".\"orders\" (\"id\", \"descr\", \"_migrator_new_price\") "
+                                   "VALUES (NEW.\"id\", NEW.\"descr\", NEW.\"price\")\n    RETURNING \"id\" AS \"id\", "
+                                   "\"descr\" AS \"descr\", \"_migrator_new_price\" AS \"price\" INTO NEW;"));
+  EXPECT_EQ(expand[4], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_price\" integer");
   // price was NOT NULL: the new column keeps it, as a NOT VALID check during the window.
-  EXPECT_EQ(expand[1],
+  EXPECT_EQ(expand[5],
             "ALTER TABLE \"public\".\"orders\" ADD CONSTRAINT \"_migrator_nn_price\" CHECK "
             "(\"_migrator_new_price\" IS NOT NULL) NOT VALID");
-  EXPECT_EQ(expand[2], "CREATE SCHEMA IF NOT EXISTS migrator");
-  EXPECT_THAT(expand[3], HasSubstr("CREATE FUNCTION migrator.\"sync_0007_public_orders\"()"));
-  EXPECT_THAT(expand[3], HasSubstr("IF current_setting('migrator.backfill', true) = 'on' THEN RETURN NEW; END IF;"));
-  EXPECT_THAT(expand[3], HasSubstr("NEW.\"price\" := (SELECT (price::text) FROM (SELECT NEW.\"_migrator_new_price\" "
-                                   "AS \"price\") AS _migrator_row);"));
-  EXPECT_THAT(expand[3], HasSubstr("NEW.\"_migrator_new_price\" := (SELECT (price::integer) FROM (SELECT NEW.*) AS "
-                                   "_migrator_row);"));
-  EXPECT_EQ(expand[4],
+  EXPECT_EQ(expand[6],
             "CREATE TRIGGER \"_migrator_sync_0007\" BEFORE INSERT OR UPDATE ON \"public\".\"orders\" FOR "
             "EACH ROW WHEN (current_setting('migrator.backfill', true) IS DISTINCT FROM 'on') EXECUTE FUNCTION "
             "migrator.\"sync_0007_public_orders\"()");
-  EXPECT_EQ(expand[7],
+  EXPECT_EQ(expand[8],
             "CREATE VIEW \"public_v0007\".\"orders\" AS SELECT \"id\" AS \"id\", \"descr\" AS \"descr\", "
             "\"_migrator_new_price\" AS \"price\" FROM \"public\".\"orders\"");
-  // price stays NOT NULL and the sync trigger would fill it from the old column: the view takes its
-  // inserts through a trigger that refuses NULL there (the type changes, so no default is kept).
-  EXPECT_THAT(expand[8], HasSubstr("CREATE FUNCTION migrator.\"insert_0007_public_orders\"()"));
-  EXPECT_THAT(expand[8], HasSubstr("IF NEW.\"price\" IS NULL THEN RAISE EXCEPTION USING ERRCODE = "
-                                   "'not_null_violation', MESSAGE = 'null value in column \"price\" of relation "
-                                   "\"orders\" violates not-null constraint'"));
-  EXPECT_THAT(expand[8], HasSubstr("INSERT INTO \"public\".\"orders\" (\"id\", \"descr\", \"_migrator_new_price\") "
-                                   "VALUES (NEW.\"id\", NEW.\"descr\", NEW.\"price\")\n    RETURNING \"id\" AS \"id\", "
-                                   "\"descr\" AS \"descr\", \"_migrator_new_price\" AS \"price\" INTO NEW;"));
   EXPECT_EQ(expand[9],
             "CREATE TRIGGER \"_migrator_insert_0007\" INSTEAD OF INSERT ON \"public_v0007\".\"orders\" FOR EACH ROW "
             "EXECUTE FUNCTION migrator.\"insert_0007_public_orders\"()");
@@ -326,7 +329,12 @@ TEST(DeclarativePlan, EveryOperationPlansItsPhases) {
       "  - rename_table: {from: customers, to: clients}\n"
       "  - sql: {up: 'CREATE SEQUENCE s', down: 'DROP SEQUENCE s'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
-  EXPECT_EQ(expand[0], "ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_status\" text");
+  EXPECT_THAT(expand, ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_status\" text"));
+  // Schemas and functions (no table lock) before everything else.
+  auto lockless = [](const std::string& s) { return s.rfind("CREATE SCHEMA", 0) == 0 || s.rfind("CREATE FUNCTION", 0) == 0; };
+  auto first_locking = std::find_if_not(expand.begin(), expand.end(), lockless);
+  EXPECT_GE(first_locking - expand.begin(), 3);
+  EXPECT_TRUE(std::none_of(first_locking, expand.end(), lockless)) << ::testing::PrintToString(expand);
   EXPECT_THAT(expand, ::testing::Contains("CREATE INDEX CONCURRENTLY \"orders_price_idx\" ON \"public\".\"orders\" "
                                           "(\"price\")"));
   EXPECT_THAT(expand, ::testing::Contains("CREATE TABLE \"public\".\"items\" (\"id\" bigint PRIMARY KEY, \"sku\" text "
