@@ -248,6 +248,18 @@ class JobRunner {
         options_(options),
         observer_(observer),
         batch_rows_(std::clamp<int64_t>(options.batch_rows, kMinBatchRows, kMaxBatchRows)) {}
+  JobRunner(const JobRunner&) = delete;
+  JobRunner& operator=(const JobRunner&) = delete;
+  // The connection goes on to other work: the prepared batch goes with the job.
+  ~JobRunner() {
+    if (prepared_.empty()) return;
+    try {
+      pqxx::nontransaction tx(conn_);
+      tx.exec("DEALLOCATE " + prepared_);
+    } catch (const std::exception&) {
+      // A broken connection takes its prepared statements with it.
+    }
+  }
 
   // Walks the key range to its end; returns the rows walked and batches committed by this run.
   void run(int64_t* rows, int64_t* batches, double* paused_seconds) {
@@ -343,71 +355,98 @@ class JobRunner {
     return text + ")";
   }
 
-  // One batch in one transaction: the next `batch_rows_` keys after the checkpoint (never past the
-  // upper bound), the UPDATE of those of them still pending, and the new checkpoint.
-  int64_t run_batch() {
+  // One batch's statement: the next `rows` keys after `last` (a row of key values; empty: from the
+  // start), never past the upper bound, the UPDATE of those of them still pending, and the new
+  // checkpoint. The checkpoint row is locked first and must still be at `expected_last`: two runs
+  // of the same job (one left behind, say) take turns batch by batch, and a run that finds the
+  // checkpoint moved does nothing and adopts it instead of applying a batch twice. Returns no row
+  // then; else the new checkpoint, rows_done, whether the job is finished, and the rows walked.
+  std::string batch_statement(pqxx::transaction_base& tx, const std::string& last, const std::string& expected_last,
+                              const std::string& rows) const {
     const BackfillJob& job = *state_.job;
     const std::vector<KeyColumn>& key = state_.key;
-    auto start = Clock::now();
-    pqxx::work tx(conn_);
-    tx.exec("SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" + std::to_string(kBatchLockTimeoutMs) +
-            "ms'");
-    // The checkpoint row, locked, is where this batch starts: two runs of the same job (one left
-    // behind, say) take turns batch by batch instead of applying a batch twice.
     std::string where_job = " WHERE version = " + tx.quote(job.version) + " AND schema_name = " + tx.quote(job.schema) +
                             " AND table_name = " + tx.quote(job.table);
-    pqxx::result checkpoint =
-        tx.exec("SELECT to_json(last_key)::text, rows_done, finished_at IS NOT NULL FROM migrator.backfill_progress" +
-                where_job + " FOR UPDATE");
-    if (checkpoint.empty()) {
-      throw Error(ExitCode::kMigrationFailed,
-                  "backfill of " + state_.qualified + ": its checkpoint row in migrator.backfill_progress is gone");
+    std::string after_last = last.empty() ? "" : key_row(key) + " > " + last + " AND ";
+    std::string bound_columns;  // the batch's last key, as columns of _migrator_batch
+    std::string bound_row;      // ... as a row of scalar subqueries (a keyset bound an index serves)
+    std::string bound_texts;    // ... as text[]
+    for (size_t i = 0; i < key.size(); ++i) {
+      std::string name = "_migrator_k" + std::to_string(i);
+      bound_columns += key[i].quoted + " AS " + name + ", ";
+      bound_row += std::string(i ? ", " : "") + "(SELECT " + name + " FROM _migrator_batch)";
+      bound_texts += std::string(i ? ", " : "") + name + "::text";
     }
-    state_.last = parse_text_array(checkpoint[0][0]);
-    state_.rows_done = checkpoint[0][1].as<int64_t>();
-    batch_ran_ = !checkpoint[0][2].as<bool>();
-    if (!batch_ran_) {  // another run finished it
-      tx.commit();
-      state_.finished = true;
+    std::string walked = "coalesce((SELECT _migrator_walked FROM _migrator_batch), 0)";
+    std::string next = "(SELECT ARRAY[" + bound_texts + "] FROM _migrator_batch)";
+    return "WITH _migrator_checkpoint AS (SELECT FROM migrator.backfill_progress" + where_job +
+           " AND finished_at IS NULL AND last_key IS NOT DISTINCT FROM " + expected_last + " FOR UPDATE),\n"
+           "_migrator_batch AS (SELECT " + bound_columns + "count(*) OVER () AS _migrator_walked FROM (SELECT " +
+           column_list(key) + " FROM " + state_.qualified + " WHERE " + after_last + key_row(key) + " <= " +
+           literal_row(tx, key, state_.upper) + " ORDER BY " + column_list(key) + " LIMIT " + rows +
+           ") batch WHERE EXISTS (SELECT FROM _migrator_checkpoint) ORDER BY " + column_list(key, " DESC") +
+           " LIMIT 1),\n"
+           "_migrator_changed AS (UPDATE " + state_.qualified + " SET " + job.assignments + " WHERE " + after_last +
+           key_row(key) + " <= (" + bound_row + ")" + (job.pending.empty() ? "" : " AND (" + job.pending + ")") +
+           " RETURNING 1)\n"
+           "UPDATE migrator.backfill_progress SET last_key = coalesce(" + next + ", upper_key), rows_done = rows_done + " +
+           walked + ", rows_updated = rows_updated + (SELECT count(*) FROM _migrator_changed), batches = batches + 1,"
+           " updated_at = now(), finished_at = CASE WHEN " + walked + " < " + rows + " OR " + next +
+           " = upper_key THEN now() END" + where_job + " AND EXISTS (SELECT FROM _migrator_checkpoint)"
+           " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked;
+  }
+
+  // One batch in one transaction and one round trip: the settings and the batch's statement go as
+  // one simple query, which PostgreSQL runs as one implicit transaction (SET LOCAL holds for it).
+  // From the second batch on, the statement is prepared once (its key bounds and size parameters)
+  // and run with its generic plan: planning it took a fifth of a small batch's time.
+  int64_t run_batch() {
+    const JobState& state = state_;
+    auto start = Clock::now();
+    pqxx::nontransaction tx(conn_);
+    std::string settings = "SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" +
+                           std::to_string(kBatchLockTimeoutMs) + "ms'; ";
+    std::string rows = std::to_string(batch_rows_);
+    pqxx::result done;
+    if (state.last.empty()) {
+      done = tx.exec(settings + batch_statement(tx, "", "NULL::text[]", rows));
+    } else {
+      if (prepared_.empty()) {
+        static int runs = 0;
+        std::string name = "_migrator_backfill_batch_" + std::to_string(++runs);
+        std::string last = "(";
+        for (size_t i = 0; i < state.key.size(); ++i) {
+          last += std::string(i ? ", " : "") + "($1::text[])[" + std::to_string(i + 1) + "]::" + state.key[i].type;
+        }
+        tx.exec("PREPARE " + name + " (text[], bigint) AS " + batch_statement(tx, last + ")", "$1::text[]", "$2::bigint"));
+        prepared_ = name;
+      }
+      done = tx.exec(settings + "SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE " + prepared_ + "(" +
+                     text_array(tx, state.last) + ", " + rows + ")");
+    }
+    if (done.empty()) {  // finished or moved on by another run: take its checkpoint as it is
+      pqxx::result checkpoint = tx.exec_params(
+          "SELECT to_json(last_key)::text, rows_done, finished_at IS NOT NULL FROM migrator.backfill_progress "
+          "WHERE version = $1 AND schema_name = $2 AND table_name = $3",
+          state.job->version, state.job->schema, state.job->table);
+      if (checkpoint.empty()) {
+        throw Error(ExitCode::kMigrationFailed,
+                    "backfill of " + state.qualified + ": its checkpoint row in migrator.backfill_progress is gone");
+      }
+      state_.last = parse_text_array(checkpoint[0][0]);
+      state_.rows_done = checkpoint[0][1].as<int64_t>();
+      state_.finished = checkpoint[0][2].as<bool>();
+      batch_ran_ = false;
       return 0;
     }
-    std::string range = key_row(key) + " <= " + literal_row(tx, key, state_.upper);
-    if (!state_.last.empty()) range = key_row(key) + " > " + literal_row(tx, key, state_.last) + " AND " + range;
-    // Aliased: ORDER BY a name would otherwise sort by the text output column of that name.
-    std::string texts;
-    for (size_t i = 0; i < key.size(); ++i) {
-      texts += (i ? ", " : "") + key[i].quoted + "::text AS _key" + std::to_string(i);
-    }
-    pqxx::result bound =
-        tx.exec("SELECT " + texts + ", count(*) OVER () FROM (SELECT " + column_list(key) + " FROM " +
-                state_.qualified + " WHERE " + range + " ORDER BY " + column_list(key) + " LIMIT " +
-                std::to_string(batch_rows_) + ") batch ORDER BY " + column_list(key, " DESC") + " LIMIT 1");
-    int64_t walked = 0;
-    int64_t updated = 0;
-    std::vector<std::string> next = state_.upper;
-    if (!bound.empty()) {
-      next = row_texts(bound[0], key.size());
-      walked = bound[0][static_cast<int>(key.size())].as<int64_t>();
-      std::string batch_range = key_row(key) + " <= " + literal_row(tx, key, next);
-      if (!state_.last.empty()) {
-        batch_range = key_row(key) + " > " + literal_row(tx, key, state_.last) + " AND " + batch_range;
-      }
-      pqxx::result changed = tx.exec("UPDATE " + state_.qualified + " SET " + job.assignments + " WHERE " +
-                                     batch_range + (job.pending.empty() ? "" : " AND (" + job.pending + ")"));
-      updated = changed.affected_rows();
-    }
-    bool finished = walked < batch_rows_ || next == state_.upper;
-    tx.exec("UPDATE migrator.backfill_progress SET last_key = " + text_array(tx, next) + ", rows_done = rows_done + " +
-            std::to_string(walked) + ", rows_updated = rows_updated + " + std::to_string(updated) +
-            ", batches = batches + 1, updated_at = now()" + (finished ? ", finished_at = now()" : "") + where_job);
-    tx.commit();
-
-    state_.last = next;
-    state_.rows_done += walked;
-    state_.finished = finished;
+    batch_ran_ = true;
+    state_.last = parse_text_array(done[0][0]);
+    state_.rows_done = done[0][1].as<int64_t>();
+    state_.finished = done[0][2].as<bool>();
+    int64_t walked_rows = done[0][3].as<int64_t>();
     last_batch_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    adapt(walked, last_batch_ms_);
-    return walked;
+    adapt(walked_rows, last_batch_ms_);
+    return walked_rows;
   }
 
   // gh-ost's chunk-time idea: scale the next batch toward 80% of the target duration, by at most
@@ -428,6 +467,9 @@ class JobRunner {
   double last_batch_ms_ = 0;
   int64_t walked_ = 0;
   bool batch_ran_ = false;  // the last run_batch() walked a batch (the job was not finished meanwhile)
+  // The job's batch, prepared on the connection (a name of its own: a statement a failed DEALLOCATE
+  // left behind cannot clash with it).
+  std::string prepared_;
   Clock::time_point started_;
 };
 

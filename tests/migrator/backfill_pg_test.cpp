@@ -80,6 +80,16 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
   EXPECT_EQ(recorder.seen.back().rows_done, 5000);
   EXPECT_EQ(recorder.seen.back().rows_total, 5000);
   EXPECT_EQ(recorder.seen.back().table, "items");
+  // The batch statement prepared for the job goes with it, and the session's settings are its own
+  // again (the batches set theirs for their own transactions only).
+  {
+    pqxx::nontransaction tx(conn);
+    EXPECT_EQ(tx.exec("SELECT count(*) FROM pg_prepared_statements")[0][0].as<int>(), 0);
+    EXPECT_EQ(tx.exec("SELECT current_setting('migrator.backfill', true) IS DISTINCT FROM 'on' AND "
+                      "current_setting('lock_timeout') = '0' AND current_setting('plan_cache_mode') = 'auto'")[0][0]
+                  .as<bool>(),
+              true);
+  }
 
   // A second run finds the job finished and touches nothing.
   BackfillResult again = run_backfill(conn, {increment("items")}, options, nullptr);
