@@ -295,16 +295,17 @@ YAML
     "${migrator_options[@]}" --json up >"$work/up.json" 2>"$work/up.err" &
   up_pid=$!
   pids+=("$up_pid")
+  # The expand is done when the backfill reports its first batch (read from its output: a psql
+  # poll would start a backend every time, a storm of CPU of its own on a small machine).
   new_started=""
   while kill -0 "$up_pid" 2>/dev/null; do
-    if [ -z "$new_started" ] &&
-      [ "$("${psql[@]}" -Atc "SELECT to_regclass('public_v$version.orders') IS NOT NULL")" = t ]; then
+    if [ -z "$new_started" ] && grep -q backfill_progress "$work/up.err" 2>/dev/null; then
       expand_ms=$(($(now_ms) - expand_from))
       expand_to=$(now_ms)
       load_start new "$work/new.sql" "$new_rate"
       new_started=1
     fi
-    sleep 0.2
+    sleep 0.05
   done
   wait "$up_pid" || { echo "expand bench: migrator up failed:" >&2; cat "$work/up.err" >&2; exit 1; }
   [ -n "$new_started" ] || load_start new "$work/new.sql" "$new_rate"
