@@ -61,7 +61,8 @@ struct PlannedStatement {
 };
 
 // A column the sync trigger of its table keeps in step during the window. `old_column` empty: a
-// column added by the migration (filled by `up` from the old row when a write leaves it NULL).
+// column added by the migration (filled by `up` from the old row when a write leaves it NULL; with
+// no `up`, a NOT NULL column with a default, where the trigger only refuses NULL).
 // `new_column` empty: a column dropped by the migration (filled by `down` from the row when a write
 // through the new schema leaves it NULL).
 struct SyncColumn {

@@ -54,7 +54,10 @@ std::string trigger_function(const TableName& table, const std::string& version,
   for (const SyncColumn* c : columns) {
     std::string n = quote_ident(c->new_column);
     std::string o = quote_ident(c->old_column);
-    if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
+    if (c->old_column.empty() && c->up.empty()) {  // added NOT NULL with a default: refuse NULL
+      body += "  IF NEW." + n + " IS NULL THEN\n    " + refuse_null("NEW." + n, c->view_name, table.table) +
+              "\n  END IF;\n";
+    } else if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
       body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) AND (" + kViewInsert +
               ") IS NOT TRUE THEN\n    " +
               assign(c->new_column, c->up, "SELECT NEW.*") + "\n";

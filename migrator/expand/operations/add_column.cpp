@@ -46,8 +46,13 @@ class AddColumn : public Operation {
                                    table_.quoted() + " (" + physical + ")",
                                true, drop_unique_index()});
     }
-    if (!up_.empty()) {
+    if (!up_.empty() || column_.not_null) {
+      // Without `up` the sync trigger only refuses NULL (23502, as the new version names the
+      // column, where the window's NOT VALID check would say 23514): old-version writes get the
+      // default, so a NULL is the new version's.
       phases.sync.push_back({table_, "", new_column_name(column_.name), column_.name, up_, "", column_.not_null});
+    }
+    if (!up_.empty()) {
       phases.backfill.push_back({table_, physical + " = (" + up_ + ")", physical + " IS NULL"});
     }
     if (ViewShape* view = shape.find(table_)) {
