@@ -396,10 +396,26 @@ class JobRunner {
            " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked;
   }
 
+  // The batch as the job's prepared statement (prepared at the first call).
+  pqxx::result run_prepared(pqxx::transaction_base& tx, const std::string& settings, const std::string& rows) {
+    if (prepared_.empty()) {
+      static int runs = 0;
+      std::string name = "_migrator_backfill_batch_" + std::to_string(++runs);
+      std::string last = "(";
+      for (size_t i = 0; i < state_.key.size(); ++i) {
+        last += std::string(i ? ", " : "") + "($1::text[])[" + std::to_string(i + 1) + "]::" + state_.key[i].type;
+      }
+      tx.exec("PREPARE " + name + " (text[], bigint) AS " + batch_statement(tx, last + ")", "$1::text[]", "$2::bigint"));
+      prepared_ = name;
+    }
+    return tx.exec(settings + "SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE " + prepared_ + "(" +
+                   text_array(tx, state_.last) + ", " + rows + ")");
+  }
+
   // One batch in one transaction and one round trip: the settings and the batch's statement go as
   // one simple query, which PostgreSQL runs as one implicit transaction (SET LOCAL holds for it).
   // From the second batch on, the statement is prepared once (its key bounds and size parameters)
-  // and run with its generic plan: planning it took a fifth of a small batch's time.
+  // and run with its generic plan, unless the server loses it (a pooler).
   int64_t run_batch() {
     const JobState& state = state_;
     auto start = Clock::now();
@@ -407,22 +423,25 @@ class JobRunner {
     std::string settings = "SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" +
                            std::to_string(kBatchLockTimeoutMs) + "ms'; ";
     std::string rows = std::to_string(batch_rows_);
+    auto planned = [&] {  // the batch planned as it runs, its bounds as literals
+      std::string last = state.last.empty() ? "" : literal_row(tx, state.key, state.last);
+      return tx.exec(settings + batch_statement(tx, last, text_array(tx, state.last), rows));
+    };
     pqxx::result done;
-    if (state.last.empty()) {
-      done = tx.exec(settings + batch_statement(tx, "", "NULL::text[]", rows));
+    if (state.last.empty() || !prepare_) {
+      done = planned();
     } else {
-      if (prepared_.empty()) {
-        static int runs = 0;
-        std::string name = "_migrator_backfill_batch_" + std::to_string(++runs);
-        std::string last = "(";
-        for (size_t i = 0; i < state.key.size(); ++i) {
-          last += std::string(i ? ", " : "") + "($1::text[])[" + std::to_string(i + 1) + "]::" + state.key[i].type;
-        }
-        tx.exec("PREPARE " + name + " (text[], bigint) AS " + batch_statement(tx, last + ")", "$1::text[]", "$2::bigint"));
-        prepared_ = name;
+      try {
+        done = run_prepared(tx, settings, rows);
+      } catch (const pqxx::sql_error& e) {
+        // 26000: the statement is gone, 42P05: its name is taken. Behind a pooler in transaction
+        // mode (PgBouncer), where each transaction may get another server connection, prepared
+        // statements do not hold: the job goes on with statements planned batch by batch.
+        if (e.sqlstate() != "26000" && e.sqlstate() != "42P05") throw;
+        prepare_ = false;
+        prepared_.clear();
+        done = planned();
       }
-      done = tx.exec(settings + "SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE " + prepared_ + "(" +
-                     text_array(tx, state.last) + ", " + rows + ")");
     }
     if (done.empty()) {  // finished or moved on by another run: take its checkpoint as it is
       pqxx::result checkpoint = tx.exec_params(
@@ -470,6 +489,7 @@ class JobRunner {
   // The job's batch, prepared on the connection (a name of its own: a statement a failed DEALLOCATE
   // left behind cannot clash with it).
   std::string prepared_;
+  bool prepare_ = true;  // false once the server (a pooler) has lost a prepared statement
   Clock::time_point started_;
 };
 

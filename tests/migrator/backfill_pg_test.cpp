@@ -98,6 +98,55 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
   EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
 }
 
+// Behind a pooler in transaction mode each transaction may get another server connection, where
+// the prepared batch does not exist (26000) or its name is taken (42P05): the job goes on with
+// batches planned as they run, every row still once.
+TEST_F(BackfillPg, GoesOnWhenTheServerLosesThePreparedBatch) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT g FROM generate_series(1, 3000) g;");
+  pqxx::connection conn(database_->url());
+  class Dropper : public BackfillObserver {
+   public:
+    explicit Dropper(pqxx::connection& conn) : conn_(conn) {}
+    void progress(const BackfillProgress&) override {
+      if (++reports_ % 3 != 0) return;
+      pqxx::nontransaction tx(conn_);
+      // The batch's statement is gone, and its next name is taken, as on another server connection.
+      tx.exec("DEALLOCATE ALL; PREPARE _migrator_backfill_batch_" + std::to_string(reports_ / 3 + 100) +
+              " AS SELECT 1");
+      dropped_ = true;
+    }
+    bool dropped_ = false;
+
+   private:
+    pqxx::connection& conn_;
+    int reports_ = 0;
+  } dropper(conn);
+  BackfillOptions options;
+  options.batch_rows = 50;
+  options.target_batch_ms = 100000;  // the size stays 50
+  BackfillResult result = run_backfill(conn, {increment("items")}, options, &dropper);
+  EXPECT_TRUE(dropper.dropped_);
+  EXPECT_EQ(result.rows, 3000);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM items"),
+            "3000/3000");
+  EXPECT_EQ(rows_done("items"), 3000);
+
+  // Its name taken before it is prepared (by this session's statements of a pooled connection).
+  database_->exec(
+      "CREATE TABLE parts (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO parts (id) SELECT g FROM generate_series(1, 500) g;");
+  {
+    pqxx::nontransaction tx(conn);
+    tx.exec("DEALLOCATE ALL");
+    for (int i = 1; i <= 1000; ++i) tx.exec("PREPARE _migrator_backfill_batch_" + std::to_string(i) + " AS SELECT 1");
+  }
+  result = run_backfill(conn, {increment("parts")}, options, nullptr);
+  EXPECT_EQ(result.rows, 500);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FILTER (WHERE hits = 1) || '/' || count(*) FROM parts"), "500/500");
+}
+
 // The nice ratio stands the backfill aside after every batch but the last, in proportion to the
 // batch's duration, and changes nothing about what it writes.
 TEST_F(BackfillPg, NiceRatioPausesAfterEachBatch) {
