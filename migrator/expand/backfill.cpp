@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -88,8 +89,8 @@ std::string describe(const pqxx::sql_error& e) {
   return message;
 }
 
-bool interruptible_sleep(int64_t ms) {
-  auto until = Clock::now() + std::chrono::milliseconds(ms);
+bool interruptible_sleep(Clock::duration pause) {
+  auto until = Clock::now() + pause;
   while (Clock::now() < until) {
     if (interrupt_requested()) return false;
     std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(20), until - Clock::now()));
@@ -273,10 +274,12 @@ class JobRunner {
       if (!state_.finished) report("");
       // gh-ost's nice ratio: the busier the server, the longer a batch takes and the longer the
       // backfill then stands aside, so it takes at most 1 / (1 + ratio) of a core on average.
-      int64_t pause_ms = options_.pause_ms + static_cast<int64_t>(options_.nice_ratio * last_batch_ms_);
-      if (!state_.finished && pause_ms > 0) {
-        if (!interruptible_sleep(pause_ms)) throw_interrupted(state_);
-        *paused_seconds += static_cast<double>(pause_ms) / 1000;
+      // In microseconds: a batch of a millisecond or two must not round its pause down to nothing.
+      std::chrono::microseconds pause(options_.pause_ms * 1000 +
+                                      std::llround(options_.nice_ratio * last_batch_ms_ * 1000));
+      if (!state_.finished && pause.count() > 0) {
+        if (!interruptible_sleep(pause)) throw_interrupted(state_);
+        *paused_seconds += std::chrono::duration<double>(pause).count();
       }
     }
     report("");
@@ -317,7 +320,7 @@ class JobRunner {
         report(reason);
         last_report = Clock::now();
       }
-      if (!interruptible_sleep(kLoadPollMs)) throw_interrupted(state_);
+      if (!interruptible_sleep(std::chrono::milliseconds(kLoadPollMs))) throw_interrupted(state_);
     }
   }
 
@@ -342,7 +345,7 @@ class JobRunner {
         batch_rows_ = std::max(kMinBatchRows, batch_rows_ / 2);
         report("batch " + code + " (" + (code == "55P03" ? "lock timeout" : "conflict") + "), retry " +
                std::to_string(attempt) + " in " + std::to_string(backoff_ms) + " ms");
-        if (!interruptible_sleep(backoff_ms)) throw_interrupted(state_);
+        if (!interruptible_sleep(std::chrono::milliseconds(backoff_ms))) throw_interrupted(state_);
         backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
       }
     }

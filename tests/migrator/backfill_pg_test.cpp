@@ -162,9 +162,33 @@ TEST_F(BackfillPg, NiceRatioPausesAfterEachBatch) {
   EXPECT_EQ(result.rows, 6000);
   EXPECT_EQ(result.batches, 3);
   // Each batch but the last (a 1,000-row UPDATE plus its checkpoint, well over a third of a
-  // millisecond) is followed by at least 3 times its duration, rounded down to whole milliseconds.
+  // millisecond) is followed by 3 times its duration.
   EXPECT_GE(result.paused_seconds, 0.002);
   EXPECT_LT(result.paused_seconds, result.seconds);
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
+}
+
+// Batches shorter than a millisecond still get their pause: a ratio of 1 makes the backfill stand
+// aside about as long as it works, not round each pause down to nothing.
+TEST_F(BackfillPg, NiceRatioPausesAfterSubMillisecondBatches) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+      "INSERT INTO items (id) SELECT generate_series(1, 20000);");
+  pqxx::connection conn(database_->url());
+  BackfillOptions options;
+  options.batch_rows = 10;
+  options.target_batch_ms = 1;  // batches stay at about 0.8 ms
+  options.nice_ratio = 1;
+  BackfillResult result = run_backfill(conn, {increment("items")}, options, nullptr);
+  EXPECT_EQ(result.rows, 20000);
+  ASSERT_GE(result.batches, 50);
+  // Paused after every batch but the last, as long as it took: the rest of the run (the batches,
+  // and reading the checkpoints before them) is at least as long as the pauses, and with this many
+  // batches less than twice as long. Pauses rounded down to whole milliseconds came to about a
+  // fifth of it.
+  double busy = result.seconds - result.paused_seconds;
+  EXPECT_GT(result.paused_seconds, busy / 2);
+  EXPECT_LT(result.paused_seconds, busy) << result.batches << " batches";
   EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
 }
 
