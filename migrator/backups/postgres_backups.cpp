@@ -124,7 +124,10 @@ BackupRecord PostgresBackups::backup(const std::string& reason, const fs::path& 
   }
   std::string errors;
   std::string pg_dump = pg_program(options_.pg_bindir, "pg_dump");
-  int status = run_program(pg_dump, {"--format=custom", "--file", file.string(), "--dbname", conninfo_}, &errors,
+  int status = run_program(pg_dump,
+                           {"--format=custom", "--compress=" + std::to_string(options_.compression), "--file",
+                            file.string(), "--dbname", conninfo_},
+                           &errors,
                            kBackupNiceIncrement);
   if (status != 0) {
     remove_backup_files(file);

@@ -149,6 +149,32 @@ TEST_F(BackupPg, RestoreWithoutTerminalOrYesRefusesWithExitTwo) {
   EXPECT_EQ(database_->query_value("SELECT count(*) FROM items"), "0");
 }
 
+// pg_dump compresses at level 1 unless told otherwise (its archive header says which), and a level
+// outside 0 to 9 is a usage error that takes no backup.
+TEST_F(BackupPg, CompressionLevelIsOneUnlessGiven) {
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  auto compression_of_newest = [&] {
+    std::string file = backups()[0]["file"];
+    CommandResult list = run_command(pg_bin_ + "/pg_restore", {"--list", file});
+    EXPECT_EQ(list.exit_code, 0) << list.err;
+    std::stringstream in(list.out);
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("Compression:") != std::string::npos) return line.substr(line.find(':') + 1);
+    }
+    return std::string("(no Compression line)");
+  };
+  ASSERT_EQ(migrator({"backup"}).exit_code, 0);
+  EXPECT_EQ(compression_of_newest(), " 1");
+  ASSERT_EQ(migrator({"--backup-compression", "0", "backup"}).exit_code, 0);
+  EXPECT_EQ(compression_of_newest(), " 0");
+  ASSERT_EQ(migrator({"--backup-compression", "9", "backup"}).exit_code, 0);
+  EXPECT_EQ(compression_of_newest(), " 9");
+  CommandResult bad = migrator({"--backup-compression", "10", "backup"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--backup-compression"));
+  EXPECT_EQ(backups().size(), 3u);
+}
+
 TEST_F(BackupPg, RetentionKeepsTheNewestN) {
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
   std::vector<std::string> files;
