@@ -24,6 +24,8 @@ constexpr int64_t kFirstBackoffMs = 50;
 constexpr int64_t kMaxBackoffMs = 5000;
 constexpr int64_t kMinBatchRows = 10;
 constexpr int64_t kMaxBatchRows = 1000000;
+// Tables up to this size are counted exactly when a backfill starts; larger ones are estimated.
+constexpr int64_t kExactCountBytes = 16 << 20;
 constexpr int64_t kLoadPollMs = 100;      // how often a paused run looks at the server again
 constexpr int64_t kPauseReportMs = 1000;  // how often a paused run tells its observer
 
@@ -121,7 +123,7 @@ void create_progress_table(pqxx::connection& conn) {
       " last_key text[],"                       // the last key of the last committed batch; NULL before the first
       " upper_key text[],"                      // the largest key when the job started; NULL: the table was empty
       " rows_done bigint NOT NULL DEFAULT 0,"   // rows of the key range walked
-      " rows_total bigint NOT NULL DEFAULT 0,"  // rows in the key range when the job started
+      " rows_total bigint NOT NULL DEFAULT 0,"  // rows when the job started (estimated if large); exact once done
       " rows_updated bigint NOT NULL DEFAULT 0,"
       " batches bigint NOT NULL DEFAULT 0,"
       " started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),"
@@ -201,11 +203,20 @@ void load_or_start(pqxx::connection& conn, JobState& state) {
     texts += (i ? ", " : "") + state.key[i].quoted + "::text AS _key" + std::to_string(i);
   }
   pqxx::result top = tx.exec("WITH top AS (SELECT " + texts + " FROM " + state.qualified + " ORDER BY " + order_desc +
-                             " LIMIT 1) SELECT top.*, (SELECT count(*) FROM " + state.qualified +
-                             ") FROM (SELECT 1) one LEFT JOIN top ON true");
+                             " LIMIT 1) SELECT top.*, pg_relation_size(" + tx.quote(state.qualified) +
+                             "::regclass) FROM (SELECT 1) one LEFT JOIN top ON true");
   size_t width = state.key.size();
   if (!top[0][0].is_null()) state.upper = row_texts(top[0], width);
-  state.rows_total = top[0][static_cast<int>(width)].as<int64_t>();
+  // The row count is for progress and the ETA. Counting a large table is a scan of all of it before
+  // the first batch (1.2 s for 5,000,000 rows under load, beside the application's sessions): above
+  // kExactCountBytes it is the planner's estimate, as gh-ost and pt-online-schema-change show, and
+  // the batches raise it when they pass it and make it exact when they finish.
+  if (top[0][static_cast<int>(width)].as<int64_t>() <= kExactCountBytes) {
+    state.rows_total = tx.exec1("SELECT count(*) FROM " + state.qualified)[0].as<int64_t>();
+  } else {
+    nlohmann::json plan = nlohmann::json::parse(tx.exec1("EXPLAIN (FORMAT JSON) SELECT FROM " + state.qualified)[0].c_str());
+    state.rows_total = plan.at(0).at("Plan").at("Plan Rows").get<int64_t>();
+  }
   state.finished = state.upper.empty();
   tx.exec(
       "INSERT INTO migrator.backfill_progress (version, schema_name, table_name, key_columns, upper_key,"
@@ -363,7 +374,7 @@ class JobRunner {
   // checkpoint. The checkpoint row is locked first and must still be at `expected_last`: two runs
   // of the same job (one left behind, say) take turns batch by batch, and a run that finds the
   // checkpoint moved does nothing and adopts it instead of applying a batch twice. Returns no row
-  // then; else the new checkpoint, rows_done, whether the job is finished, and the rows walked.
+  // then; else the new checkpoint, rows_done, whether the job is finished, the rows walked and rows_total.
   std::string batch_statement(pqxx::transaction_base& tx, const std::string& last, const std::string& expected_last,
                               const std::string& rows) const {
     const BackfillJob& job = *state_.job;
@@ -382,6 +393,7 @@ class JobRunner {
     }
     std::string walked = "coalesce((SELECT _migrator_walked FROM _migrator_batch), 0)";
     std::string next = "(SELECT ARRAY[" + bound_texts + "] FROM _migrator_batch)";
+    std::string finishing = "(" + walked + " < " + rows + " OR " + next + " = upper_key)";
     return "WITH _migrator_checkpoint AS (SELECT FROM migrator.backfill_progress" + where_job +
            " AND finished_at IS NULL AND last_key IS NOT DISTINCT FROM " + expected_last + " FOR UPDATE),\n"
            "_migrator_batch AS (SELECT " + bound_columns + "count(*) OVER () AS _migrator_walked FROM (SELECT " +
@@ -394,9 +406,10 @@ class JobRunner {
            " RETURNING 1)\n"
            "UPDATE migrator.backfill_progress SET last_key = coalesce(" + next + ", upper_key), rows_done = rows_done + " +
            walked + ", rows_updated = rows_updated + (SELECT count(*) FROM _migrator_changed), batches = batches + 1,"
-           " updated_at = now(), finished_at = CASE WHEN " + walked + " < " + rows + " OR " + next +
-           " = upper_key THEN now() END" + where_job + " AND EXISTS (SELECT FROM _migrator_checkpoint)"
-           " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked;
+           " updated_at = now(), finished_at = CASE WHEN " + finishing + " THEN now() END, rows_total = CASE WHEN " +
+           finishing + " THEN rows_done + " + walked + " ELSE greatest(rows_total, rows_done + " + walked + ") END" +
+           where_job + " AND EXISTS (SELECT FROM _migrator_checkpoint)"
+           " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked + ", rows_total";
   }
 
   // The batch as the job's prepared statement (prepared at the first call).
@@ -448,7 +461,7 @@ class JobRunner {
     }
     if (done.empty()) {  // finished or moved on by another run: take its checkpoint as it is
       pqxx::result checkpoint = tx.exec_params(
-          "SELECT to_json(last_key)::text, rows_done, finished_at IS NOT NULL FROM migrator.backfill_progress "
+          "SELECT to_json(last_key)::text, rows_done, finished_at IS NOT NULL, rows_total FROM migrator.backfill_progress "
           "WHERE version = $1 AND schema_name = $2 AND table_name = $3",
           state.job->version, state.job->schema, state.job->table);
       if (checkpoint.empty()) {
@@ -458,6 +471,7 @@ class JobRunner {
       state_.last = parse_text_array(checkpoint[0][0]);
       state_.rows_done = checkpoint[0][1].as<int64_t>();
       state_.finished = checkpoint[0][2].as<bool>();
+      state_.rows_total = checkpoint[0][3].as<int64_t>();
       batch_ran_ = false;
       return 0;
     }
@@ -466,6 +480,7 @@ class JobRunner {
     state_.rows_done = done[0][1].as<int64_t>();
     state_.finished = done[0][2].as<bool>();
     int64_t walked_rows = done[0][3].as<int64_t>();
+    state_.rows_total = done[0][4].as<int64_t>();
     last_batch_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     adapt(walked_rows, last_batch_ms_);
     return walked_rows;
