@@ -9,21 +9,34 @@ COMMENT ON SCHEMA rollout IS 'pg_rollout: feature flag configuration, its manage
 -- ---------------------------------------------------------------------------------------------
 -- Roles (cluster-wide, created once, kept when the extension is dropped)
 
+-- Another database's CREATE EXTENSION may make the same role or membership at the same time: its
+-- row in the shared catalog then turns up as unique_violation (or duplicate_object) here, and the
+-- role is there all the same.
 DO $roles$
+DECLARE
+    role_name text;
 BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'rollout_reader') THEN
-        CREATE ROLE rollout_reader NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'rollout_editor') THEN
-        CREATE ROLE rollout_editor NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'rollout_admin') THEN
-        CREATE ROLE rollout_admin NOLOGIN;
-    END IF;
+    FOREACH role_name IN ARRAY ARRAY['rollout_reader', 'rollout_editor', 'rollout_admin'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+            BEGIN
+                EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
+            EXCEPTION WHEN unique_violation OR duplicate_object THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
+    BEGIN
+        GRANT rollout_reader TO rollout_editor;
+    EXCEPTION WHEN unique_violation THEN
+        NULL;
+    END;
+    BEGIN
+        GRANT rollout_editor TO rollout_admin;
+    EXCEPTION WHEN unique_violation THEN
+        NULL;
+    END;
 END
 $roles$;
-GRANT rollout_reader TO rollout_editor;
-GRANT rollout_editor TO rollout_admin;
 
 -- ---------------------------------------------------------------------------------------------
 -- Validation helpers (SQLSTATE 22023 with a hint, whatever the path: API or direct DML)

@@ -113,7 +113,7 @@ else
   record cluster "FAIL (no server)" 0
 fi
 
-run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh'
+run_suite scripts bash -c 'bash tests/scripts/cluster_psql_ctrl_c.sh && bash tests/scripts/demo_output.sh && bash tests/scripts/concurrent_create_extension.sh'
 run_suite upgrade bash tests/upgrade/run.sh
 run_suite standby bash tests/standby/run.sh
 
