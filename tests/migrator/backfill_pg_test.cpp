@@ -45,6 +45,14 @@ class BackfillPg : public ::testing::Test {
 
   int64_t number(const std::string& query) { return std::stoll(database_->query_value(query)); }
 
+  // The table most tests backfill: ids 1 to `rows`, every hits 0 (see increment()).
+  void create_items(int64_t rows) {
+    database_->exec(
+        "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
+        "INSERT INTO items (id) SELECT generate_series(1, " +
+        std::to_string(rows) + ");");
+  }
+
   // The checkpoint's rows_done of `table` for version 0007.
   int64_t rows_done(const std::string& table) {
     return number("SELECT rows_done FROM migrator.backfill_progress WHERE version = '0007' AND table_name = '" + table +
@@ -102,9 +110,7 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
 // the prepared batch does not exist (26000) or its name is taken (42P05): the job goes on with
 // batches planned as they run, every row still once.
 TEST_F(BackfillPg, GoesOnWhenTheServerLosesThePreparedBatch) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT g FROM generate_series(1, 3000) g;");
+  create_items(3000);
   pqxx::connection conn(database_->url());
   class Dropper : public BackfillObserver {
    public:
@@ -150,9 +156,7 @@ TEST_F(BackfillPg, GoesOnWhenTheServerLosesThePreparedBatch) {
 // The nice ratio stands the backfill aside after every batch but the last, in proportion to the
 // batch's duration, and changes nothing about what it writes.
 TEST_F(BackfillPg, NiceRatioPausesAfterEachBatch) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 6000);");
+  create_items(6000);
   pqxx::connection conn(database_->url());
   BackfillOptions options;
   options.batch_rows = 1000;
@@ -195,9 +199,7 @@ TEST_F(BackfillPg, LargeTablesRowCountIsEstimatedThenMadeExact) {
 // Batches shorter than a millisecond still get their pause: a ratio of 1 makes the backfill stand
 // aside about as long as it works, not round each pause down to nothing.
 TEST_F(BackfillPg, NiceRatioPausesAfterSubMillisecondBatches) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 20000);");
+  create_items(20000);
   pqxx::connection conn(database_->url());
   BackfillOptions options;
   options.batch_rows = 10;
@@ -274,10 +276,9 @@ TEST_F(BackfillPg, UniqueNotNullColumnsWhenThereIsNoPrimaryKey) {
 }
 
 TEST_F(BackfillPg, TableWithoutUsableKeyIsRefusedByNameAndNothingChanges) {
+  create_items(10);
   database_->exec(
       "CREATE SCHEMA app;"
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 10);"
       "CREATE TABLE app.\"Log\" (line text UNIQUE, hits int NOT NULL DEFAULT 0);"
       "INSERT INTO app.\"Log\" (line) VALUES ('a'), ('b');");
   pqxx::connection conn(database_->url());
@@ -297,10 +298,7 @@ TEST_F(BackfillPg, TableWithoutUsableKeyIsRefusedByNameAndNothingChanges) {
 
 TEST_F(BackfillPg, ResumesAfterSigkillWithEveryRowOnce) {
   constexpr int kRows = 20000;
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, " +
-      std::to_string(kRows) + ");");
+  create_items(kRows);
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -366,10 +364,7 @@ TEST_F(BackfillPg, ResumesAfterSigkillWithEveryRowOnce) {
 
 TEST_F(BackfillPg, TwoRunsOfTheSameJobTakeTurnsAndApplyEveryBatchOnce) {
   constexpr int kRows = 20000;
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, " +
-      std::to_string(kRows) + ");");
+  create_items(kRows);
   std::string url = database_->url();
   BackfillOptions options;
   options.batch_rows = 300;
@@ -445,9 +440,7 @@ TEST_F(BackfillPg, FinishesWhileAnotherSessionKeepsInserting) {
 }
 
 TEST_F(BackfillPg, PausesWhileTooManySessionsAreActive) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 1000);");
+  create_items(1000);
   std::string url = database_->url();
   auto sleeper = [url] {
     pqxx::connection conn(url);
@@ -484,10 +477,8 @@ TEST_F(BackfillPg, PausesWhileTooManySessionsAreActive) {
 }
 
 TEST_F(BackfillPg, PausesWhileSessionsWaitOnLocks) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 100);"
-      "CREATE TABLE other (id int PRIMARY KEY); INSERT INTO other VALUES (1);");
+  create_items(100);
+  database_->exec("CREATE TABLE other (id int PRIMARY KEY); INSERT INTO other VALUES (1);");
   std::string url = database_->url();
   pqxx::connection holder(url);
   pqxx::work hold(holder);
@@ -523,9 +514,7 @@ TEST_F(BackfillPg, PausesWhileSessionsWaitOnLocks) {
 }
 
 TEST_F(BackfillPg, BatchThatTimesOutOnALockIsRetried) {
-  database_->exec(
-      "CREATE TABLE items (id bigint PRIMARY KEY, hits int NOT NULL DEFAULT 0);"
-      "INSERT INTO items (id) SELECT generate_series(1, 300);");
+  create_items(300);
   std::string url = database_->url();
   pqxx::connection holder(url);
   pqxx::work hold(holder);
