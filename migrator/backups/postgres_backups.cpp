@@ -127,8 +127,7 @@ BackupRecord PostgresBackups::backup(const std::string& reason, const fs::path& 
   int status = run_program(pg_dump,
                            {"--format=custom", "--compress=" + std::to_string(options_.compression), "--file",
                             file.string(), "--dbname", conninfo_},
-                           &errors,
-                           kBackupNiceIncrement);
+                           &errors, kBackupNiceIncrement);
   if (status != 0) {
     remove_backup_files(file);
     throw Error(ExitCode::kBackupFailed, "backup failed: " + pg_dump + " exited " + std::to_string(status) + ": " +

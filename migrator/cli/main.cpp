@@ -561,12 +561,12 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     json->fields()["version"] = migrator::kMigratorVersion;
     return 0;
   } catch (const CLI::ParseError& e) {
-    std::string command = first_command(argc, argv,
-                                        {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries",
-                                         "--statement-timeout", "--backup-dir", "--keep-backups", "--backup-compression", "--pg-bin",
-                                         "--lint-allow", "--lint-row-threshold", "--backfill-batch-rows",
-                                         "--backfill-target", "--backfill-pause", "--backfill-nice-ratio", "--backfill-max-active",
-                                         "--backfill-max-lock-waiters", "--backfill-max-replica-lag"});
+    std::string command = first_command(
+        argc, argv,
+        {"--database-url", "--dir", "--wait", "--lock-timeout", "--lock-retries", "--statement-timeout", "--backup-dir",
+         "--keep-backups", "--backup-compression", "--pg-bin", "--lint-allow", "--lint-row-threshold",
+         "--backfill-batch-rows", "--backfill-target", "--backfill-pause", "--backfill-nice-ratio",
+         "--backfill-max-active", "--backfill-max-lock-waiters", "--backfill-max-replica-lag"});
     if (json != nullptr && find_command(command) != nullptr) json->set_command(command);
     if (app.get_subcommands().empty()) {
       if (command.empty()) usage(std::string("no command given; commands: ") + kCommands);

@@ -214,7 +214,8 @@ void load_or_start(pqxx::connection& conn, JobState& state) {
   if (top[0][static_cast<int>(width)].as<int64_t>() <= kExactCountBytes) {
     state.rows_total = tx.exec1("SELECT count(*) FROM " + state.qualified)[0].as<int64_t>();
   } else {
-    nlohmann::json plan = nlohmann::json::parse(tx.exec1("EXPLAIN (FORMAT JSON) SELECT FROM " + state.qualified)[0].c_str());
+    nlohmann::json plan =
+        nlohmann::json::parse(tx.exec1("EXPLAIN (FORMAT JSON) SELECT FROM " + state.qualified)[0].c_str());
     state.rows_total = plan.at(0).at("Plan").at("Plan Rows").get<int64_t>();
   }
   state.finished = state.upper.empty();
