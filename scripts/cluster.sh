@@ -117,12 +117,28 @@ cluster_start() {
 # Executed (not sourced): run the given command inside a cluster.
 #
 # The command owns Ctrl-C: SIGINT from the terminal reaches it directly (it shares the
-# terminal's process group), and one sent to this script is passed on to it, so in
-# `scripts/cluster.sh psql` Ctrl-C cancels the running query or clears the input line as psql
-# users expect, and the cluster stays up. The cluster goes away when the command exits, whatever
-# its status; TERM and HUP to this script stop both at once.
+# terminal's process group), and one sent to this script from elsewhere is passed on to it, so
+# in `scripts/cluster.sh psql` Ctrl-C cancels the running query or clears the input line as psql
+# users expect, exactly once, and the cluster stays up. The cluster goes away when the command
+# exits, whatever its status; TERM and HUP to this script stop both at once.
+
+# True when this script's process group is its terminal's foreground group: a SIGINT it gets
+# then came from the terminal, which sent the same signal to the command. (Fields 5 and 8 of
+# /proc/PID/stat, counted from the state after the command name: pgrp and tpgid, which is -1
+# without a terminal.)
+_cluster_in_terminal_foreground() {
+  local stat pgrp tpgid
+  stat=$(</proc/$$/stat) || return 1
+  read -r _ _ pgrp _ _ tpgid _ <<<"${stat##*) }"
+  [ "$pgrp" = "$tpgid" ]
+}
+
 _cluster_forward_int() {
-  [ -n "${CLUSTER_CHILD:-}" ] && kill -INT "$CLUSTER_CHILD" 2>/dev/null
+  # Forwarding a terminal's Ctrl-C too would hand the command a second SIGINT a moment later,
+  # which cancels the next statement psql runs.
+  if [ -n "${CLUSTER_CHILD:-}" ] && ! _cluster_in_terminal_foreground; then
+    kill -INT "$CLUSTER_CHILD" 2>/dev/null
+  fi
   return 0
 }
 

@@ -66,6 +66,10 @@ press Enter
 wait_for '^ still here$' 10 || fail "psql did not survive Ctrl-C at the prompt"
 [ ! -e "$work/status" ] || fail "cluster.sh exited after Ctrl-C: $(cat "$work/status")"
 [ -d "$data_dir" ] || fail "the cluster was removed while psql still runs"
+# Each Ctrl-C reaches psql once: a second SIGINT passed on by cluster.sh would cancel whatever
+# psql runs next.
+cancels=$(tmux capture-pane -p -t "$session" -S -100 | grep -c 'Cancel request sent' || true)
+[ "$cancels" = 1 ] || fail "one Ctrl-C during a query sent $cancels cancel requests"
 
 # 3. Leaving psql ends cluster.sh with psql's status and removes the cluster.
 type_text '\q'
@@ -73,4 +77,25 @@ press Enter
 for _ in $(seq 1 300); do [ -s "$work/status" ] && break; sleep 0.1; done
 [ "$(cat "$work/status" 2>/dev/null)" = "exit status 0" ] || fail "cluster.sh did not exit 0 after \\q"
 [ ! -e "$data_dir" ] || fail "the cluster directory $data_dir is still there after psql exited"
-echo "cluster.sh psql: Ctrl-C cancels the query and clears the line; \\q exits 0 and removes the cluster"
+
+# 4. Without a terminal (setsid), a SIGINT sent to cluster.sh is passed on to the command, whose
+# exit status cluster.sh returns after removing the cluster. (A script's background command
+# starts with SIGINT ignored, which a shell cannot trap: env gives it back.)
+PG_BINDIR="${PG_BINDIR:-}" env --default-signal=INT setsid bash scripts/cluster.sh bash -c \
+  "trap 'exit 7' INT; echo \"\$PGHOST\" >'$work/host'; while :; do sleep 0.1; done" \
+  </dev/null >"$work/forward.log" 2>&1 &
+cluster_pid=$!
+for _ in $(seq 1 600); do [ -s "$work/host" ] && break; sleep 0.1; done
+[ -s "$work/host" ] || fail "the command under cluster.sh did not start: $(cat "$work/forward.log")"
+kill -INT "$cluster_pid"
+for _ in $(seq 1 300); do kill -0 "$cluster_pid" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$cluster_pid" 2>/dev/null; then
+  kill -TERM "$cluster_pid"
+  wait "$cluster_pid" || true
+  fail "cluster.sh was still running 30 s after SIGINT"
+fi
+status=0
+wait "$cluster_pid" || status=$?
+[ "$status" = 7 ] || fail "cluster.sh returned $status after SIGINT, not the command's 7"
+[ ! -e "$(cat "$work/host")" ] || fail "the cluster's socket directory is still there after SIGINT"
+echo "cluster.sh psql: Ctrl-C cancels the query once and clears the line; \\q exits 0 and removes the cluster; a SIGINT without a terminal reaches the command"
