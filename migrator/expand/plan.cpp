@@ -160,6 +160,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
 
   // The version schemas: the new shape of every table in each schema the migration changes.
   std::vector<PlannedStatement> drop_schemas;
+  std::string trigger_views;  // the views complete changes (their INSERT triggers), comma-separated
   std::vector<PlannedStatement> drop_insert_triggers;   // complete: the views become auto-updatable again
   std::vector<PlannedStatement> drop_insert_functions;  // abort: the schema's CASCADE took the triggers
   for (const std::string& schema : schemas) {
@@ -182,6 +183,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
         keeps_null = keeps_null || view.keep_null.count(column.second) > 0;
       }
       if (!refuses_null && !keeps_null) continue;
+      trigger_views += (trigger_views.empty() ? "" : ", ") + qualified;
       // Inserts through a trigger that refuses NULL in a NOT NULL column the sync trigger would fill,
       // and marks the row for it where a nullable one must keep an explicit NULL.
       // Its view's columns take the table's defaults, since the trigger's INSERT names every column.
@@ -232,8 +234,13 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
 
   phases.expand.insert(phases.expand.begin(), prelude.begin(), prelude.end());
 
-  // Complete: no trigger may outlive the columns it names.
-  std::vector<PlannedStatement> contract = drop_triggers;
+  // Complete: no trigger may outlive the columns it names. The views it changes are locked first,
+  // each before its table, in the order a client's statement through a view takes them (LOCK on a
+  // view locks the tables under it next): a contract that held a table while it waited for a view
+  // would deadlock with a client that held the view while it waited for the table.
+  std::vector<PlannedStatement> contract;
+  if (!trigger_views.empty()) contract.push_back({"LOCK TABLE " + trigger_views + " IN ACCESS EXCLUSIVE MODE"});
+  contract.insert(contract.end(), drop_triggers.begin(), drop_triggers.end());
   contract.insert(contract.end(), drop_insert_triggers.begin(), drop_insert_triggers.end());
   for (const auto& operation : migration.operations) operation->complete(catalog, phases);
   contract.insert(contract.end(), phases.complete.begin(), phases.complete.end());

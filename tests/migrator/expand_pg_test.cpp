@@ -8,6 +8,7 @@
 #include <pqxx/pqxx>
 
 #include <sstream>
+#include <thread>
 
 #include "migrator/error.h"
 #include "migrator/expand/phases.h"
@@ -293,6 +294,50 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
             "2 rows in 1 batches");
   // Now 0008 expands.
   EXPECT_THAT(migrator({"up"}).out, HasSubstr("expanded 0008_later"));
+}
+
+// A client that holds the new version's view and then needs its table (every statement through the
+// view takes the two in that order) while complete runs: complete locks the view before the table,
+// so the client goes first instead of deadlocking. The client holds the view with an ALTER VIEW in
+// an open transaction and checks for deadlocks after 10 ms, so a contract that took the table first
+// would make its UPDATE fail with SQLSTATE 40P01.
+TEST_F(ExpandPg, CompleteLocksTheViewsBeforeTheirTablesSoAClientThroughThemCannotDeadlock) {
+  add("0007_retype", kRenameAndRetype);
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  pqxx::connection client(database_->url());
+  pqxx::work hold(client);
+  hold.exec("SET LOCAL deadlock_timeout = '10ms'");
+  hold.exec("ALTER VIEW public_v0007.orders SET (security_barrier = false)");  // holds the view only
+  CommandResult done;
+  std::thread completing([&] { done = migrator({"--lock-timeout", "30s", "complete", "7", "--no-backup"}); });
+  struct Joined {  // also when an assertion or exception leaves the test early
+    std::thread& thread;
+    ~Joined() {
+      if (thread.joinable()) thread.join();
+    }
+  } joined{completing};
+  // complete waits for the view (and, before this fix, held the table while it did).
+  std::string waiting = "0";
+  for (int i = 0; i < 300 && waiting == "0"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    waiting = value("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public_v0007.orders'::regclass");
+  }
+  EXPECT_EQ(waiting, "1");
+  std::string client_error;
+  try {
+    hold.exec("UPDATE public_v0007.orders SET price = 12 WHERE id = 1");
+    hold.commit();
+  } catch (const pqxx::sql_error& e) {
+    client_error = "SQLSTATE " + e.sqlstate() + ": " + e.what();
+  } catch (const std::exception& e) {
+    client_error = e.what();
+  }
+  completing.join();
+  EXPECT_EQ(client_error, "");
+  ASSERT_EQ(done.exit_code, 0) << done.err;
+  EXPECT_THAT(done.out, HasSubstr("completed 0007_retype"));
+  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=12,2=20");
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, description text, price integer not null");
 }
 
 // complete validates each NOT VALID constraint in a transaction of its own, before the contract

@@ -215,6 +215,7 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
   EXPECT_EQ(p.phases.backfill[0].pending, "\"_migrator_new_price\" IS NULL");
   std::vector<std::string> complete = sql(p.phases.complete);
   EXPECT_EQ(complete, (std::vector<std::string>{
+                          "LOCK TABLE \"public_v0007\".\"orders\" IN ACCESS EXCLUSIVE MODE",
                           "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"",
                           "DROP FUNCTION IF EXISTS migrator.\"sync_0007_public_orders\"()",
                           "DROP TRIGGER IF EXISTS \"_migrator_insert_0007\" ON \"public_v0007\".\"orders\"",
