@@ -37,7 +37,10 @@
 # a per-second latency timeline of the migration to), SAMPLE (a file to write, every 200 ms through
 # the migration, the server's busy sessions and their wait events, and any vacuum's progress),
 # NO_BACKFILL (mode backfill: SECONDS of the expand's triggers and views under both clients with no
-# backfill, to tell their cost from the backfill's; the consistency check then counts every row).
+# backfill, to tell their cost from the backfill's; the consistency check then counts every row),
+# BENCH_SETTINGS (more server settings for the throwaway cluster, e.g. "-c fsync=on -c
+# synchronous_commit=on -c full_page_writes=on" for a durable server; the default is the test
+# cluster's, without fsync), CLIENT_LOGS (a directory to copy pgbench's per-transaction logs to).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -73,12 +76,13 @@ done
 
 # shellcheck source=scripts/cluster.sh
 source "$root/scripts/cluster.sh"
-CLUSTER_SETTINGS="-c shared_preload_libraries='' -c max_wal_size=4GB -c checkpoint_timeout=30min" cluster_start
+CLUSTER_SETTINGS="-c shared_preload_libraries='' ${BENCH_SETTINGS:-} -c max_wal_size=4GB -c checkpoint_timeout=30min" cluster_start
 work=$(mktemp -d)
 pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [ -n "${CLIENT_LOGS:-}" ]; then mkdir -p "$CLIENT_LOGS" && cp "$work"/*.[0-9]* "$CLIENT_LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
   cluster_stop
 }
