@@ -433,19 +433,12 @@ class JobRunner {
   // one simple query, which PostgreSQL runs as one implicit transaction (SET LOCAL holds for it).
   // From the second batch on, the statement is prepared once (its key bounds and size parameters)
   // and run with its generic plan, unless the server loses it (a pooler).
-  // A batch commits without waiting for its WAL to reach disk (synchronous_commit off for it
-  // alone): a crash can lose only the last batches whole, their rows and their checkpoint together
-  // (one transaction), so the resumed job redoes them from the checkpoint that survived. Waiting
-  // would add a WAL flush to every batch, which on a durable server made the batches' time mostly
-  // fsync and the clients' commits queue behind them (19,195 rows/s in bench/expand on such a server).
   int64_t run_batch() {
     const JobState& state = state_;
     auto start = Clock::now();
     pqxx::nontransaction tx(conn_);
-    std::string settings =
-        "SET LOCAL migrator.backfill = 'on'; SET LOCAL synchronous_commit = off; "
-        "SET LOCAL lock_timeout = '" +
-        std::to_string(kBatchLockTimeoutMs) + "ms'; ";
+    std::string settings = "SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" +
+                           std::to_string(kBatchLockTimeoutMs) + "ms'; ";
     std::string rows = std::to_string(batch_rows_);
     auto planned = [&] {  // the batch planned as it runs, its bounds as literals
       std::string last = state.last.empty() ? "" : literal_row(tx, state.key, state.last);

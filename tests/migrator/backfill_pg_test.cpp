@@ -106,30 +106,6 @@ TEST_F(BackfillPg, EveryRowOfThePrimaryKeyRangeExactlyOnce) {
   EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
 }
 
-// Each batch commits with synchronous_commit off (for itself only): on a server that waits for
-// the WAL flush at every commit, a trigger on the table records the setting each batch ran with.
-TEST_F(BackfillPg, BatchesCommitWithoutWaitingForTheWalFlush) {
-  create_items(500);
-  database_->exec(
-      "ALTER DATABASE " + database_->query_value("SELECT quote_ident(current_database())") +
-      " SET synchronous_commit = on;"
-      "CREATE TABLE seen (setting text);"
-      "CREATE FUNCTION record_setting() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-      "INSERT INTO seen VALUES (current_setting('synchronous_commit')); RETURN NULL; END $$;"
-      "CREATE TRIGGER record_setting AFTER UPDATE ON items FOR EACH STATEMENT EXECUTE FUNCTION record_setting();");
-  pqxx::connection conn(database_->url());
-  EXPECT_EQ(pqxx::nontransaction(conn).exec1("SHOW synchronous_commit")[0].as<std::string>(), "on");
-  BackfillOptions options;
-  options.batch_rows = 100;
-  BackfillResult result = run_backfill(conn, {increment("items")}, options, nullptr);
-  EXPECT_EQ(result.rows, 500);
-  ASSERT_GT(result.batches, 1);
-  EXPECT_EQ(database_->query_value("SELECT string_agg(DISTINCT setting, ',') || ' x' || count(*) FROM seen"),
-            "off x" + std::to_string(result.batches));
-  // The session's own setting is untouched.
-  EXPECT_EQ(pqxx::nontransaction(conn).exec1("SHOW synchronous_commit")[0].as<std::string>(), "on");
-}
-
 // Behind a pooler in transaction mode each transaction may get another server connection, where
 // the prepared batch does not exist (26000) or its name is taken (42P05): the job goes on with
 // batches planned as they run, every row still once.
