@@ -567,7 +567,7 @@ void PhaseRunner::complete(const Migration& migration) {
   for (const std::string& schema : older_schemas) {
     transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
   }
-  for (const PlannedStatement& s : statements_from(stored.at("complete"))) {
+  for (const PlannedStatement& s : lock_views_first(statements_from(stored.at("complete")), version_text(migration))) {
     (s.concurrent ? concurrent : only_validates(s.sql) ? validations : transactional).push_back(s);
   }
   auto start = std::chrono::steady_clock::now();

@@ -82,6 +82,18 @@ std::string trigger_function(const TableName& table, const std::string& version,
 
 }  // namespace
 
+std::vector<PlannedStatement> lock_views_first(std::vector<PlannedStatement> contract, const std::string& version) {
+  const std::string lock = "LOCK TABLE ";
+  if (!contract.empty() && contract.front().sql.rfind(lock, 0) == 0) return contract;
+  const std::string drop = "DROP TRIGGER IF EXISTS " + quote_ident(insert_trigger_name(version)) + " ON ";
+  std::string views;
+  for (const PlannedStatement& statement : contract) {
+    if (statement.sql.rfind(drop, 0) == 0) views += (views.empty() ? "" : ", ") + statement.sql.substr(drop.size());
+  }
+  if (!views.empty()) contract.insert(contract.begin(), PlannedStatement(lock + views + " IN ACCESS EXCLUSIVE MODE"));
+  return contract;
+}
+
 std::string version_schema(const std::string& schema, const std::string& version) { return schema + "_v" + version; }
 
 Plan plan_migration(const Declarative& migration, const Catalog& catalog, const std::string& version) {

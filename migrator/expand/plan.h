@@ -29,6 +29,11 @@ struct Plan {
 // view defaults they needed), then each operation's contract.
 Plan plan_migration(const Declarative& migration, const Catalog& catalog, const std::string& version);
 
+// `contract` (a stored complete list) as this release plans it: one planned by an earlier release
+// drops the views' insert triggers without locking those views first, so the views named by its
+// DROP TRIGGER statements are locked ahead of everything else (see plan_migration). A list that
+// already starts with a LOCK, or changes no view, comes back as it is.
+std::vector<PlannedStatement> lock_views_first(std::vector<PlannedStatement> contract, const std::string& version);
 // The version schema of database schema `schema` for migration `version`: "public_v0007".
 std::string version_schema(const std::string& schema, const std::string& version);
 

@@ -109,6 +109,51 @@ class ExpandPg : public ::testing::Test {
 
   // Runs `up` on `yaml` as migration `dirname` (version `version`), then `abort`: the schema dump
   // and the fixture's rows are exactly what they were, and the migration is pending again.
+  // Migration 7 (kRenameAndRetype) expanded: a client holds its view public_v0007.orders in an open
+  // transaction (an ALTER VIEW), `complete 7` starts and must wait for the view, then the client
+  // writes through the view and commits; neither may fail. The client checks for deadlocks after
+  // 10 ms, so a contract that took the table before the view makes its UPDATE fail with 40P01.
+  void complete_while_a_client_holds_the_view() {
+    pqxx::connection client(database_->url());
+    pqxx::work hold(client);
+    hold.exec("SET LOCAL deadlock_timeout = '10ms'");
+    hold.exec("ALTER VIEW public_v0007.orders SET (security_barrier = false)");  // holds the view only
+    CommandResult done;
+    std::thread completing([&] { done = migrator({"--lock-timeout", "30s", "complete", "7", "--no-backup"}); });
+    struct Joined {  // also when an assertion or exception leaves early: the client lets go first
+      std::thread& thread;
+      pqxx::work& hold;
+      ~Joined() {
+        try {
+          hold.abort();
+        } catch (const std::exception&) {  // committed, or its connection is gone
+        }
+        if (thread.joinable()) thread.join();
+      }
+    } joined{completing, hold};
+    std::string waiting = "0";
+    for (int i = 0; i < 300 && waiting == "0"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      waiting = value("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public_v0007.orders'::regclass");
+    }
+    EXPECT_EQ(waiting, "1");
+    std::string client_error;
+    try {
+      hold.exec("UPDATE public_v0007.orders SET price = 12 WHERE id = 1");
+      hold.commit();
+    } catch (const pqxx::sql_error& e) {
+      client_error = "SQLSTATE " + e.sqlstate() + ": " + e.what();
+    } catch (const std::exception& e) {
+      client_error = e.what();
+    }
+    completing.join();
+    EXPECT_EQ(client_error, "");
+    ASSERT_EQ(done.exit_code, 0) << done.err;
+    EXPECT_THAT(done.out, HasSubstr("completed 0007_retype"));
+    EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=12,2=20");
+    EXPECT_EQ(columns_of("public.orders"), "id bigint not null, description text, price integer not null");
+  }
+
   void expect_expand_then_abort_changes_nothing(const std::string& dirname, int version, const std::string& yaml) {
     add(dirname, yaml);
     std::string schema = schema_dump();
@@ -298,46 +343,24 @@ TEST_F(ExpandPg, RenameAndTextToIntegerAreSeenBothWaysThenComplete) {
 
 // A client that holds the new version's view and then needs its table (every statement through the
 // view takes the two in that order) while complete runs: complete locks the view before the table,
-// so the client goes first instead of deadlocking. The client holds the view with an ALTER VIEW in
-// an open transaction and checks for deadlocks after 10 ms, so a contract that took the table first
-// would make its UPDATE fail with SQLSTATE 40P01.
+// so the client goes first instead of deadlocking.
 TEST_F(ExpandPg, CompleteLocksTheViewsBeforeTheirTablesSoAClientThroughThemCannotDeadlock) {
   add("0007_retype", kRenameAndRetype);
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
-  pqxx::connection client(database_->url());
-  pqxx::work hold(client);
-  hold.exec("SET LOCAL deadlock_timeout = '10ms'");
-  hold.exec("ALTER VIEW public_v0007.orders SET (security_barrier = false)");  // holds the view only
-  CommandResult done;
-  std::thread completing([&] { done = migrator({"--lock-timeout", "30s", "complete", "7", "--no-backup"}); });
-  struct Joined {  // also when an assertion or exception leaves the test early
-    std::thread& thread;
-    ~Joined() {
-      if (thread.joinable()) thread.join();
-    }
-  } joined{completing};
-  // complete waits for the view (and, before this fix, held the table while it did).
-  std::string waiting = "0";
-  for (int i = 0; i < 300 && waiting == "0"; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    waiting = value("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'public_v0007.orders'::regclass");
-  }
-  EXPECT_EQ(waiting, "1");
-  std::string client_error;
-  try {
-    hold.exec("UPDATE public_v0007.orders SET price = 12 WHERE id = 1");
-    hold.commit();
-  } catch (const pqxx::sql_error& e) {
-    client_error = "SQLSTATE " + e.sqlstate() + ": " + e.what();
-  } catch (const std::exception& e) {
-    client_error = e.what();
-  }
-  completing.join();
-  EXPECT_EQ(client_error, "");
-  ASSERT_EQ(done.exit_code, 0) << done.err;
-  EXPECT_THAT(done.out, HasSubstr("completed 0007_retype"));
-  EXPECT_EQ(rows("public.orders", "id || '=' || price"), "1=12,2=20");
-  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, description text, price integer not null");
+  ASSERT_NO_FATAL_FAILURE(complete_while_a_client_holds_the_view());
+}
+
+// The same, for a migration expanded by a release whose stored contract did not lock the views:
+// complete adds the lock before it runs that contract.
+TEST_F(ExpandPg, CompleteOfAContractStoredWithoutTheViewLocksTakesThemFirst) {
+  add("0007_retype", kRenameAndRetype);
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec(
+      "UPDATE migrator.expand_phases SET plan = jsonb_set(plan, '{complete}', (plan->'complete') - 0) "
+      "WHERE version = 7 AND plan->'complete'->0->>'sql' LIKE 'LOCK TABLE %'");
+  EXPECT_EQ(value("SELECT plan->'complete'->0->>'sql' FROM migrator.expand_phases WHERE version = 7"),
+            "DROP TRIGGER IF EXISTS \"_migrator_sync_0007\" ON \"public\".\"orders\"");
+  ASSERT_NO_FATAL_FAILURE(complete_while_a_client_holds_the_view());
 }
 
 // complete validates each NOT VALID constraint in a transaction of its own, before the contract

@@ -267,6 +267,25 @@ TEST(DeclarativePlan, OnlyViewsWithAFilledNotNullColumnTakeInsertsThroughATrigge
   EXPECT_TRUE(refuses);
 }
 
+// A complete list stored by a release that did not lock the views first (the deadlock with a client
+// writing through a view) runs with the lock this release plans, before everything else; a list
+// planned now, and one that changes no view, run as they are.
+TEST(DeclarativePlan, AStoredContractWithoutTheViewLocksTakesThemFirst) {
+  Plan p = plan(
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: a, type: text, not_null: true, default: \"'x'\"}, up: \"'y'\"}\n"
+      "  - add_column: {table: customers, column: {name: b, type: text, not_null: true}, up: \"'y'\"}\n");
+  const std::vector<PlannedStatement>& planned = p.phases.complete;
+  ASSERT_EQ(planned.front().sql,
+            "LOCK TABLE \"public_v0007\".\"customers\", \"public_v0007\".\"orders\" IN ACCESS EXCLUSIVE MODE");
+  std::vector<PlannedStatement> earlier(planned.begin() + 1, planned.end());
+  EXPECT_EQ(sql(migrator::expand::lock_views_first(earlier, "0007")), sql(planned));
+  EXPECT_EQ(sql(migrator::expand::lock_views_first(planned, "0007")), sql(planned));
+  EXPECT_EQ(sql(migrator::expand::lock_views_first(earlier, "0008")), sql(earlier));  // another version's triggers
+  Plan renamed = plan("operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
+  EXPECT_EQ(sql(migrator::expand::lock_views_first(renamed.phases.complete, "0007")), sql(renamed.phases.complete));
+}
+
 TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {
   Plan p = plan(
       "operations:\n  - alter_column:\n      table: orders\n      column: descr\n"
