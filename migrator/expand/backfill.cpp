@@ -64,6 +64,12 @@ std::string literal_row(pqxx::transaction_base& tx, const std::vector<KeyColumn>
   return row + ")";
 }
 
+// "0007" -> "7", as the command line takes a version.
+std::string unpadded(const std::string& version) {
+  size_t first = version.find_first_not_of('0');
+  return first == std::string::npos ? "0" : version.substr(first);
+}
+
 std::string text_array(pqxx::transaction_base& tx, const std::vector<std::string>& values) {
   if (values.empty()) return "NULL::text[]";
   std::string array = "ARRAY[";
@@ -348,11 +354,27 @@ class JobRunner {
         // back whole; wait and try the same batch again, smaller.
         const std::string& code = e.sqlstate();
         bool retryable = code == "55P03" || code == "40P01" || code == "40001";
-        if (!retryable || attempt >= kBatchAttempts) {
+        if (retryable && attempt >= kBatchAttempts) {
           throw Error(ExitCode::kMigrationFailed,
                       "backfill of " + state_.qualified + " failed in the batch after key " + last_text() + ": " +
-                          describe(e) +
-                          (retryable ? "; gave up after " + std::to_string(attempt) + " attempts" : std::string()));
+                          describe(e) + "; gave up after " + std::to_string(attempt) + " attempts");
+        }
+        if (!retryable) {
+          // A data error (class 22, 23, or a RAISE in a function the conversion calls) is one row's
+          // as a rule: the message names it and says how to go on.
+          std::string kind = code.substr(0, 2);
+          bool data = kind == "22" || kind == "23" || kind == "P0";
+          std::string row = data ? failing_row() : "";
+          std::string v = unpadded(state_.job->version);
+          std::string resume = "`migrator backfill " + v + "` goes on from there";
+          throw Error(ExitCode::kMigrationFailed,
+                      "backfill of " + state_.qualified + " failed " +
+                          (row.empty() ? "in the batch after key " + last_text() : "at the row " + row) + ": " +
+                          describe(e) + "\n  the batches before it are kept: " +
+                          (data ? "correct " + std::string(row.empty() ? "the data" : "that row") +
+                                      " (a write through the old version's schema converts it again) and " + resume +
+                                      ", or `migrator abort " + v + "` and correct the migration's conversion"
+                                : resume));
         }
         batch_rows_ = std::max(kMinBatchRows, batch_rows_ / 2);
         report("batch " + code + " (" + (code == "55P03" ? "lock timeout" : "conflict") + "), retry " +
@@ -361,6 +383,45 @@ class JobRunner {
         backoff_ms = std::min(backoff_ms * 2, kMaxBackoffMs);
       }
     }
+  }
+
+  // The row a failed batch stopped at, as "(id)=(500)": the batch's pending rows (at most
+  // kSearchRows) updated one by one in key order, in a transaction rolled back at the end, until one
+  // fails. Empty when none fails alone (the error was not one row's) or the search itself fails.
+  std::string failing_row() {
+    constexpr int64_t kSearchRows = 10000;
+    const std::vector<KeyColumn>& key = state_.key;
+    if (state_.upper.empty()) return "";
+    try {
+      pqxx::work tx(conn_);
+      tx.exec("SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" + std::to_string(kBatchLockTimeoutMs) +
+              "ms'");
+      std::string texts;
+      for (size_t i = 0; i < key.size(); ++i) texts += (i ? ", " : "") + key[i].quoted + "::text";
+      std::string after_last =
+          state_.last.empty() ? "" : key_row(key) + " > " + literal_row(tx, key, state_.last) + " AND ";
+      pqxx::result rows =
+          tx.exec("SELECT " + texts + " FROM " + state_.qualified + " WHERE " + after_last + key_row(key) +
+                  " <= " + literal_row(tx, key, state_.upper) +
+                  (state_.job->pending.empty() ? "" : " AND (" + state_.job->pending + ")") + " ORDER BY " +
+                  column_list(key) + " LIMIT " + std::to_string(std::min(batch_rows_, kSearchRows)));
+      for (const pqxx::row& row : rows) {
+        std::vector<std::string> values = row_texts(row, key.size());
+        try {
+          tx.exec("UPDATE " + state_.qualified + " SET " + state_.job->assignments + " WHERE " + key_row(key) + " = " +
+                  literal_row(tx, key, values));
+        } catch (const pqxx::sql_error&) {
+          std::string names, texts_shown;
+          for (size_t i = 0; i < key.size(); ++i) {
+            names += (i ? ", " : "") + key[i].name;
+            texts_shown += (i ? ", " : "") + values[i];
+          }
+          return "(" + names + ")=(" + texts_shown + ")";
+        }
+      }
+    } catch (const std::exception&) {  // the search is only for the message
+    }
+    return "";
   }
 
   std::string last_text() const {

@@ -259,6 +259,56 @@ TEST_F(BackfillPg, CompositePrimaryKey) {
   EXPECT_EQ(database_->query_value("SELECT key_columns::text FROM migrator.backfill_progress"), "{shop,item}");
 }
 
+// A conversion that fails on one row's value fails the run naming that row (found by updating the
+// failed batch's rows one by one in a transaction rolled back after), keeps the batches before it,
+// and says how to go on; once the row is corrected the next run goes on from the last batch.
+TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
+  database_->exec(
+      "CREATE TABLE items (id bigint PRIMARY KEY, code text NOT NULL, n int);"
+      "INSERT INTO items (id, code) SELECT g, g::text FROM generate_series(1, 1000) g;"
+      "UPDATE items SET code = 'x537' WHERE id = 537;");
+  BackfillJob convert{"0007", "public", "items", "\"n\" = \"code\"::integer", "\"n\" IS NULL"};
+  pqxx::connection conn(database_->url());
+  BackfillOptions options;
+  options.batch_rows = 100;
+  options.target_batch_ms = 100000;  // batches double: 100, 200, then 400 from id 301
+  std::string message;
+  try {
+    run_backfill(conn, {convert}, options, nullptr);
+  } catch (const migrator::Error& e) {
+    EXPECT_EQ(e.code(), migrator::ExitCode::kMigrationFailed);
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr("backfill of \"public\".\"items\" failed at the row (id)=(537): ERROR:  invalid "
+                                 "input syntax for type integer: \"x537\""));
+  EXPECT_THAT(message, HasSubstr("(SQLSTATE 22P02)"));
+  EXPECT_THAT(message, HasSubstr("correct that row"));
+  EXPECT_THAT(message, HasSubstr("`migrator backfill 7` goes on from there, or `migrator abort 7`"));
+  // Two batches kept; the search's updates of rows 301-536 are gone with its transaction.
+  EXPECT_EQ(rows_done("items"), 300);
+  EXPECT_EQ(database_->query_value("SELECT count(n) || '/' || max(n) FROM items"), "300/300");
+
+  database_->exec("UPDATE items SET code = '537' WHERE id = 537");
+  BackfillResult result = run_backfill(conn, {convert}, options, nullptr);
+  EXPECT_TRUE(result.resumed);
+  EXPECT_EQ(result.rows, 700);
+  EXPECT_EQ(database_->query_value("SELECT count(*) FROM items WHERE n IS DISTINCT FROM id"), "0");
+
+  // A composite key names every column of it.
+  database_->exec(
+      "CREATE TABLE stock (shop text, item int, code text NOT NULL, n int, PRIMARY KEY (shop, item));"
+      "INSERT INTO stock SELECT 'shop ' || s, i, i::text FROM generate_series(1, 3) s, generate_series(1, 40) i;"
+      "UPDATE stock SET code = '' WHERE shop = 'shop 2' AND item = 7;");
+  message.clear();
+  try {
+    run_backfill(conn, {{"0008", "public", "stock", "\"n\" = \"code\"::integer", "\"n\" IS NULL"}}, options, nullptr);
+  } catch (const migrator::Error& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr("failed at the row (shop, item)=(shop 2, 7): ERROR:  invalid input syntax for type "
+                                 "integer: \"\""));
+}
+
 TEST_F(BackfillPg, UniqueNotNullColumnsWhenThereIsNoPrimaryKey) {
   database_->exec(
       "CREATE TABLE events (nickname text UNIQUE, day date NOT NULL, seq int NOT NULL, hits int NOT NULL DEFAULT 0,"
