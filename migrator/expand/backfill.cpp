@@ -372,7 +372,7 @@ class JobRunner {
                           (row.empty() ? "in the batch after key " + last_text() : "at the row " + row) + ": " +
                           describe(e) + "\n  the batches before it are kept: " +
                           (data ? "correct " + std::string(row.empty() ? "the data" : "that row") +
-                                      " (a write through the old version's schema converts it again) and " + resume +
+                                      " (writing it through the old version's schema syncs it again) and " + resume +
                                       ", or `migrator abort " + v + "` and correct the migration's conversion"
                                 : resume));
         }
@@ -397,7 +397,9 @@ class JobRunner {
       tx.exec("SET LOCAL migrator.backfill = 'on'; SET LOCAL lock_timeout = '" + std::to_string(kBatchLockTimeoutMs) +
               "ms'");
       std::string texts;
-      for (size_t i = 0; i < key.size(); ++i) texts += (i ? ", " : "") + key[i].quoted + "::text";
+      for (size_t i = 0; i < key.size(); ++i) {  // named apart: ORDER BY "id" would sort the text
+        texts += (i ? ", " : "") + key[i].quoted + "::text AS _migrator_k" + std::to_string(i);
+      }
       std::string after_last =
           state_.last.empty() ? "" : key_row(key) + " > " + literal_row(tx, key, state_.last) + " AND ";
       pqxx::result rows =

@@ -307,6 +307,21 @@ TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
   }
   EXPECT_THAT(message, HasSubstr("failed at the row (shop, item)=(shop 2, 7): ERROR:  invalid input syntax for type "
                                  "integer: \"\""));
+
+  // A unique violation names the second row of the pair, found in key order (in the order of the
+  // key's text, 2 would come after 199 and outside the first batch).
+  database_->exec(
+      "CREATE TABLE tags (id bigint PRIMARY KEY, code text NOT NULL, n text UNIQUE);"
+      "INSERT INTO tags (id, code) SELECT g, g::text FROM generate_series(1, 1000) g;"
+      "UPDATE tags SET code = '1' WHERE id = 2;");
+  message.clear();
+  try {
+    run_backfill(conn, {{"0009", "public", "tags", "\"n\" = \"code\"", "\"n\" IS NULL"}}, options, nullptr);
+  } catch (const migrator::Error& e) {
+    message = e.what();
+  }
+  EXPECT_THAT(message, HasSubstr("failed at the row (id)=(2): ERROR:  duplicate key value violates unique constraint"));
+  EXPECT_THAT(message, HasSubstr("(SQLSTATE 23505)"));
 }
 
 TEST_F(BackfillPg, UniqueNotNullColumnsWhenThereIsNoPrimaryKey) {
