@@ -334,8 +334,10 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
                     migration.declarative_path().string() + ": declarative migrations need PostgreSQL");
       }
       if (status.phase == "expanding" || status.phase == "backfilling" || status.phase == "expanded") {
-        out_ << migration.label() << " is " << status.phase << ": later migrations wait for `migrator complete "
-             << migration.version << "` (or `migrator abort " << migration.version << "`)" << std::endl;
+        out_ << migration.label() << " is " << status.phase;
+        if (status.phase == "backfilling") out_ << " (`migrator backfill " << migration.version << "` finishes it)";
+        out_ << ": later migrations wait for `migrator complete " << migration.version << "` (or `migrator abort "
+             << migration.version << "`)" << std::endl;
         return applied;
       }
       expand_(migration);

@@ -538,9 +538,15 @@ TEST_F(ExpandPg, StatusShowsTheBackfillsProgressUntilBackfillFinishesIt) {
   // Batches of 1,000 then 2,000 rows (the target is far away): the second one meets id 2500.
   CommandResult up = migrator({"--backfill-batch-rows", "1000", "--backfill-target", "1min", "up"});
   ASSERT_EQ(up.exit_code, 1) << up.out << up.err;
-  EXPECT_THAT(up.err, HasSubstr("invalid input syntax for type integer: \"bad\""));
+  EXPECT_THAT(up.err,
+              HasSubstr("failed at the row (id)=(2500): ERROR:  invalid input syntax for type integer: \"bad\""));
   EXPECT_THAT(migrator({"status"}).out,
               HasSubstr("backfilling (1,000 of 3,000 rows, 33%; `migrator backfill 7` finishes it)"));
+  // `up` again goes no further, and says what does.
+  CommandResult again = migrator({"up"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("0007_retype is backfilling (`migrator backfill 7` finishes it): later migrations "
+                                   "wait for `migrator complete 7`"));
   CommandResult json = migrator({"--json", "status"});
   EXPECT_THAT(json.out, HasSubstr("\"backfill\":{\"rows_done\":1000,\"rows_total\":3000}"));
   EXPECT_THAT(json.out, HasSubstr("\"phase\":\"backfilling\""));
