@@ -43,8 +43,9 @@ using migrator::ExitCode;
 constexpr const char* kExitCodes =
     "Exit codes:\n"
     "  0  success\n"
-    "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied), or a\n"
-    "     verify.sql failed\n"
+    "  1  a migration's SQL failed (its transaction was rolled back; earlier ones stay applied), a\n"
+    "     verify.sql failed, or a phase of a declarative migration failed (a backfill keeps the batches\n"
+    "     before the failed one and `backfill VERSION` goes on from there)\n"
     "  2  usage error (bad options, missing or unrecognised database URL)\n"
     "  3  invalid migrations directory, or refused or reported by status (checksum drift, missing\n"
     "     migration files, migrations out of order, an irreversible migration asked to revert,\n"
@@ -237,7 +238,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   CLI::App app{
       "Applies and reverts SQL migrations on PostgreSQL or SQLite.\n"
       "Migrations are directories <dir>/<version>_<name>/ holding up.sql, down.sql and optionally\n"
-      "verify.sql; each one runs in its own transaction together with its row in the state table.",
+      "verify.sql; each one runs in its own transaction together with its row in the state table.\n"
+      "On PostgreSQL a directory may hold a declarative migration.yaml instead, run expand-contract:\n"
+      "`up` expands and backfills, `complete VERSION` contracts, `abort VERSION` undoes the expand.",
       "migrator"};
   app.fallthrough();  // global options may follow the subcommand
   app.set_version_flag("--version", std::string("migrator ") + migrator::kMigratorVersion);
