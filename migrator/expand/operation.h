@@ -58,6 +58,7 @@ struct PlannedStatement {
   std::string sql;
   bool concurrent = false;
   std::string cleanup;
+  std::string source;  // what of the migration file it checks ("`up` of <file>:<line>"), for errors
 };
 
 // A column the sync trigger of its table keeps in step during the window. `old_column` empty: a
@@ -75,6 +76,7 @@ struct SyncColumn {
   // NOT NULL in the new shape: a write through the new version that sets it to NULL is refused
   // (SQLSTATE 23502), never filled by `up`.
   bool not_null = false;
+  std::string where{};  // "<file>:<line>" of the operation (set by the planner)
 };
 
 // Rows the backfill must write after expand (see backfill.h's BackfillJob).

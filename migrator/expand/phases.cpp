@@ -102,6 +102,7 @@ void run_transaction(pqxx::connection& connection, const PhaseOptions& options, 
       return;
     } catch (const pqxx::sql_error& e) {
       std::string at = current == nullptr ? "" : " at `" + one_line(current->sql) + "`";
+      if (current != nullptr && !current->source.empty()) at += " (the " + current->source + ")";
       if (e.sqlstate() == "55P03" && attempt <= options.lock_retries) {
         if (options.notices != nullptr) {
           *options.notices << what << ": lock_timeout (" << options.lock_timeout_ms << " ms)" << at

@@ -127,7 +127,11 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     shape.tables[key] = view;
   }
   Phases& phases = plan.phases;
-  for (const auto& operation : migration.operations) operation->start(catalog, phases, shape);
+  for (const auto& operation : migration.operations) {
+    size_t synced_before = phases.sync.size();
+    operation->start(catalog, phases, shape);
+    for (size_t i = synced_before; i < phases.sync.size(); ++i) phases.sync[i].where = migration.where(*operation);
+  }
 
   // One backfill job per table: a row's new columns are written together, so no NOT VALID check on
   // one of them sees the row while another is still NULL.
@@ -168,6 +172,32 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
                              function_name(table, version) + "()"});
     drop_triggers.push_back({"DROP TRIGGER IF EXISTS " + quote_ident(trigger_name(version)) + " ON " + table.quoted()});
     drop_triggers.push_back({"DROP FUNCTION IF EXISTS " + function_name(table, version) + "()"});
+  }
+
+  // Each conversion a sync trigger runs, planned (EXPLAIN: nothing runs) as an UPDATE of the column
+  // it fills, over the row the trigger gives it: PL/pgSQL resolves names and types only when a write
+  // fires the trigger, so a typo in `up` or `down` would otherwise pass expand and then fail the
+  // application's writes. These go last in the expand transaction, once every column exists.
+  std::vector<PlannedStatement> conversion_checks;
+  for (const SyncColumn& c : phases.sync) {
+    std::string table = c.table.quoted();
+    auto check = [&](const std::string& target, const std::string& expression, const std::string& row,
+                     const char* key) {
+      PlannedStatement statement("EXPLAIN (COSTS OFF) UPDATE " + table + " SET " + quote_ident(target) +
+                                 " = (SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row) WHERE false");
+      statement.source = std::string("`") + key + "` of the operation at " + c.where;
+      conversion_checks.push_back(statement);
+    };
+    std::string whole_row = "SELECT " + table + ".*";
+    if (!c.old_column.empty() && !c.new_column.empty()) {
+      check(c.new_column, c.up, whole_row, "up");
+      check(c.old_column, c.down,
+            "SELECT " + table + "." + quote_ident(c.new_column) + " AS " + quote_ident(c.view_name), "down");
+    } else if (!c.new_column.empty() && !c.up.empty()) {
+      check(c.new_column, c.up, whole_row, "up");
+    } else if (!c.old_column.empty() && !c.down.empty()) {
+      check(c.old_column, c.down, whole_row, "down");
+    }
   }
 
   // The version schemas: the new shape of every table in each schema the migration changes.
@@ -245,6 +275,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   }
 
   phases.expand.insert(phases.expand.begin(), prelude.begin(), prelude.end());
+  phases.expand.insert(phases.expand.end(), conversion_checks.begin(), conversion_checks.end());
 
   // Complete: no trigger may outlive the columns it names. The views it changes are locked first,
   // each before its table, in the order a client's statement through a view takes them (LOCK on a

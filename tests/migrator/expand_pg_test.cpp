@@ -107,8 +107,6 @@ class ExpandPg : public ::testing::Test {
         "string_agg(c::text, ';' ORDER BY id) FROM public.customers c)");
   }
 
-  // Runs `up` on `yaml` as migration `dirname` (version `version`), then `abort`: the schema dump
-  // and the fixture's rows are exactly what they were, and the migration is pending again.
   // Migration 7 (kRenameAndRetype) expanded: a client holds its view public_v0007.orders in an open
   // transaction (an ALTER VIEW), `complete 7` starts and must wait for the view, then the client
   // writes through the view and commits; neither may fail. The client checks for deadlocks after
@@ -154,6 +152,8 @@ class ExpandPg : public ::testing::Test {
     EXPECT_EQ(columns_of("public.orders"), "id bigint not null, description text, price integer not null");
   }
 
+  // Runs `up` on `yaml` as migration `dirname` (version `version`), then `abort`: the schema dump
+  // and the fixture's rows are exactly what they were, and the migration is pending again.
   void expect_expand_then_abort_changes_nothing(const std::string& dirname, int version, const std::string& yaml) {
     add(dirname, yaml);
     std::string schema = schema_dump();
@@ -557,6 +557,44 @@ TEST_F(ExpandPg, StatusShowsTheBackfillsProgressUntilBackfillFinishesIt) {
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
   EXPECT_THAT(migrator({"--json", "status"}).out, HasSubstr("\"backfill\":{\"rows_done\":3000,\"rows_total\":3000}"));
   EXPECT_EQ(value("SELECT count(*) FROM public_v0007.orders WHERE price IS DISTINCT FROM id"), "2");  // ids 1, 2
+}
+
+// The sync trigger's PL/pgSQL resolves its conversions only when a write fires it: expand plans
+// each `up` and `down` before it commits, so one that cannot run is refused with nothing changed,
+// instead of passing expand and then failing every write of the application.
+TEST_F(ExpandPg, AConversionThatCannotRunIsRefusedAtExpandNamingItsOperation) {
+  std::string before = schema_dump();
+  struct Case {
+    const char* yaml;
+    const char* error;
+  };
+  const Case cases[] = {
+      {"operations:\n  - rename_column: {table: orders, from: descr, to: d}\n"
+       "  - alter_column: {table: orders, column: price, type: integer, up: \"price::intege\", down: "
+       "\"price::text\"}\n",
+       "(the `up` of the operation at "},
+      {"operations:\n  - rename_column: {table: orders, from: descr, to: d}\n"
+       "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: "
+       "\"pric::text\"}\n",
+       "(the `down` of the operation at "},
+      {"operations:\n  - rename_column: {table: orders, from: descr, to: d}\n"
+       "  - add_column: {table: orders, column: {name: n, type: integer}, up: \"descr || 'x'\"}\n",
+       "(the `up` of the operation at "},
+  };
+  for (const Case& c : cases) {
+    add("0007_typo", c.yaml);
+    CommandResult up = migrator({"up"});
+    EXPECT_EQ(up.exit_code, 1) << c.yaml;
+    EXPECT_THAT(up.err, HasSubstr(std::string(c.error) + (dir_.path() / "0007_typo" / "migration.yaml").string() +
+                                  ":3): ERROR: "))
+        << c.yaml;
+    EXPECT_THAT(up.err, HasSubstr("rolled back, nothing of it remains"));
+    EXPECT_EQ(schema_dump(), before) << c.yaml;
+    EXPECT_THAT(migrator({"status"}).out, HasSubstr("0007  typo  pending"));
+    // Writes through the old version go on as before.
+    database_->exec("UPDATE orders SET price = '11' WHERE id = 1");
+  }
+  EXPECT_EQ(fixture_rows(), "(1,a,11);(2,,20) # (1,ann)");
 }
 
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {

@@ -174,7 +174,7 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
       "operations:\n  - alter_column: {table: orders, column: price, type: integer, "
       "up: 'price::integer', down: 'price::text'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
-  ASSERT_EQ(expand.size(), 10u);
+  ASSERT_EQ(expand.size(), 12u);
   // What takes no table lock comes first, so the transaction holds the table's lock (which every
   // client of the table queues behind) only from its first ALTER TABLE to its COMMIT.
   EXPECT_EQ(expand[0], "CREATE SCHEMA IF NOT EXISTS migrator");
@@ -209,6 +209,15 @@ TEST(DeclarativePlan, AlterColumnTypeAddsANewColumnTriggerAndBackfill) {
   EXPECT_EQ(expand[9],
             "CREATE TRIGGER \"_migrator_insert_0007\" INSTEAD OF INSERT ON \"public_v0007\".\"orders\" FOR EACH ROW "
             "EXECUTE FUNCTION migrator.\"insert_0007_public_orders\"()");
+  // Last, the trigger's two conversions planned (not run) as it runs them, each naming its operation.
+  EXPECT_EQ(expand[10],
+            "EXPLAIN (COSTS OFF) UPDATE \"public\".\"orders\" SET \"_migrator_new_price\" = (SELECT (price::integer) "
+            "FROM (SELECT \"public\".\"orders\".*) AS _migrator_row) WHERE false");
+  EXPECT_EQ(p.phases.expand[10].source, "`up` of the operation at m/migration.yaml:2");
+  EXPECT_EQ(expand[11],
+            "EXPLAIN (COSTS OFF) UPDATE \"public\".\"orders\" SET \"price\" = (SELECT (price::text) FROM (SELECT "
+            "\"public\".\"orders\".\"_migrator_new_price\" AS \"price\") AS _migrator_row) WHERE false");
+  EXPECT_EQ(p.phases.expand[11].source, "`down` of the operation at m/migration.yaml:2");
   ASSERT_EQ(p.phases.backfill.size(), 1u);
   EXPECT_EQ(p.phases.backfill[0].table.key(), "public.orders");
   EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_price\" = (price::integer)");
