@@ -272,13 +272,17 @@ TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
   BackfillOptions options;
   options.batch_rows = 100;
   options.target_batch_ms = 100000;  // batches double: 100, 200, then 400 from id 301
-  std::string message;
-  try {
-    run_backfill(conn, {convert}, options, nullptr);
-  } catch (const migrator::Error& e) {
-    EXPECT_EQ(e.code(), migrator::ExitCode::kMigrationFailed);
-    message = e.what();
-  }
+  auto failure = [&](const BackfillJob& job) {  // the message the run fails with
+    try {
+      run_backfill(conn, {job}, options, nullptr);
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kMigrationFailed);
+      return std::string(e.what());
+    }
+    ADD_FAILURE() << "the backfill of " << job.table << " succeeded";
+    return std::string();
+  };
+  std::string message = failure(convert);
   EXPECT_THAT(message, HasSubstr("backfill of \"public\".\"items\" failed at the row (id)=(537): ERROR:  invalid "
                                  "input syntax for type integer: \"x537\""));
   EXPECT_THAT(message, HasSubstr("(SQLSTATE 22P02)"));
@@ -299,12 +303,7 @@ TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
       "CREATE TABLE stock (shop text, item int, code text NOT NULL, n int, PRIMARY KEY (shop, item));"
       "INSERT INTO stock SELECT 'shop ' || s, i, i::text FROM generate_series(1, 3) s, generate_series(1, 40) i;"
       "UPDATE stock SET code = '' WHERE shop = 'shop 2' AND item = 7;");
-  message.clear();
-  try {
-    run_backfill(conn, {{"0008", "public", "stock", "\"n\" = \"code\"::integer", "\"n\" IS NULL"}}, options, nullptr);
-  } catch (const migrator::Error& e) {
-    message = e.what();
-  }
+  message = failure({"0008", "public", "stock", "\"n\" = \"code\"::integer", "\"n\" IS NULL"});
   EXPECT_THAT(message, HasSubstr("failed at the row (shop, item)=(shop 2, 7): ERROR:  invalid input syntax for type "
                                  "integer: \"\""));
 
@@ -314,12 +313,7 @@ TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
       "CREATE TABLE tags (id bigint PRIMARY KEY, code text NOT NULL, n text UNIQUE);"
       "INSERT INTO tags (id, code) SELECT g, g::text FROM generate_series(1, 1000) g;"
       "UPDATE tags SET code = '1' WHERE id = 2;");
-  message.clear();
-  try {
-    run_backfill(conn, {{"0009", "public", "tags", "\"n\" = \"code\"", "\"n\" IS NULL"}}, options, nullptr);
-  } catch (const migrator::Error& e) {
-    message = e.what();
-  }
+  message = failure({"0009", "public", "tags", "\"n\" = \"code\"", "\"n\" IS NULL"});
   EXPECT_THAT(message, HasSubstr("failed at the row (id)=(2): ERROR:  duplicate key value violates unique constraint"));
   EXPECT_THAT(message, HasSubstr("(SQLSTATE 23505)"));
 }
