@@ -334,10 +334,13 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
                     migration.declarative_path().string() + ": declarative migrations need PostgreSQL");
       }
       if (status.phase == "expanding" || status.phase == "backfilling" || status.phase == "expanded") {
-        out_ << migration.label() << " is " << status.phase;
-        if (status.phase == "backfilling") out_ << " (`migrator backfill " << migration.version << "` finishes it)";
-        out_ << ": later migrations wait for `migrator complete " << migration.version << "` (or `migrator abort "
-             << migration.version << "`)" << std::endl;
+        // As status describes it, with the command that moves it on.
+        std::string v = std::to_string(migration.version);
+        out_ << migration.label() << " is " << (status.phase == "expanded" ? status.phase : describe_state(status))
+             << ": later migrations wait for "
+             << (status.phase == "expanding" ? "`migrator abort " + v + "` (or, once its expand is done, `complete`)"
+                                             : "`migrator complete " + v + "` (or `migrator abort " + v + "`)")
+             << std::endl;
         return applied;
       }
       expand_(migration);

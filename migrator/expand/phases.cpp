@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <functional>
 #include <sstream>
 #include <thread>
@@ -28,10 +29,19 @@ std::string one_line(const std::string& text) {
   return first.size() > 120 ? first.substr(0, 117) + "..." : first;
 }
 
+// The server's message on one line: its first line, then its DETAIL and HINT (which say which key
+// is duplicated, or how to cast), then the SQLSTATE.
 std::string describe(const pqxx::sql_error& e) {
   std::string what = e.what();
   std::string first = what.substr(0, what.find('\n'));
   if (first.rfind("ERROR:  ", 0) == 0) first = "ERROR: " + first.substr(8);
+  for (size_t start = what.find('\n'); start != std::string::npos; start = what.find('\n', start + 1)) {
+    std::string line = what.substr(start + 1, what.find('\n', start + 1) - start - 1);
+    for (const char* label : {"DETAIL:  ", "HINT:  "}) {
+      if (line.rfind(label, 0) == 0)
+        first += " " + std::string(label, std::strlen(label) - 1) + line.substr(std::strlen(label));
+    }
+  }
   return first + (e.sqlstate().empty() ? "" : " (SQLSTATE " + e.sqlstate() + ")");
 }
 
