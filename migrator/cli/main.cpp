@@ -720,25 +720,6 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     human << verb << " " << record.file << " (" << record.size << " bytes, sha256 " << record.sha256 << ")"
           << std::endl;
   };
-  bool changes_schema = (up->parsed() || down->parsed() || redo->parsed()) && !dry_run;
-  if (changes_schema && !no_backup) {
-    // Under the migration lock, before anything runs: if the backup fails, nothing runs (exit 7).
-    driver->lock();
-    std::vector<migrator::DryRunScript> scripts =
-        up->parsed()     ? migrator::plan_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
-        : redo->parsed() ? migrator::plan_redo(*driver, migrations_on_disk)
-                         : migrator::plan_down(*driver, migrations_on_disk, steps, down_to_version);
-    std::string why = take_backup ? "requested with --backup" : migrator::first_destructive_statement(scripts);
-    if (!scripts.empty() && !why.empty()) {
-      std::string labels;
-      for (const migrator::DryRunScript& script : scripts) {
-        std::string label = script.migration->label();
-        if (labels.find(label) == std::string::npos) labels += (labels.empty() ? "" : ", ") + label;
-      }
-      print_backup(migrator::open_backups(url, backup_options)->backup("before " + labels + ": " + why, {}),
-                   "backed up to");
-    }
-  }
   migrator::Engine engine(*driver, std::move(migrations), human);
   struct Runs {  // what the command did, also when it fails part-way
     ~Runs() {
@@ -800,6 +781,28 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     });
   }
 
+  bool changes_schema = (up->parsed() || down->parsed() || redo->parsed()) && !dry_run;
+  if (changes_schema && !no_backup) {
+    // Under the migration lock, before anything runs: if the backup fails, nothing runs (exit 7).
+    driver->lock();
+    std::vector<migrator::DryRunScript> scripts =
+        up->parsed()     ? migrator::plan_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order)
+        : redo->parsed() ? migrator::plan_redo(*driver, migrations_on_disk)
+                         : migrator::plan_down(*driver, migrations_on_disk, steps, down_to_version);
+    // A revert under a declarative migration in flight is refused before any backup.
+    if (!scripts.empty() && (down->parsed() || redo->parsed()))
+      engine.refuse_if_in_flight(redo->parsed() ? "redo" : "down");
+    std::string why = take_backup ? "requested with --backup" : migrator::first_destructive_statement(scripts);
+    if (!scripts.empty() && !why.empty()) {
+      std::string labels;
+      for (const migrator::DryRunScript& script : scripts) {
+        std::string label = script.migration->label();
+        if (labels.find(label) == std::string::npos) labels += (labels.empty() ? "" : ", ") + label;
+      }
+      print_backup(migrator::open_backups(url, backup_options)->backup("before " + labels + ": " + why, {}),
+                   "backed up to");
+    }
+  }
   if (backup->parsed()) {
     driver->lock();
     print_backup(migrator::open_backups(url, backup_options)->backup("requested", backup_out), "backed up to");

@@ -391,12 +391,36 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   return reverted;
 }
 
+namespace {
+
+// A declarative migration in flight (expanding, backfilling, expanded) is newer than every applied
+// one (`up` never runs past it), and its triggers and views stand on what they made: reverting one of
+// them under it is refused until it is aborted or completed.
+void refuse_under_in_flight(const std::vector<MigrationStatus>& statuses, const std::vector<uint64_t>& versions,
+                            const char* command) {
+  if (versions.empty()) return;
+  for (const MigrationStatus& status : statuses) {
+    if (status.phase != "expanding" && status.phase != "backfilling" && status.phase != "expanded") continue;
+    std::string v = std::to_string(status.version);
+    throw Error(ExitCode::kInvalidMigrations, std::string("refusing to ") + command +
+                                                  ", nothing was changed: " + status.version_text + "_" + status.name +
+                                                  " is " + status.phase + " (in flight, newer than what " + command +
+                                                  " would revert); `migrator abort " + v +
+                                                  "` undoes its expand, `migrator complete " + v + "` finishes it");
+  }
+}
+
+}  // namespace
+
+void Engine::refuse_if_in_flight(const char* command) { refuse_under_in_flight(status(), {0}, command); }
+
 int Engine::down_steps(uint64_t steps) {
   std::vector<MigrationStatus> statuses = lock_and_check();
   std::vector<uint64_t> versions;
   for (auto it = statuses.rbegin(); it != statuses.rend() && versions.size() < steps; ++it) {
     if (it->state == MigrationState::kApplied) versions.push_back(it->version);
   }
+  refuse_under_in_flight(statuses, versions, "down");
   return revert(versions);
 }
 
@@ -408,6 +432,7 @@ bool Engine::redo() {
     out_ << "nothing to redo" << std::endl;
     return false;
   }
+  refuse_under_in_flight(statuses, {latest->version}, "redo");
   const Migration& migration = *find(latest->version);
   bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
@@ -535,6 +560,7 @@ int Engine::down_to(uint64_t version) {
   for (auto it = statuses.rbegin(); it != statuses.rend() && it->version > version; ++it) {
     if (it->state == MigrationState::kApplied) versions.push_back(it->version);
   }
+  refuse_under_in_flight(statuses, versions, "down");
   return revert(versions);
 }
 

@@ -100,9 +100,15 @@ class Engine {
     before_up_ = std::move(check);
   }
 
+  // Throws Error(kInvalidMigrations) naming a declarative migration in flight (expanding,
+  // backfilling or expanded), which `command` ("down", "redo") must not revert anything under: down
+  // and redo refuse so themselves; the CLI asks first, before the backup it would take for them.
+  void refuse_if_in_flight(const char* command);
+
   // Reverts the `steps` most recently applied migrations, newest first, with down.sql from disk;
   // prints "nothing to revert" if none are applied. Refuses like up(), and with Error(kInvalidMigrations)
-  // before reverting anything if one of them is irreversible. Returns how many were reverted.
+  // before reverting anything if one of them is irreversible or a declarative migration is in flight.
+  // Returns how many were reverted.
   int down_steps(uint64_t steps);
   // Reverts every applied migration with a version above `version`, newest first.
   int down_to(uint64_t version);

@@ -597,6 +597,36 @@ TEST_F(ExpandPg, AConversionThatCannotRunIsRefusedAtExpandNamingItsOperation) {
   EXPECT_EQ(fixture_rows(), "(1,a,11);(2,,20) # (1,ann)");
 }
 
+// down and redo revert the newest applied migrations; a declarative migration in flight is newer
+// still and its triggers and views stand on them, so both refuse, before any backup, until it is
+// aborted or completed.
+TEST_F(ExpandPg, DownAndRedoRefuseWhileADeclarativeMigrationIsInFlight) {
+  write_file(dir_.path() / "0001_notes" / "up.sql", "CREATE TABLE notes (id int PRIMARY KEY, body text);\n");
+  write_file(dir_.path() / "0001_notes" / "down.sql", "DROP TABLE notes;\n");  // destructive: a backup first
+  add("0007_retype", kRenameAndRetype);
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  ASSERT_THAT(up.out, HasSubstr("expanded 0007_retype"));
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"down"}, {"down", "--no-backup"}, {"down", "--to", "0"}, {"redo"}}) {
+    CommandResult refused = migrator(command);
+    EXPECT_EQ(refused.exit_code, 3) << command[0] << refused.out;
+    EXPECT_THAT(refused.err, HasSubstr("refusing to " + command[0] +
+                                       ", nothing was changed: 0007_retype is expanded (in flight, newer than what " +
+                                       command[0] + " would revert); `migrator abort 7` undoes its expand"));
+    EXPECT_THAT(refused.out, ::testing::Not(HasSubstr("backed up")));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(backups_.path()));
+  EXPECT_EQ(value("SELECT to_regclass('public.notes') IS NOT NULL"), "t");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("0001  notes"));
+  // Once it is aborted, down reverts 0001 (after its backup).
+  ASSERT_EQ(migrator({"abort", "7"}).exit_code, 0);
+  CommandResult down = migrator({"down"});
+  EXPECT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_THAT(down.out, HasSubstr("backed up to"));
+  EXPECT_THAT(down.out, HasSubstr("reverted 0001_notes"));
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
