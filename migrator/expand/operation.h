@@ -134,6 +134,9 @@ class Operation {
   virtual std::vector<TableName> tables() const = 0;
   // Columns the operation changes, "schema.table.column" (one operation per column per migration).
   virtual std::vector<std::string> columns() const { return {}; }
+  // Columns the operation indexes, "schema.table.column": no later operation of the migration may
+  // change them (create_index builds on the physical column as the operations before it left it).
+  virtual std::vector<std::string> indexed_columns() const { return {}; }
   // Throws Error(kInvalidMigrations) "<where>: ..." if the catalog does not allow the operation.
   virtual void validate(const Catalog& catalog, const std::string& where) const = 0;
   // Adds what the operation creates to `catalog`, for the operations after it (create_table).

@@ -627,6 +627,24 @@ TEST_F(ExpandPg, DownAndRedoRefuseWhileADeclarativeMigrationIsInFlight) {
   EXPECT_THAT(down.out, HasSubstr("reverted 0001_notes"));
 }
 
+// An index created with a type change of its column is on the new column, and complete keeps it
+// (it dropped the old column, and an index on it with it, before).
+TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {
+  add("0007_retype",
+      "operations:\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: \"price::text\"}\n"
+      "  - create_index: {name: orders_price_idx, table: orders, columns: [price], where: \"price > 0\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT pg_get_indexdef('orders_price_idx'::regclass)"),
+            "CREATE INDEX orders_price_idx ON public.orders USING btree (_migrator_new_price) WHERE "
+            "(_migrator_new_price > 0)");
+  complete(7);
+  EXPECT_EQ(value("SELECT pg_get_indexdef('orders_price_idx'::regclass)"),
+            "CREATE INDEX orders_price_idx ON public.orders USING btree (price) WHERE (price > 0)");
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price integer not null");
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);

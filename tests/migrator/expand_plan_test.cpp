@@ -295,6 +295,27 @@ TEST(DeclarativePlan, AStoredContractWithoutTheViewLocksTakesThemFirst) {
   EXPECT_EQ(sql(migrator::expand::lock_views_first(renamed.phases.complete, "0007")), sql(renamed.phases.complete));
 }
 
+// create_index after an alter_column of the same column indexes the new physical column (which
+// complete renames into place, the index with it), in its columns and its WHERE; before it, it is
+// refused, since complete would drop the old column and the index with it.
+TEST(DeclarativePlan, CreateIndexAfterAnAlterColumnIndexesTheNewColumn) {
+  Plan p = plan(
+      "operations:\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: 'price::integer', down: 'price::text'}\n"
+      "  - create_index: {name: orders_price_idx, table: orders, columns: [price, descr], where: \"price > 0 AND "
+      "'price' <> descr\"}\n");
+  EXPECT_THAT(sql(p.phases.expand),
+              ::testing::Contains("CREATE INDEX CONCURRENTLY \"orders_price_idx\" ON \"public\".\"orders\" "
+                                  "(\"_migrator_new_price\", \"descr\") WHERE \"_migrator_new_price\" > 0 AND 'price' "
+                                  "<> descr"));
+  EXPECT_THAT(parse_error("operations:\n"
+                          "  - create_index: {name: orders_price_idx, table: orders, columns: [price]}\n"
+                          "  - alter_column: {table: orders, column: price, type: integer, up: 'price::integer', "
+                          "down: 'price::text'}\n"),
+              HasSubstr("m/migration.yaml:3: alter_column changes public.orders.price, which the create_index at "
+                        "line 2 indexes; put create_index after it"));
+}
+
 TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {
   Plan p = plan(
       "operations:\n  - alter_column:\n      table: orders\n      column: descr\n"

@@ -1,6 +1,7 @@
 // create_index: always CREATE INDEX CONCURRENTLY (outside a transaction, no write lock); a failed
 // build is dropped at once so no invalid index stays behind. Abort drops it, complete keeps it.
 #include <cctype>
+#include <set>
 
 #include "migrator/error.h"
 #include "migrator/expand/operations/operations.h"
@@ -27,12 +28,30 @@ class CreateIndex : public Operation {
     for (const std::string& column : columns_) require_column(table, column, where, kind());
   }
 
-  void start(const Catalog&, Phases& phases, Shape&) const override {
+  std::vector<std::string> indexed_columns() const override {
+    std::vector<std::string> keys;
+    for (const std::string& column : columns_) keys.push_back(table_.key() + "." + column);
+    return keys;
+  }
+
+  // A column that an alter_column before it moved to a new physical column is indexed there (and
+  // so, under its own name again, after complete); the same for the names in `where`.
+  void start(const Catalog&, Phases& phases, Shape& shape) const override {
+    std::set<std::string> moved;
+    if (const ViewShape* view = shape.find(table_)) {
+      for (const auto& [name, physical] : view->columns) {
+        if (physical == new_column_name(name)) moved.insert(name);
+      }
+    }
     std::string columns;
-    for (const std::string& column : columns_) columns += (columns.empty() ? "" : ", ") + quote_ident(column);
+    for (const std::string& column : columns_) {
+      columns += (columns.empty() ? "" : ", ") + quote_ident(moved.count(column) ? new_column_name(column) : column);
+    }
+    std::string predicate = where_;
+    for (const std::string& name : moved) predicate = rename_identifier(predicate, name, new_column_name(name));
     std::string sql = std::string("CREATE ") + (unique_ ? "UNIQUE " : "") + "INDEX CONCURRENTLY " + quote_ident(name_) +
                       " ON " + table_.quoted() + (method_.empty() ? "" : " USING " + method_) + " (" + columns + ")" +
-                      (where_.empty() ? "" : " WHERE " + where_);
+                      (predicate.empty() ? "" : " WHERE " + predicate);
     phases.expand.push_back({sql, true, drop()});
   }
 
