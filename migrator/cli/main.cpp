@@ -464,6 +464,11 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   complete->add_option("VERSION", phase_version, "The expanded migration's version (see status)")->required();
   bool complete_no_backup = false;
   complete->add_flag("--no-backup", complete_no_backup, "Do not back up the database first");
+  bool phase_dry_run = false;
+  const char* phase_dry_run_help =
+      "Run what it would run (from the plan stored at expand) in one transaction that is rolled back and report "
+      "each statement as up --dry-run does; refuses as the command does; nothing is recorded";
+  complete->add_flag("--dry-run", phase_dry_run, phase_dry_run_help);
   complete->footer(
       "PostgreSQL only. Refuses (exit 3, changing nothing) unless VERSION is expanded (its backfill done),\n"
       "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met: the flag's\n"
@@ -477,6 +482,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "  migrator --database-url postgresql://localhost/app complete 0007");
   CLI::App* abort_command = app.add_subcommand("abort", "Undoes the expand phase of a declarative migration");
   abort_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
+  abort_command->add_flag("--dry-run", phase_dry_run, phase_dry_run_help);
   abort_command->footer(
       "PostgreSQL only, before complete: drops what the expand added (view schema, sync triggers, new\n"
       "columns, tables and indexes), leaving the catalog as it was before. The migration is pending again.\n\n"
@@ -803,6 +809,16 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                    "backed up to");
     }
   }
+  auto report_dry_run = [&](const migrator::DryRunReport& report) {
+    if (json != nullptr) {
+      json->fields()["dry_run"] = report.to_json();
+    } else {
+      report.print(human);
+    }
+    if (!report.error.empty()) {
+      throw Error(ExitCode::kMigrationFailed, "dry run failed (rolled back, nothing was changed): " + report.error);
+    }
+  };
   if (backup->parsed()) {
     driver->lock();
     print_backup(migrator::open_backups(url, backup_options)->backup("requested", backup_out), "backed up to");
@@ -839,20 +855,11 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     };
     print_backup(migrator::open_backups(url, backup_options)->restore(restore_file, confirm), "restored");
   } else if (dry_run) {
-    migrator::DryRunReport report =
-        up->parsed()
-            ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order,
-                                   [&](const migrator::Migration& m) { return phase_runner->dry_run_scripts(m); })
-        : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
-                         : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version);
-    if (json != nullptr) {
-      json->fields()["dry_run"] = report.to_json();
-    } else {
-      report.print(human);
-    }
-    if (!report.error.empty()) {
-      throw Error(ExitCode::kMigrationFailed, "dry run failed (rolled back, nothing was changed): " + report.error);
-    }
+    report_dry_run(up->parsed() ? migrator::dry_run_up(
+                                      *driver, migrations_on_disk, up_to_version, allow_out_of_order,
+                                      [&](const migrator::Migration& m) { return phase_runner->dry_run_scripts(m); })
+                   : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
+                                    : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version));
   } else if (status->parsed()) {
     if (json != nullptr) {
       std::vector<migrator::MigrationStatus> statuses = engine.status();
@@ -887,6 +894,15 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                   (migration == nullptr ? "no migration with version " + phase_version + " in " + dir
                                         : migration->label() + " is not a declarative migration (no migration.yaml)") +
                       "; nothing was changed");
+    }
+    if (phase_dry_run) {
+      migrator::DryRunReport report = driver->dry_run([&] {
+        return complete->parsed() ? phase_runner->complete_dry_run_scripts(*migration)
+                                  : phase_runner->abort_dry_run_scripts(*migration);
+      });
+      report.command = complete->parsed() ? "complete" : "abort";
+      report_dry_run(report);
+      return 0;
     }
     driver->lock();
     if (complete->parsed()) {

@@ -61,7 +61,7 @@ struct DryRunSequence {
 };
 
 struct DryRunReport {
-  std::string command;   // "up", "down" or "redo"
+  std::string command;   // "up", "down", "redo", "complete" or "abort"
   std::string database;  // "postgresql" or "sqlite"
   std::vector<DryRunMigration> migrations;
   // PostgreSQL: sequences whose nextval() the run called; a rollback does not undo that.

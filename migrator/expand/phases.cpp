@@ -241,6 +241,16 @@ void recording_failure(pqxx::connection& connection, const Migration& migration,
   }
 }
 
+// The statements as one script, in the order they run (the script's own statements split it again).
+DryRunScript phase_script(const Migration& migration, const std::string& action,
+                          const std::vector<const std::vector<PlannedStatement>*>& lists) {
+  std::string sql;
+  for (const auto* list : lists) {
+    for (const PlannedStatement& s : *list) sql += s.sql + ";\n";
+  }
+  return DryRunScript{&migration, action, sql, migration.declarative_path().string() + " (" + action + ")"};
+}
+
 }  // namespace
 
 PhaseRunner::PhaseRunner(const std::string& conninfo, PhaseOptions options, std::ostream& out)
@@ -551,8 +561,7 @@ void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
   }
 }
 
-void PhaseRunner::complete(const Migration& migration) {
-  check_complete(migration);  // expanded, backfill done, file unchanged, flag gate
+PhaseRunner::Contract PhaseRunner::contract(const Migration& migration) {
   const int64_t v = static_cast<int64_t>(migration.version);
   nlohmann::json stored;
   std::vector<std::string> older_schemas;
@@ -572,15 +581,37 @@ void PhaseRunner::complete(const Migration& migration) {
       }
     }
   }
-  std::vector<PlannedStatement> validations;
-  std::vector<PlannedStatement> transactional;
-  std::vector<PlannedStatement> concurrent;
+  Contract contract;
   for (const std::string& schema : older_schemas) {
-    transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
+    contract.transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
   }
   for (const PlannedStatement& s : lock_views_first(statements_from(stored.at("complete")), version_text(migration))) {
-    (s.concurrent ? concurrent : only_validates(s.sql) ? validations : transactional).push_back(s);
+    (s.concurrent            ? contract.concurrent
+     : only_validates(s.sql) ? contract.validations
+                             : contract.transactional)
+        .push_back(s);
   }
+  return contract;
+}
+
+std::vector<DryRunScript> PhaseRunner::complete_dry_run_scripts(const Migration& migration) {
+  check_complete(migration);
+  Contract c = contract(migration);
+  return {phase_script(migration, "complete", {&c.validations, &c.transactional, &c.concurrent})};
+}
+
+std::vector<DryRunScript> PhaseRunner::abort_dry_run_scripts(const Migration& migration) {
+  Contract c = abort_statements(migration);
+  return {phase_script(migration, "abort", {&c.concurrent, &c.transactional})};
+}
+
+void PhaseRunner::complete(const Migration& migration) {
+  check_complete(migration);  // expanded, backfill done, file unchanged, flag gate
+  const int64_t v = static_cast<int64_t>(migration.version);
+  Contract c = contract(migration);
+  const std::vector<PlannedStatement>& validations = c.validations;
+  const std::vector<PlannedStatement>& transactional = c.transactional;
+  const std::vector<PlannedStatement>& concurrent = c.concurrent;
   auto start = std::chrono::steady_clock::now();
   recording_failure(*connection_, migration, "complete", start, [&] {
     // The scans first, each in a short transaction that blocks no reader or writer; a constraint
@@ -609,41 +640,47 @@ void PhaseRunner::complete(const Migration& migration) {
   out_ << "completed " << migration.label() << " (" << ms << " ms)" << std::endl;
 }
 
-void PhaseRunner::abort(const Migration& migration) {
+PhaseRunner::Contract PhaseRunner::abort_statements(const Migration& migration) {
   PhaseRow row = require_row(migration, "abort");
-  const int64_t v = static_cast<int64_t>(migration.version);
   if (row.phase == "complete" || row.phase == "aborted") {
     refuse("refusing to abort " + migration.label() + ", nothing was changed: it is already " + row.phase);
   }
   nlohmann::json stored;
   {
     pqxx::read_transaction tx(*connection_);
-    stored = nlohmann::json::parse(
-        tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1", v)[0].as<std::string>());
+    stored = nlohmann::json::parse(tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1",
+                                                   static_cast<int64_t>(migration.version))[0]
+                                       .as<std::string>());
   }
-  std::vector<PlannedStatement> transactional;
+  Contract statements;
+  for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
+    (s.concurrent ? statements.concurrent : statements.transactional).push_back(s);
+  }
+  return statements;
+}
+
+void PhaseRunner::abort(const Migration& migration) {
+  const int64_t v = static_cast<int64_t>(migration.version);
+  Contract statements = abort_statements(migration);
   auto start = std::chrono::steady_clock::now();
   recording_failure(*connection_, migration, "abort", start, [&] {
-    for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
-      if (s.concurrent) {
-        run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
-      } else {
-        transactional.push_back(s);
-      }
+    for (const PlannedStatement& s : statements.concurrent) {
+      run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
     }
-    run_transaction(*connection_, options_, "abort of " + migration.label(), transactional, [&](pqxx::work& tx) {
-      insert_history(tx, migration, "abort", "reverted", ms_since(start), "what its expand added is gone");
-      tx.exec_params(
-          "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
-          "WHERE version = $1",
-          v);
-      // A later expand of the same migration backfills anew: its checkpoints go with the abort.
-      for (const char* table : {"migrator.backfill_progress"}) {
-        if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
-          tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
-        }
-      }
-    });
+    run_transaction(
+        *connection_, options_, "abort of " + migration.label(), statements.transactional, [&](pqxx::work& tx) {
+          insert_history(tx, migration, "abort", "reverted", ms_since(start), "what its expand added is gone");
+          tx.exec_params(
+              "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
+              "WHERE version = $1",
+              v);
+          // A later expand of the same migration backfills anew: its checkpoints go with the abort.
+          for (const char* table : {"migrator.backfill_progress"}) {
+            if (tx.exec_params1("SELECT to_regclass($1) IS NOT NULL", std::string(table))[0].as<bool>()) {
+              tx.exec_params(std::string("DELETE FROM ") + table + " WHERE version = $1", version_text(migration));
+            }
+          }
+        });
   });
   int64_t ms = ms_since(start);
   out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;

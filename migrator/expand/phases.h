@@ -76,11 +76,27 @@ class PhaseRunner {
   // for a dry run: "expand", "abort" (rolled back to before it), "backfill" (one UPDATE per table)
   // and "complete" (see DryRunScript).
   std::vector<DryRunScript> dry_run_scripts(const Migration& migration);
+  // What complete() and abort() of an expanded migration would run, from its stored plan, as one
+  // script each in the order they run it (after the same refusals), for `complete --dry-run` and
+  // `abort --dry-run`.
+  std::vector<DryRunScript> complete_dry_run_scripts(const Migration& migration);
+  std::vector<DryRunScript> abort_dry_run_scripts(const Migration& migration);
 
   // The version as on disk: "0007" of 0007_name.
   static std::string version_text(const Migration& migration);
 
  private:
+  // complete()'s statements: the NOT VALID constraints' validations (each in a transaction of its
+  // own), the contract transaction (the older version schemas dropped first), the concurrent ones.
+  struct Contract {
+    std::vector<PlannedStatement> validations;
+    std::vector<PlannedStatement> transactional;
+    std::vector<PlannedStatement> concurrent;
+  };
+  Contract contract(const Migration& migration);
+  // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
+  // each alone), then the transaction.
+  Contract abort_statements(const Migration& migration);
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
   // Refuses unless the flag's rollout (pg_rollout, read through SQL) reaches the gate's percentage:

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include <sstream>
@@ -784,6 +785,47 @@ TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   CommandResult json = migrator({"--json", "up", "--dry-run"});
   ASSERT_EQ(json.exit_code, 0) << json.err;
   EXPECT_THAT(json.out, HasSubstr("\"action\":\"complete\""));
+}
+
+// Once expanded, `complete --dry-run` and `abort --dry-run` run what the command would (the plan
+// stored at expand) in a rolled-back transaction and report it; they refuse as the command does,
+// take no backup and change nothing.
+TEST_F(ExpandPg, CompleteAndAbortDryRunsReportTheStoredPlanAndChangeNothing) {
+  add("0007_retype",
+      std::string(kRenameAndRetype) + "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr]}\n");
+  CommandResult early = migrator({"abort", "7", "--dry-run"});
+  EXPECT_EQ(early.exit_code, 3);
+  EXPECT_THAT(early.err, HasSubstr("refusing to abort 0007_retype, nothing was changed: it is not expanded"));
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  std::string before = schema_dump();
+  std::string phases = value("SELECT string_agg(version || phase, ',') FROM migrator.expand_phases");
+
+  CommandResult complete = migrator({"complete", "7", "--dry-run"});
+  ASSERT_EQ(complete.exit_code, 0) << complete.err << complete.out;
+  EXPECT_THAT(complete.out, HasSubstr("dry run of complete"));
+  EXPECT_THAT(complete.out, HasSubstr("0007_retype (complete)"));
+  EXPECT_THAT(complete.out, HasSubstr("LOCK TABLE"));
+  EXPECT_THAT(complete.out,
+              HasSubstr("AccessExclusiveLock on public.orders, AccessExclusiveLock on public_v0007.orders"));
+  EXPECT_THAT(complete.out, ::testing::Not(HasSubstr("backed up")));
+  CommandResult abort = migrator({"--json", "abort", "7", "--dry-run"});
+  ASSERT_EQ(abort.exit_code, 0) << abort.err;
+  nlohmann::json report = nlohmann::json::parse(abort.out)["dry_run"];
+  EXPECT_EQ(report["command"], "abort");
+  ASSERT_EQ(report["migrations"].size(), 1u);
+  const nlohmann::json& statements = report["migrations"][0]["statements"];
+  ASSERT_FALSE(statements.empty());
+  EXPECT_EQ(statements[0]["executed"], false);  // DROP INDEX CONCURRENTLY, first as abort runs it
+  EXPECT_THAT(statements[1]["statement"].get<std::string>(), HasSubstr("DROP SCHEMA IF EXISTS \"public_v0007\""));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT string_agg(version || phase, ',') FROM migrator.expand_phases"), phases);
+  EXPECT_TRUE(std::filesystem::is_empty(backups_.path()));
+
+  // A complete the flag gate or the backfill would refuse is refused by its dry run too.
+  database_->exec("UPDATE migrator.backfill_progress SET finished_at = NULL");
+  CommandResult refused = migrator({"complete", "7", "--dry-run"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_THAT(refused.err, HasSubstr("refusing to complete 0007_retype"));
 }
 
 TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
