@@ -88,7 +88,7 @@ Declarative parse_declarative(const std::string& text, const std::string& path) 
                "operations expects a non-empty list, e.g. - rename_column: {table: t, from: a, to: b}");
   }
   std::map<std::string, int> columns;  // "schema.table.column" -> line of the operation that changes it
-  std::map<std::string, int> indexed;  // "schema.table.column" -> line of a create_index on it
+  std::vector<const Operation*> indexes;                      // the create_index operations so far
   std::map<std::string, std::pair<int, std::string>> tables;  // tables created, dropped or renamed -> line, kind
   std::map<std::string, int> touched;                         // every table an operation changes -> line of the first
   for (const auto& item : operations) {
@@ -122,15 +122,15 @@ Declarative parse_declarative(const std::string& text, const std::string& path) 
                                                       ", which the operation at line " + std::to_string(it->second) +
                                                       " already changes; one operation per column per migration");
       }
-      auto index = indexed.find(column);
-      if (index != indexed.end()) {
+      for (const Operation* index : indexes) {
+        if (!index->indexes(column)) continue;
         throw Error(ExitCode::kInvalidMigrations,
                     at + ": " + name + " changes " + column + ", which the create_index at line " +
-                        std::to_string(index->second) +
+                        std::to_string(index->line()) +
                         " indexes; put create_index after it (it then indexes the column as changed)");
       }
     }
-    for (const std::string& column : operation->indexed_columns()) indexed.emplace(column, line);
+    if (name == "create_index") indexes.push_back(operation.get());
     bool table_level = name == "create_table" || name == "drop_table" || name == "rename_table";
     for (const TableName& table : operation->tables()) {
       auto level = tables.find(table.key());

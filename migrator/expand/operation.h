@@ -134,9 +134,13 @@ class Operation {
   virtual std::vector<TableName> tables() const = 0;
   // Columns the operation changes, "schema.table.column" (one operation per column per migration).
   virtual std::vector<std::string> columns() const { return {}; }
-  // Columns the operation indexes, "schema.table.column": no later operation of the migration may
-  // change them (create_index builds on the physical column as the operations before it left it).
-  virtual std::vector<std::string> indexed_columns() const { return {}; }
+  // Whether the operation indexes the column "schema.table.column" (in an index's columns or its
+  // WHERE): no later operation of the migration may change it (create_index builds on the physical
+  // column as the operations before it left it).
+  virtual bool indexes(const std::string& column) const {
+    (void)column;
+    return false;
+  }
   // Throws Error(kInvalidMigrations) "<where>: ..." if the catalog does not allow the operation.
   virtual void validate(const Catalog& catalog, const std::string& where) const = 0;
   // Adds what the operation creates to `catalog`, for the operations after it (create_table).

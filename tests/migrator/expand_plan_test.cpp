@@ -314,6 +314,19 @@ TEST(DeclarativePlan, CreateIndexAfterAnAlterColumnIndexesTheNewColumn) {
                           "down: 'price::text'}\n"),
               HasSubstr("m/migration.yaml:3: alter_column changes public.orders.price, which the create_index at "
                         "line 2 indexes; put create_index after it"));
+  // Its WHERE counts too; a string that spells the name does not.
+  EXPECT_THAT(parse_error("operations:\n"
+                          "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr], where: "
+                          "\"price <> '0'\"}\n"
+                          "  - alter_column: {table: orders, column: price, type: integer, up: 'price::integer', "
+                          "down: 'price::text'}\n"),
+              HasSubstr("m/migration.yaml:3: alter_column changes public.orders.price, which the create_index at "
+                        "line 2 indexes"));
+  Plan spelled = plan(
+      "operations:\n"
+      "  - create_index: {name: orders_descr_idx, table: orders, columns: [descr], where: \"descr <> 'price'\"}\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: 'price::integer', down: 'price::text'}\n");
+  EXPECT_FALSE(spelled.phases.expand.empty());
 }
 
 TEST(DeclarativePlan, AlterColumnConstraintsMoveToTheNewColumn) {

@@ -1,5 +1,6 @@
 // create_index: always CREATE INDEX CONCURRENTLY (outside a transaction, no write lock); a failed
 // build is dropped at once so no invalid index stays behind. Abort drops it, complete keeps it.
+#include <algorithm>
 #include <cctype>
 #include <set>
 
@@ -28,10 +29,13 @@ class CreateIndex : public Operation {
     for (const std::string& column : columns_) require_column(table, column, where, kind());
   }
 
-  std::vector<std::string> indexed_columns() const override {
-    std::vector<std::string> keys;
-    for (const std::string& column : columns_) keys.push_back(table_.key() + "." + column);
-    return keys;
+  bool indexes(const std::string& column) const override {
+    std::string prefix = table_.key() + ".";
+    if (column.rfind(prefix, 0) != 0) return false;
+    std::string name = column.substr(prefix.size());
+    if (std::find(columns_.begin(), columns_.end(), name) != columns_.end()) return true;
+    // The predicate names it where renaming it would change the text (an identifier, not a string).
+    return rename_identifier(where_, name, name + "_") != where_;
   }
 
   // A column that an alter_column before it moved to a new physical column is indexed there (and
