@@ -66,6 +66,26 @@ std::string describe_state(const MigrationStatus& status) {
 
 namespace {
 
+// Expanding, backfilling or expanded: a declarative migration between `up` and complete or abort.
+bool in_flight(const MigrationStatus& status) {
+  return status.phase == "expanding" || status.phase == "backfilling" || status.phase == "expanded";
+}
+
+// A declarative migration in flight (expanding, backfilling, expanded) is newer than every applied
+// one (`up` never runs past it), and its triggers and views stand on what they made: reverting one of
+// them under it is refused until it is aborted or completed.
+void refuse_under_in_flight(const std::vector<MigrationStatus>& statuses, const char* command) {
+  for (const MigrationStatus& status : statuses) {
+    if (!in_flight(status)) continue;
+    std::string v = std::to_string(status.version);
+    throw Error(ExitCode::kInvalidMigrations, std::string("refusing to ") + command +
+                                                  ", nothing was changed: " + status.version_text + "_" + status.name +
+                                                  " is " + status.phase + " (in flight, newer than what " + command +
+                                                  " would revert); `migrator abort " + v +
+                                                  "` undoes its expand, `migrator complete " + v + "` finishes it");
+  }
+}
+
 // Appended to "applied <label> (<n> ms": how the script ran, when not in one transaction.
 const char* transaction_note(bool outside_transaction) {
   return outside_transaction ? ", outside a transaction, statement by statement" : "";
@@ -333,7 +353,7 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
         throw Error(ExitCode::kInvalidMigrations,
                     migration.declarative_path().string() + ": declarative migrations need PostgreSQL");
       }
-      if (status.phase == "expanding" || status.phase == "backfilling" || status.phase == "expanded") {
+      if (in_flight(status)) {
         // As status describes it, with the command that moves it on.
         std::string v = std::to_string(migration.version);
         out_ << migration.label() << " is " << (status.phase == "expanded" ? status.phase : describe_state(status))
@@ -391,28 +411,7 @@ int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   return reverted;
 }
 
-namespace {
-
-// A declarative migration in flight (expanding, backfilling, expanded) is newer than every applied
-// one (`up` never runs past it), and its triggers and views stand on what they made: reverting one of
-// them under it is refused until it is aborted or completed.
-void refuse_under_in_flight(const std::vector<MigrationStatus>& statuses, const std::vector<uint64_t>& versions,
-                            const char* command) {
-  if (versions.empty()) return;
-  for (const MigrationStatus& status : statuses) {
-    if (status.phase != "expanding" && status.phase != "backfilling" && status.phase != "expanded") continue;
-    std::string v = std::to_string(status.version);
-    throw Error(ExitCode::kInvalidMigrations, std::string("refusing to ") + command +
-                                                  ", nothing was changed: " + status.version_text + "_" + status.name +
-                                                  " is " + status.phase + " (in flight, newer than what " + command +
-                                                  " would revert); `migrator abort " + v +
-                                                  "` undoes its expand, `migrator complete " + v + "` finishes it");
-  }
-}
-
-}  // namespace
-
-void Engine::refuse_if_in_flight(const char* command) { refuse_under_in_flight(status(), {0}, command); }
+void Engine::refuse_if_in_flight(const char* command) { refuse_under_in_flight(status(), command); }
 
 int Engine::down_steps(uint64_t steps) {
   std::vector<MigrationStatus> statuses = lock_and_check();
@@ -420,7 +419,7 @@ int Engine::down_steps(uint64_t steps) {
   for (auto it = statuses.rbegin(); it != statuses.rend() && versions.size() < steps; ++it) {
     if (it->state == MigrationState::kApplied) versions.push_back(it->version);
   }
-  refuse_under_in_flight(statuses, versions, "down");
+  if (!versions.empty()) refuse_under_in_flight(statuses, "down");
   return revert(versions);
 }
 
@@ -432,7 +431,7 @@ bool Engine::redo() {
     out_ << "nothing to redo" << std::endl;
     return false;
   }
-  refuse_under_in_flight(statuses, {latest->version}, "redo");
+  refuse_under_in_flight(statuses, "redo");
   const Migration& migration = *find(latest->version);
   bool outside = driver_.check(migration.up_sql, migration.up_path().string(), migration.options.no_transaction);
   revert({migration.version});
@@ -560,7 +559,7 @@ int Engine::down_to(uint64_t version) {
   for (auto it = statuses.rbegin(); it != statuses.rend() && it->version > version; ++it) {
     if (it->state == MigrationState::kApplied) versions.push_back(it->version);
   }
-  refuse_under_in_flight(statuses, versions, "down");
+  if (!versions.empty()) refuse_under_in_flight(statuses, "down");
   return revert(versions);
 }
 

@@ -390,11 +390,6 @@ void PhaseRunner::expand(const Migration& migration) {
 std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration) {
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
   Plan plan = plan_migration(declarative, read_catalog(*connection_), version_text(migration));
-  auto script = [&](const std::string& action, const std::vector<PlannedStatement>& statements) {
-    std::string sql;
-    for (const PlannedStatement& s : statements) sql += s.sql + ";\n";
-    return DryRunScript{&migration, action, sql, migration.declarative_path().string() + " (" + action + ")"};
-  };
   // The backfill as one UPDATE per table (the real one runs in batches), so complete sees it done.
   std::vector<PlannedStatement> backfill;
   if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");
@@ -403,8 +398,9 @@ std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migratio
                           (job.pending.empty() ? "" : " WHERE " + job.pending));
   }
   if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'off'");
-  return {script("expand", plan.phases.expand), script("abort", plan.phases.abort), script("backfill", backfill),
-          script("complete", plan.phases.complete)};
+  return {phase_script(migration, "expand", {&plan.phases.expand}),
+          phase_script(migration, "abort", {&plan.phases.abort}), phase_script(migration, "backfill", {&backfill}),
+          phase_script(migration, "complete", {&plan.phases.complete})};
 }
 
 PhaseRow PhaseRunner::require_row(const Migration& migration, const std::string& command) {
@@ -561,7 +557,7 @@ void PhaseRunner::check_flag(const Migration& migration, const FlagGate& gate) {
   }
 }
 
-PhaseRunner::Contract PhaseRunner::contract(const Migration& migration) {
+PhaseRunner::PhaseStatements PhaseRunner::contract(const Migration& migration) {
   const int64_t v = static_cast<int64_t>(migration.version);
   nlohmann::json stored;
   std::vector<std::string> older_schemas;
@@ -581,7 +577,7 @@ PhaseRunner::Contract PhaseRunner::contract(const Migration& migration) {
       }
     }
   }
-  Contract contract;
+  PhaseStatements contract;
   for (const std::string& schema : older_schemas) {
     contract.transactional.emplace_back("DROP SCHEMA IF EXISTS " + quote_ident(schema) + " CASCADE");
   }
@@ -596,43 +592,43 @@ PhaseRunner::Contract PhaseRunner::contract(const Migration& migration) {
 
 std::vector<DryRunScript> PhaseRunner::complete_dry_run_scripts(const Migration& migration) {
   check_complete(migration);
-  Contract c = contract(migration);
+  PhaseStatements c = contract(migration);
   return {phase_script(migration, "complete", {&c.validations, &c.transactional, &c.concurrent})};
 }
 
 std::vector<DryRunScript> PhaseRunner::abort_dry_run_scripts(const Migration& migration) {
-  Contract c = abort_statements(migration);
+  PhaseStatements c = abort_statements(migration);
   return {phase_script(migration, "abort", {&c.concurrent, &c.transactional})};
 }
 
 void PhaseRunner::complete(const Migration& migration) {
   check_complete(migration);  // expanded, backfill done, file unchanged, flag gate
   const int64_t v = static_cast<int64_t>(migration.version);
-  Contract c = contract(migration);
-  const std::vector<PlannedStatement>& validations = c.validations;
-  const std::vector<PlannedStatement>& transactional = c.transactional;
-  const std::vector<PlannedStatement>& concurrent = c.concurrent;
+  PhaseStatements c = contract(migration);
   auto start = std::chrono::steady_clock::now();
   recording_failure(*connection_, migration, "complete", start, [&] {
     // The scans first, each in a short transaction that blocks no reader or writer; a constraint
     // validated here stays valid (new writes are checked), so SET NOT NULL in the contract transaction
     // reads the check instead of the table.
-    for (const PlannedStatement& statement : validations) {
+    for (const PlannedStatement& statement : c.validations) {
       run_transaction(*connection_, options_, "complete of " + migration.label(), {statement}, nullptr);
     }
-    run_transaction(*connection_, options_, "complete of " + migration.label(), transactional, [&](pqxx::work& tx) {
-      int64_t ms = ms_since(start);
-      tx.exec_params(
-          "UPDATE migrator.expand_phases SET phase = 'complete', error = '', changed_at = now() "
-          "WHERE version = $1",
-          v);
-      tx.exec_params(
-          "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
-          "VALUES ($1, $2, $3, $4, $5)",
-          v, migration.name, migration.checksum, ms, migration.label());
-      insert_history(tx, migration, "complete", "applied", ms, "contracted; applied");
-    }, true);
-    for (const PlannedStatement& statement : concurrent) {
+    run_transaction(
+        *connection_, options_, "complete of " + migration.label(), c.transactional,
+        [&](pqxx::work& tx) {
+          int64_t ms = ms_since(start);
+          tx.exec_params(
+              "UPDATE migrator.expand_phases SET phase = 'complete', error = '', changed_at = now() "
+              "WHERE version = $1",
+              v);
+          tx.exec_params(
+              "INSERT INTO migrator.schema_migrations (version, name, checksum, execution_ms, directory) "
+              "VALUES ($1, $2, $3, $4, $5)",
+              v, migration.name, migration.checksum, ms, migration.label());
+          insert_history(tx, migration, "complete", "applied", ms, "contracted; applied");
+        },
+        true);
+    for (const PlannedStatement& statement : c.concurrent) {
       run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
     }
   });
@@ -640,7 +636,7 @@ void PhaseRunner::complete(const Migration& migration) {
   out_ << "completed " << migration.label() << " (" << ms << " ms)" << std::endl;
 }
 
-PhaseRunner::Contract PhaseRunner::abort_statements(const Migration& migration) {
+PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migration) {
   PhaseRow row = require_row(migration, "abort");
   if (row.phase == "complete" || row.phase == "aborted") {
     refuse("refusing to abort " + migration.label() + ", nothing was changed: it is already " + row.phase);
@@ -652,7 +648,7 @@ PhaseRunner::Contract PhaseRunner::abort_statements(const Migration& migration) 
                                                    static_cast<int64_t>(migration.version))[0]
                                        .as<std::string>());
   }
-  Contract statements;
+  PhaseStatements statements;
   for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
     (s.concurrent ? statements.concurrent : statements.transactional).push_back(s);
   }
@@ -661,7 +657,7 @@ PhaseRunner::Contract PhaseRunner::abort_statements(const Migration& migration) 
 
 void PhaseRunner::abort(const Migration& migration) {
   const int64_t v = static_cast<int64_t>(migration.version);
-  Contract statements = abort_statements(migration);
+  PhaseStatements statements = abort_statements(migration);
   auto start = std::chrono::steady_clock::now();
   recording_failure(*connection_, migration, "abort", start, [&] {
     for (const PlannedStatement& s : statements.concurrent) {

@@ -88,15 +88,15 @@ class PhaseRunner {
  private:
   // complete()'s statements: the NOT VALID constraints' validations (each in a transaction of its
   // own), the contract transaction (the older version schemas dropped first), the concurrent ones.
-  struct Contract {
+  struct PhaseStatements {
     std::vector<PlannedStatement> validations;
     std::vector<PlannedStatement> transactional;
     std::vector<PlannedStatement> concurrent;
   };
-  Contract contract(const Migration& migration);
+  PhaseStatements contract(const Migration& migration);
   // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
   // each alone), then the transaction.
-  Contract abort_statements(const Migration& migration);
+  PhaseStatements abort_statements(const Migration& migration);
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
   // Refuses unless the flag's rollout (pg_rollout, read through SQL) reaches the gate's percentage:
