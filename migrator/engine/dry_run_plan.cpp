@@ -39,9 +39,9 @@ std::vector<DryRunScript> down_scripts(Driver& driver, const std::vector<Migrati
   std::vector<DryRunScript> scripts;
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = find(migrations, version);
-    if (migration.options.irreversible) {
+    if (std::string why = migration.revert_refusal(); !why.empty()) {
       throw Error(ExitCode::kInvalidMigrations,
-                  "refusing to revert " + migration.label() + ": its up.sql declares it irreversible; nothing was run");
+                  "refusing to revert " + migration.label() + ": " + why + "; nothing was run");
     }
     driver.check(migration.down_sql, migration.down_path().string(), migration.options.no_transaction);
     scripts.push_back(DryRunScript{&migration, "down"});

@@ -380,16 +380,9 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
 int Engine::revert(const std::vector<uint64_t>& versions_newest_first) {
   for (uint64_t version : versions_newest_first) {
     const Migration& migration = *find(version);
-    if (migration.declarative()) {
+    if (std::string why = migration.revert_refusal(); !why.empty()) {
       throw Error(ExitCode::kInvalidMigrations,
-                  "refusing to revert " + migration.label() +
-                      ": it is a declarative migration, completed; `migrator abort` undoes one only before "
-                      "`complete`; nothing was reverted");
-    }
-    if (migration.options.irreversible) {
-      throw Error(ExitCode::kInvalidMigrations,
-                  "refusing to revert " + migration.label() +
-                      ": its up.sql declares it irreversible ('-- migrator: " + "irreversible'); nothing was reverted");
+                  "refusing to revert " + migration.label() + ": " + why + "; nothing was reverted");
     }
   }
   std::map<uint64_t, bool> outside;  // per version: runs outside a transaction

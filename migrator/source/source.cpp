@@ -179,6 +179,15 @@ MigrationOptions parse_header_options(const std::string& up_sql, const std::stri
   return options;
 }
 
+std::string Migration::revert_refusal() const {
+  if (declarative()) {
+    return "it is a declarative migration, and its contract dropped what the old version used; `migrator abort` "
+           "undoes one only before `complete`, and a new migration undoes it after";
+  }
+  if (options.irreversible) return "its up.sql declares it irreversible ('-- migrator: irreversible')";
+  return "";
+}
+
 std::string checksum(std::string_view up_sql, std::string_view down_sql) {
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -77,6 +77,9 @@ struct Migration {
   std::filesystem::path verify_path() const { return directory / "verify.sql"; }
   std::filesystem::path declarative_path() const { return directory / "migration.yaml"; }
   bool declarative() const { return !declarative_yaml.empty(); }
+  // Why `down` (or `redo`) cannot revert it, e.g. "its up.sql declares it irreversible (...)";
+  // empty when it can.
+  std::string revert_refusal() const;
 };
 
 // Lower-case hex SHA-256 of up.sql bytes, one NUL byte, then down.sql bytes.

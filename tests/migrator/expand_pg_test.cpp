@@ -628,6 +628,32 @@ TEST_F(ExpandPg, DownAndRedoRefuseWhileADeclarativeMigrationIsInFlight) {
   EXPECT_THAT(down.out, HasSubstr("reverted 0001_notes"));
 }
 
+// A completed declarative migration is refused by down, redo and their dry runs alike, before
+// any backup, with the reason (not the up.sql of an irreversible plain migration: it has none).
+TEST_F(ExpandPg, DownAndRedoRefuseACompletedDeclarativeMigrationAndSayWhy) {
+  add("0007_retype", kRenameAndRetype);
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  complete(7);
+  std::string before = schema_dump();
+  for (const std::vector<std::string>& command : {std::vector<std::string>{"down"},
+                                                  {"down", "--no-backup"},
+                                                  {"down", "--dry-run"},
+                                                  {"down", "--to", "0"},
+                                                  {"redo"},
+                                                  {"redo", "--dry-run"}}) {
+    CommandResult refused = migrator(command);
+    EXPECT_EQ(refused.exit_code, 3) << command[0] << refused.out;
+    EXPECT_THAT(refused.err, HasSubstr("refusing to revert 0007_retype: it is a declarative migration, and its "
+                                       "contract dropped what the old version used; `migrator abort` undoes one "
+                                       "only before `complete`"));
+    EXPECT_THAT(refused.err, ::testing::Not(HasSubstr("up.sql")));
+    EXPECT_THAT(refused.out, ::testing::Not(HasSubstr("backed up")));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(backups_.path()));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("complete"));
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {
