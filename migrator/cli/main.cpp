@@ -855,9 +855,10 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     };
     print_backup(migrator::open_backups(url, backup_options)->restore(restore_file, confirm), "restored");
   } else if (dry_run) {
-    report_dry_run(up->parsed() ? migrator::dry_run_up(
-                                      *driver, migrations_on_disk, up_to_version, allow_out_of_order,
-                                      [&](const migrator::Migration& m) { return phase_runner->dry_run_scripts(m); })
+    report_dry_run(up->parsed() ? migrator::dry_run_up(*driver, migrations_on_disk, up_to_version, allow_out_of_order,
+                                                       [&](const migrator::Migration& m, pqxx::transaction_base& tx) {
+                                                         return phase_runner->dry_run_scripts(m, tx);
+                                                       })
                    : redo->parsed() ? migrator::dry_run_redo(*driver, migrations_on_disk)
                                     : migrator::dry_run_down(*driver, migrations_on_disk, steps, down_to_version));
   } else if (status->parsed()) {

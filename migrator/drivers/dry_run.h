@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
@@ -11,6 +12,10 @@
 #include <vector>
 
 #include "migrator/source/source.h"
+
+namespace pqxx {
+class transaction_base;
+}
 
 namespace migrator {
 
@@ -27,6 +32,11 @@ struct DryRunScript {
   // expanded schema.
   std::string sql;
   std::string path;
+  // Scripts known only once the ones before it ran: a declarative migration is planned against the
+  // catalog as the pending plain migrations before it leave it. PostgreSQL's dry run calls it, when
+  // reached, with its transaction and runs what it returns in its place; nothing else is read from
+  // a script that has it.
+  std::function<std::vector<DryRunScript>(pqxx::transaction_base&)> later;
 };
 
 struct DryRunLock {

@@ -115,7 +115,14 @@ DryRunReport PostgresDriver::dry_run(const std::function<std::vector<DryRunScrip
       // a statement adds to this set is reported for it.
       std::map<int64_t, Relation> relations = read_relations(tx);
       std::set<std::pair<int64_t, std::string>> held = read_locks(tx);
-      for (const DryRunScript& script : scripts) {
+      for (size_t next = 0; next < scripts.size(); ++next) {
+        if (scripts[next].later) {
+          std::vector<DryRunScript> planned = scripts[next].later(tx);
+          scripts.erase(scripts.begin() + static_cast<std::ptrdiff_t>(next));
+          scripts.insert(scripts.begin() + static_cast<std::ptrdiff_t>(next), planned.begin(), planned.end());
+          if (next == scripts.size()) break;
+        }
+        const DryRunScript& script = scripts[next];
         const Migration& migration = *script.migration;
         bool up = script.action == "up";
         bool phase = !script.path.empty();  // a declarative migration's phase

@@ -48,6 +48,10 @@ DryRunReport SqliteDriver::dry_run(const std::function<std::vector<DryRunScript>
   std::vector<DryRunScript> scripts = plan();
   for (const DryRunScript& script : scripts) {
     const Migration& migration = *script.migration;
+    if (script.later || !script.path.empty()) {
+      throw Error(ExitCode::kInvalidMigrations,
+                  "refusing to dry-run " + migration.label() + ": a declarative migration needs PostgreSQL");
+    }
     bool up = script.action == "up";
     const std::string& sql = up ? migration.up_sql : migration.down_sql;
     std::string path = (up ? migration.up_path() : migration.down_path()).string();

@@ -105,8 +105,7 @@ std::vector<DryRunScript> plan_redo(Driver& driver, const std::vector<Migration>
 }
 
 DryRunReport dry_run_up(Driver& driver, const std::vector<Migration>& migrations, std::optional<uint64_t> to,
-                        bool allow_out_of_order,
-                        const std::function<std::vector<DryRunScript>(const Migration&)>& declarative) {
+                        bool allow_out_of_order, const DeclarativeDryRun& declarative) {
   DryRunReport report = driver.dry_run([&] {
     std::vector<DryRunScript> scripts;
     for (const DryRunScript& script : plan_up(driver, migrations, to, allow_out_of_order)) {
@@ -114,7 +113,10 @@ DryRunReport dry_run_up(Driver& driver, const std::vector<Migration>& migrations
         scripts.push_back(script);
         continue;
       }
-      for (const DryRunScript& phase : declarative(*script.migration)) scripts.push_back(phase);
+      DryRunScript phases{script.migration, "expand"};
+      const Migration& migration = *script.migration;
+      phases.later = [&declarative, &migration](pqxx::transaction_base& tx) { return declarative(migration, tx); };
+      scripts.push_back(phases);
       break;  // up stops after a declarative migration's expand
     }
     return scripts;

@@ -22,11 +22,12 @@ std::vector<DryRunScript> plan_redo(Driver& driver, const std::vector<Migration>
 
 // Every pending migration's up.sql in version order (up to and including `to`). Refuses like
 // Engine::up (drift, out of order, transaction control), with the same errors, before running any.
-// `declarative` gives the phase scripts of a declarative migration (see DryRunScript); the run ends
-// after the first pending one, as `up` stops after its expand. Without it such a migration runs nothing.
+// `declarative` gives the phase scripts of a declarative migration, planned inside the dry run's
+// transaction once the scripts before it ran (DryRunScript::later); the run ends after the first
+// pending one, as `up` stops after its expand. Without it such a migration runs nothing.
+using DeclarativeDryRun = std::function<std::vector<DryRunScript>(const Migration&, pqxx::transaction_base&)>;
 DryRunReport dry_run_up(Driver& driver, const std::vector<Migration>& migrations, std::optional<uint64_t> to,
-                        bool allow_out_of_order,
-                        const std::function<std::vector<DryRunScript>(const Migration&)>& declarative = {});
+                        bool allow_out_of_order, const DeclarativeDryRun& declarative = {});
 
 // down.sql of the `steps` most recently applied migrations, or of every one above `to`, newest
 // first. Refuses like Engine::down_steps (drift, irreversible migrations).

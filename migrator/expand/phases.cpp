@@ -170,9 +170,8 @@ void run_concurrent(pqxx::connection& connection, const PhaseOptions& options, c
   }
 }
 
-Catalog read_catalog(pqxx::connection& connection) {
+Catalog read_catalog(pqxx::transaction_base& tx) {
   Catalog catalog;
-  pqxx::read_transaction tx(connection);
   pqxx::result rows = tx.exec(
       "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
       "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false), "
@@ -311,7 +310,12 @@ void PhaseRunner::expand(const Migration& migration) {
   ensure_state();
   std::string version = version_text(migration);
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
-  Plan plan = plan_migration(declarative, read_catalog(*connection_), version);
+  Catalog catalog;
+  {
+    pqxx::read_transaction tx(*connection_);
+    catalog = read_catalog(tx);
+  }
+  Plan plan = plan_migration(declarative, catalog, version);
   for (const auto& [other, row] : phases()) {
     bool in_flight = row.phase == "expanding" || row.phase == "backfilling" || row.phase == "expanded";
     if (other == migration.version) {
@@ -387,9 +391,9 @@ void PhaseRunner::expand(const Migration& migration) {
   backfill(migration);
 }
 
-std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration) {
+std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration, pqxx::transaction_base& tx) {
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
-  Plan plan = plan_migration(declarative, read_catalog(*connection_), version_text(migration));
+  Plan plan = plan_migration(declarative, read_catalog(tx), version_text(migration));
   // The backfill as one UPDATE per table (the real one runs in batches), so complete sees it done.
   std::vector<PlannedStatement> backfill;
   if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");

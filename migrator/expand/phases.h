@@ -75,7 +75,7 @@ class PhaseRunner {
   // The statements of each phase of `migration` as planned against the catalog now, as scripts
   // for a dry run: "expand", "abort" (rolled back to before it), "backfill" (one UPDATE per table)
   // and "complete" (see DryRunScript).
-  std::vector<DryRunScript> dry_run_scripts(const Migration& migration);
+  std::vector<DryRunScript> dry_run_scripts(const Migration& migration, pqxx::transaction_base& tx);
   // What complete() and abort() of an expanded migration would run, from its stored plan, as one
   // script each in the order they run it (after the same refusals), for `complete --dry-run` and
   // `abort --dry-run`.

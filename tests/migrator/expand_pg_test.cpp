@@ -813,6 +813,38 @@ TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   EXPECT_THAT(json.out, HasSubstr("\"action\":\"complete\""));
 }
 
+// A declarative migration after pending plain ones is planned in the dry run's transaction once
+// they ran: it may change a table the migration before it creates.
+TEST_F(ExpandPg, DryRunPlansADeclarativeMigrationAfterThePlainOnesBeforeIt) {
+  write_file(dir_.path() / "0001_notes" / "up.sql",
+             "CREATE TABLE notes (id int PRIMARY KEY, body text);\nINSERT INTO notes VALUES (1, '12'), (2, '30');\n");
+  write_file(dir_.path() / "0001_notes" / "down.sql", "DROP TABLE notes;\n");
+  add("0002_retype",
+      "operations:\n"
+      "  - alter_column: {table: notes, column: body, type: integer, up: \"body::integer\", down: \"body::text\"}\n");
+  std::string before = schema_dump();
+  CommandResult dry = migrator({"up", "--dry-run"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.err << dry.out;
+  EXPECT_THAT(dry.out, HasSubstr("0001_notes (up)"));
+  EXPECT_THAT(dry.out, HasSubstr("0002_retype (expand)"));
+  EXPECT_THAT(dry.out, HasSubstr("AccessExclusiveLock on public.notes"));
+  EXPECT_THAT(dry.out, HasSubstr("0002_retype (backfill)"));
+  EXPECT_THAT(dry.out, ::testing::ContainsRegex("UPDATE +2 "));  // both rows of the table 0001 made
+  EXPECT_THAT(dry.out, HasSubstr("0002_retype (complete)"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname IN ('migrator', 'public_v0002')"), "0");
+  // A table that nothing before it creates is still refused, naming the file and line.
+  add("0003_missing", "operations:\n  - drop_column: {table: nowhere, column: x}\n");
+  write_file(dir_.path() / "0002_retype" / "migration.yaml",
+             "operations:\n  - sql: {up: \"SELECT 1\", down: \"SELECT 1\"}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);  // 0001 applied, 0002 expanded
+  ASSERT_EQ(migrator({"complete", "2", "--no-backup"}).exit_code, 0);
+  CommandResult missing = migrator({"up", "--dry-run"});
+  EXPECT_EQ(missing.exit_code, 3) << missing.out;
+  EXPECT_THAT(missing.err,
+              HasSubstr("0003_missing/migration.yaml:2: drop_column names table public.nowhere, which does not exist"));
+}
+
 // Once expanded, `complete --dry-run` and `abort --dry-run` run what the command would (the plan
 // stored at expand) in a rolled-back transaction and report it; they refuse as the command does,
 // take no backup and change nothing.
