@@ -453,6 +453,12 @@ void PhaseRunner::backfill(const Migration& migration) {
       throw;
     }
     if (options_.backfill_observer != nullptr) options_.backfill_observer->done();
+    if (result.batches == 0 && row.phase == "expanded") {  // nothing ran, nothing to record
+      out_ << migration.label() << ": its backfill is done; nothing was changed" << std::endl;
+      out_ << migration.label() << " is expanded: `migrator complete " << migration.version
+           << "` contracts it once no client uses the old version" << std::endl;
+      return;
+    }
     done = std::to_string(result.rows) + " rows in " + std::to_string(result.batches) + " batches";
     out_ << "backfilled " << migration.label() << ": " << done << std::endl;
   }

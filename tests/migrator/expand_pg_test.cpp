@@ -558,6 +558,13 @@ TEST_F(ExpandPg, StatusShowsTheBackfillsProgressUntilBackfillFinishesIt) {
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
   EXPECT_THAT(migrator({"--json", "status"}).out, HasSubstr("\"backfill\":{\"rows_done\":3000,\"rows_total\":3000}"));
   EXPECT_EQ(value("SELECT count(*) FROM public_v0007.orders WHERE price IS DISTINCT FROM id"), "2");  // ids 1, 2
+  // Once it is done, `backfill` again says so and records nothing.
+  std::string recorded = history(7);
+  CommandResult again_done = migrator({"backfill", "7"});
+  EXPECT_EQ(again_done.exit_code, 0) << again_done.err;
+  EXPECT_THAT(again_done.out, HasSubstr("0007_retype: its backfill is done; nothing was changed"));
+  EXPECT_THAT(again_done.out, ::testing::Not(HasSubstr("backfilled")));
+  EXPECT_EQ(history(7), recorded);
 }
 
 // The sync trigger's PL/pgSQL resolves its conversions only when a write fires it: expand plans
