@@ -20,10 +20,25 @@ constexpr const char* kViewInsert = "current_setting('migrator.view_insert', tru
 // True unless the session is the backfill, which writes the new columns itself.
 constexpr const char* kNotBackfill = "current_setting('migrator.backfill', true) IS DISTINCT FROM 'on'";
 
-// PL/pgSQL that sets `target` to `expression` evaluated over `row` (a FROM item): the expressions
-// name columns as the migration author sees them, so they run over a one-row subquery.
+// A conversion names columns as the migration author sees them, so it runs over a one-row subquery
+// of `row` (NEW in the sync trigger, the table where expand plans it). `up` reads the whole row: it
+// names the old columns.
+std::string up_row(const std::string& row) { return "SELECT " + row + ".*"; }
+
+// `down` of a changed column reads the new column under the name the new version gives it; a
+// dropped column's `down` reads the whole row.
+std::string down_row(const SyncColumn& c, const std::string& row) {
+  if (c.new_column.empty()) return up_row(row);
+  return "SELECT " + row + "." + quote_ident(c.new_column) + " AS " + quote_ident(c.view_name);
+}
+
+std::string converted(const std::string& expression, const std::string& row) {
+  return "(SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row)";
+}
+
+// PL/pgSQL that sets `target` to `expression` evaluated over `row`.
 std::string assign(const std::string& target, const std::string& expression, const std::string& row) {
-  return "NEW." + quote_ident(target) + " := (SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row);";
+  return "NEW." + quote_ident(target) + " := " + converted(expression, row) + ";";
 }
 
 std::string insert_trigger_name(const std::string& version) { return "_migrator_insert_" + version; }
@@ -59,17 +74,16 @@ std::string trigger_function(const TableName& table, const std::string& version,
               "\n  END IF;\n";
     } else if (c->old_column.empty()) {  // added: `up` fills what old-version writes leave NULL
       body += "  IF NEW." + n + " IS NULL AND (TG_OP = 'INSERT' OR OLD." + n + " IS NULL) AND (" + kViewInsert +
-              ") IS NOT TRUE THEN\n    " +
-              assign(c->new_column, c->up, "SELECT NEW.*") + "\n";
+              ") IS NOT TRUE THEN\n    " + assign(c->new_column, c->up, up_row("NEW")) + "\n";
       // Only the new version writes the new column: an UPDATE that clears it is refused.
       if (c->not_null) body += "  ELSE\n    " + refuse_null("NEW." + n, c->view_name, table.table) + "\n";
       body += "  END IF;\n";
     } else if (c->new_column.empty()) {  // dropped: `down` fills what new-version writes cannot set
       body += "  IF TG_OP = 'INSERT' AND NEW." + o + " IS NULL THEN\n    " +
-              assign(c->old_column, c->down, "SELECT NEW.*") + "\n  END IF;\n";
+              assign(c->old_column, c->down, down_row(*c, "NEW")) + "\n  END IF;\n";
     } else {
-      std::string down = assign(c->old_column, c->down, "SELECT NEW." + n + " AS " + quote_ident(c->view_name));
-      std::string up = assign(c->new_column, c->up, "SELECT NEW.*");
+      std::string down = assign(c->old_column, c->down, down_row(*c, "NEW"));
+      std::string up = assign(c->new_column, c->up, up_row("NEW"));
       body += "  IF TG_OP = 'INSERT' THEN\n    IF NEW." + n + " IS NOT NULL OR " + kViewInsert + " THEN\n      " + down +
               "\n    ELSE\n      " + up + "\n    END IF;\n  ELSIF NEW." + n + " IS DISTINCT FROM OLD." + n +
               " THEN\n    " + (c->not_null ? refuse_null("NEW." + n, c->view_name, table.table) + "\n    " : "") +
@@ -183,21 +197,14 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     std::string table = c.table.quoted();
     auto check = [&](const std::string& target, const std::string& expression, const std::string& row,
                      const char* key) {
-      PlannedStatement statement("EXPLAIN (COSTS OFF) UPDATE " + table + " SET " + quote_ident(target) +
-                                 " = (SELECT (" + expression + ") FROM (" + row + ") AS _migrator_row) WHERE false");
+      PlannedStatement statement("EXPLAIN (COSTS OFF) UPDATE " + table + " SET " + quote_ident(target) + " = " +
+                                 converted(expression, row) + " WHERE false");
       statement.source = std::string("`") + key + "` of the operation at " + c.where;
       conversion_checks.push_back(statement);
     };
-    std::string whole_row = "SELECT " + table + ".*";
-    if (!c.old_column.empty() && !c.new_column.empty()) {
-      check(c.new_column, c.up, whole_row, "up");
-      check(c.old_column, c.down,
-            "SELECT " + table + "." + quote_ident(c.new_column) + " AS " + quote_ident(c.view_name), "down");
-    } else if (!c.new_column.empty() && !c.up.empty()) {
-      check(c.new_column, c.up, whole_row, "up");
-    } else if (!c.old_column.empty() && !c.down.empty()) {
-      check(c.old_column, c.down, whole_row, "down");
-    }
+    // The conversions trigger_function() runs, over the rows it gives them.
+    if (!c.new_column.empty() && !c.up.empty()) check(c.new_column, c.up, up_row(table), "up");
+    if (!c.old_column.empty() && !c.down.empty()) check(c.old_column, c.down, down_row(c, table), "down");
   }
 
   // The version schemas: the new shape of every table in each schema the migration changes.
