@@ -46,6 +46,20 @@ ViewShape* Shape::find(const TableName& table) {
 
 std::string alter_table(const TableName& table) { return "ALTER TABLE " + table.quoted() + " "; }
 
+void require_free_name(const Catalog& catalog, const TableName& name, const std::string& where,
+                       const std::string& kind) {
+  std::string what;
+  if (catalog.table(name) != nullptr) {
+    what = "a table";
+  } else if (auto other = catalog.relations.find(name.key()); other != catalog.relations.end()) {
+    what = other->second;
+  } else {
+    return;
+  }
+  throw Error(ExitCode::kInvalidMigrations,
+              where + ": " + kind + ": " + name.key() + " already exists (" + what + "); choose another name");
+}
+
 const CatalogTable& require_table(const Catalog& catalog, const TableName& table, const std::string& where,
                                   const std::string& kind) {
   const CatalogTable* found = catalog.table(table);

@@ -47,6 +47,9 @@ struct CatalogTable {
 };
 struct Catalog {
   std::map<std::string, CatalogTable> tables;  // by TableName::key()
+  // Every other relation (index, view, sequence, ...) by "schema.name": what it is. Relations of a
+  // schema share one namespace, so an index may not take a view's name either.
+  std::map<std::string, std::string> relations;
   const CatalogTable* table(const TableName& name) const;
 };
 

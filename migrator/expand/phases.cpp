@@ -150,7 +150,9 @@ void run_concurrent(pqxx::connection& connection, const PhaseOptions& options, c
         return;
       } catch (const pqxx::sql_error& e) {
         tx.exec("RESET lock_timeout");
-        if (!statement.cleanup.empty()) tx.exec(statement.cleanup);
+        // 42P07: the name was taken (by a relation made since expand was planned): what has it is not ours to drop.
+        bool ours = e.sqlstate() != "42P07";
+        if (ours && !statement.cleanup.empty()) tx.exec(statement.cleanup);
         if (e.sqlstate() == "55P03" && attempt <= options.lock_retries) {
           if (options.notices != nullptr) {
             *options.notices << what << ": lock_timeout at `" << one_line(statement.sql) << "`; retry " << attempt
@@ -160,9 +162,10 @@ void run_concurrent(pqxx::connection& connection, const PhaseOptions& options, c
           backoff = std::min<int64_t>(backoff * 2, 60000);
           continue;
         }
-        throw Error(ExitCode::kMigrationFailed,
-                    what + " failed at `" + one_line(statement.sql) + "`: " + describe(e) +
-                        (statement.cleanup.empty() ? "" : "; dropped what it left (" + statement.cleanup + ")"));
+        throw Error(
+            ExitCode::kMigrationFailed,
+            what + " failed at `" + one_line(statement.sql) + "`: " + describe(e) +
+                (statement.cleanup.empty() || !ours ? "" : "; dropped what it left (" + statement.cleanup + ")"));
       }
     } catch (const pqxx::broken_connection& e) {
       throw Error(ExitCode::kDatabase, what + ": lost the database connection: " + e.what());
@@ -194,6 +197,17 @@ Catalog read_catalog(pqxx::transaction_base& tx) {
     column.identity_sequence = row[8].as<std::string>();
     column.generated = row[9].as<bool>();
     table.columns.push_back(column);
+  }
+  pqxx::result others = tx.exec(
+      "SELECT n.nspname, c.relname, CASE c.relkind WHEN 'i' THEN 'an index' WHEN 'I' THEN 'an index' "
+      "WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'S' THEN 'a sequence' "
+      "WHEN 'f' THEN 'a foreign table' WHEN 'c' THEN 'a composite type' ELSE 'a table' END "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+      "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'migrator') AND n.nspname NOT LIKE 'pg_toast%' "
+      "AND n.nspname NOT LIKE 'pg_temp%'");
+  for (const pqxx::row& row : others) {
+    TableName name{row[0].as<std::string>(), row[1].as<std::string>()};
+    if (catalog.table(name) == nullptr) catalog.relations[name.key()] = row[2].as<std::string>();
   }
   return catalog;
 }

@@ -661,6 +661,21 @@ TEST_F(ExpandPg, DownAndRedoRefuseACompletedDeclarativeMigrationAndSayWhy) {
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("complete"));
 }
 
+// An index name that another relation has is refused before expand: the failed build's cleanup
+// (DROP INDEX CONCURRENTLY IF EXISTS) would otherwise have dropped the index that had it.
+TEST_F(ExpandPg, ACreateIndexNamedLikeAnExistingIndexIsRefusedAndTheIndexStays) {
+  database_->exec("CREATE INDEX orders_descr_idx ON orders (descr)");
+  std::string before = schema_dump();
+  add("0007_index", "operations:\n  - create_index: {name: orders_descr_idx, table: orders, columns: [price]}\n");
+  CommandResult up = migrator({"up"});
+  EXPECT_EQ(up.exit_code, 3) << up.out;
+  EXPECT_THAT(up.err, HasSubstr("0007_index/migration.yaml:2: create_index: public.orders_descr_idx already exists "
+                                "(an index); choose another name"));
+  EXPECT_EQ(value("SELECT pg_get_indexdef('orders_descr_idx'::regclass)"),
+            "CREATE INDEX orders_descr_idx ON public.orders USING btree (descr)");
+  EXPECT_EQ(schema_dump(), before);
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {

@@ -46,6 +46,8 @@ Catalog orders_catalog() {
   customers.name = {"public", "customers"};
   customers.columns = {{"id", "bigint", true, "", true}};
   catalog.tables["public.customers"] = customers;
+  catalog.relations["public.orders_pkey"] = "an index";
+  catalog.relations["public.order_totals"] = "a view";
   return catalog;
 }
 
@@ -151,6 +153,27 @@ TEST(DeclarativePlan, ChecksNamesAgainstTheCatalogWithTheLine) {
                                     "default"));
   }
   EXPECT_NO_THROW(plan("operations:\n  - drop_column: {table: orders, column: price, down: \"'0'\"}\n", no_default));
+}
+
+// Relations of a schema share one namespace: a name an index, view or table has (or an operation
+// before gives) is refused before anything runs, so no failed build's cleanup drops what has it.
+TEST(DeclarativePlan, RefusesANameAnotherRelationHasWithTheLine) {
+  EXPECT_THAT(plan_error("operations:\n  - create_index: {name: orders_pkey, table: orders, columns: [price]}\n"),
+              HasSubstr("m/migration.yaml:2: create_index: public.orders_pkey already exists (an index); choose "
+                        "another name"));
+  EXPECT_THAT(plan_error("operations:\n  - create_index: {name: customers, table: orders, columns: [price]}\n"),
+              HasSubstr("m/migration.yaml:2: create_index: public.customers already exists (a table)"));
+  EXPECT_THAT(plan_error("operations:\n  - create_index: {name: i, table: orders, columns: [price]}\n"
+                         "  - create_index: {name: i, table: customers, columns: [id]}\n"),
+              HasSubstr("m/migration.yaml:3: create_index: public.i already exists (an index)"));
+  EXPECT_THAT(plan_error("operations:\n  - create_table: {table: order_totals, columns: [{name: id, type: int}]}\n"),
+              HasSubstr("m/migration.yaml:2: create_table: public.order_totals already exists (a view)"));
+  EXPECT_THAT(plan_error("operations:\n  - rename_table: {from: customers, to: orders_pkey}\n"),
+              HasSubstr("m/migration.yaml:2: rename_table: public.orders_pkey already exists (an index)"));
+  // Another schema's relation of that name is no clash.
+  Catalog other = orders_catalog();
+  other.relations["audit.i"] = "an index";
+  EXPECT_NO_THROW(plan("operations:\n  - create_index: {name: i, table: orders, columns: [price]}\n", other));
 }
 
 TEST(DeclarativePlan, RenameColumnOnlyReshapesTheNewVersionUntilComplete) {

@@ -27,7 +27,10 @@ class CreateIndex : public Operation {
   void validate(const Catalog& catalog, const std::string& where) const override {
     const CatalogTable& table = require_table(catalog, table_, where, kind());
     for (const std::string& column : columns_) require_column(table, column, where, kind());
+    require_free_name(catalog, index_name(), where, kind());
   }
+
+  void declare(Catalog& catalog) const override { catalog.relations[index_name().key()] = "an index"; }
 
   bool indexes(const std::string& column) const override {
     std::string prefix = table_.key() + ".";
@@ -64,6 +67,8 @@ class CreateIndex : public Operation {
   void rollback(const Catalog&, Phases& phases) const override { phases.abort.push_back({drop(), true}); }
 
  private:
+  TableName index_name() const { return {table_.schema, name_}; }
+
   std::string drop() const {
     return "DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(table_.schema) + "." + quote_ident(name_);
   }

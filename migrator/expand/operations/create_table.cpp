@@ -14,9 +14,7 @@ class CreateTable : public Operation {
   std::vector<TableName> tables() const override { return {table_}; }
 
   void validate(const Catalog& catalog, const std::string& where) const override {
-    if (catalog.table(table_) != nullptr) {
-      throw Error(ExitCode::kInvalidMigrations, where + ": create_table: " + table_.key() + " already exists");
-    }
+    require_free_name(catalog, table_, where, kind());
   }
 
   void declare(Catalog& catalog) const override {

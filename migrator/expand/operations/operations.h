@@ -41,6 +41,10 @@ ColumnSpec parse_column_spec(const Fields& fields);
 
 // "ALTER TABLE <table> " for statements.
 std::string alter_table(const TableName& table);
+// Throws "<where>: <kind>: <schema.name> already exists (a table|an index|...)" unless no
+// relation of the catalog has the name.
+void require_free_name(const Catalog& catalog, const TableName& name, const std::string& where,
+                       const std::string& kind);
 // Throws "<where>: <kind> names table <t>, which does not exist" unless the catalog has it.
 const CatalogTable& require_table(const Catalog& catalog, const TableName& table, const std::string& where,
                                   const std::string& kind);

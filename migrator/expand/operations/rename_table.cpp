@@ -14,10 +14,7 @@ class RenameTable : public Operation {
   std::vector<TableName> tables() const override { return {from_, TableName{from_.schema, to_}}; }
   void validate(const Catalog& catalog, const std::string& where) const override {
     require_table(catalog, from_, where, kind());
-    if (catalog.table(TableName{from_.schema, to_}) != nullptr) {
-      throw Error(ExitCode::kInvalidMigrations,
-                  where + ": rename_table: " + from_.schema + "." + to_ + " already exists");
-    }
+    require_free_name(catalog, TableName{from_.schema, to_}, where, kind());
   }
   void start(const Catalog&, Phases&, Shape& shape) const override {
     if (ViewShape* view = shape.find(from_)) view->view_name = to_;
