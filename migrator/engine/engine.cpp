@@ -35,7 +35,8 @@ std::string describe_state(const MigrationStatus& status) {
     case MigrationState::kPending: {
       std::string v = std::to_string(status.version);
       if (status.phase == "expanding") {
-        return "expanding (a concurrent index step failed or still runs; `migrator abort " + v + "` undoes it)";
+        return "expanding (a concurrent index step failed or still runs; `migrator up` resumes it, `migrator abort " +
+               v + "` undoes it)";
       }
       if (status.phase == "backfilling") {
         return "backfilling (" + backfill_progress(status) + "`migrator backfill " + v + "` finishes it)";
@@ -353,14 +354,12 @@ int Engine::up(std::optional<uint64_t> to, bool allow_out_of_order) {
         throw Error(ExitCode::kInvalidMigrations,
                     migration.declarative_path().string() + ": declarative migrations need PostgreSQL");
       }
-      if (in_flight(status)) {
+      if (in_flight(status) && status.phase != "expanding") {  // expanding: expand_ resumes its index steps
         // As status describes it, with the command that moves it on.
         std::string v = std::to_string(migration.version);
         out_ << migration.label() << " is " << (status.phase == "expanded" ? status.phase : describe_state(status))
              << ": later migrations wait for "
-             << (status.phase == "expanding" ? "`migrator abort " + v + "` (or, once its expand is done, `complete`)"
-                                             : "`migrator complete " + v + "` (or `migrator abort " + v + "`)")
-             << std::endl;
+             << "`migrator complete " + v + "` (or `migrator abort " + v + "`)" << std::endl;
         return applied;
       }
       expand_(migration);

@@ -79,6 +79,23 @@ bool only_validates(const std::string& sql) {
   return true;
 }
 
+// A text[] literal of `items`, each element double-quoted and escaped as array input reads it.
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string literal = "{";
+  for (const std::string& item : items) {
+    if (literal.size() > 1) literal += ",";
+    literal += "\"";
+    for (char c : item) {
+      if (c == '"' || c == '\\') literal += '\\';
+      literal += c;
+    }
+    literal += "\"";
+  }
+  return literal + "}";
+}
+
+// The elements of a text[] field. (Rows written before 2026-11-27 hold elements in single quotes,
+// 'public.orders'; libpqxx's parser takes those as quoted too.)
 std::vector<std::string> text_array(const pqxx::field& field) {
   std::vector<std::string> items;
   auto parser = field.as_array();
@@ -241,6 +258,28 @@ void record_history(pqxx::connection& connection, const Migration& migration, co
   }
 }
 
+// The plan expand stored for `migration` (migrator.expand_phases.plan).
+nlohmann::json stored_plan(pqxx::connection& connection, const Migration& migration) {
+  pqxx::read_transaction tx(connection);
+  return nlohmann::json::parse(tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1",
+                                               static_cast<int64_t>(migration.version))[0]
+                                   .as<std::string>());
+}
+
+// Whether the index an expand step builds is there and valid. One left invalid (a build killed
+// part way) is dropped first, by the step's cleanup, so that the step can build it again.
+bool index_built(pqxx::connection& connection, const PlannedStatement& statement) {
+  const std::string prefix = "DROP INDEX CONCURRENTLY IF EXISTS ";
+  if (statement.cleanup.rfind(prefix, 0) != 0) return false;
+  pqxx::nontransaction tx(connection);
+  pqxx::result found = tx.exec_params("SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
+                                      statement.cleanup.substr(prefix.size()));
+  if (found.empty()) return false;
+  if (found[0][0].as<bool>()) return true;
+  tx.exec(statement.cleanup);
+  return false;
+}
+
 // Runs `action`; if it throws, records `what` of `migration` as failed (or interrupted) and rethrows.
 template <typename F>
 void recording_failure(pqxx::connection& connection, const Migration& migration, const std::string& what,
@@ -322,6 +361,11 @@ std::map<uint64_t, PhaseRow> PhaseRunner::phases() {
 
 void PhaseRunner::expand(const Migration& migration) {
   ensure_state();
+  {
+    std::map<uint64_t, PhaseRow> rows = phases();
+    auto own = rows.find(migration.version);
+    if (own != rows.end() && own->second.phase == "expanding") return resume_expand(migration);
+  }
   std::string version = version_text(migration);
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
   Catalog catalog;
@@ -345,8 +389,13 @@ void PhaseRunner::expand(const Migration& migration) {
       }
     }
   }
+  std::vector<PlannedStatement> transactional;
+  std::vector<PlannedStatement> concurrent;
+  for (const PlannedStatement& s : plan.phases.expand) (s.concurrent ? concurrent : transactional).push_back(s);
+  // The index steps are kept so that `up` can resume them after one failed.
   nlohmann::json stored = {{"complete", statements_json(plan.phases.complete)},
                            {"abort", statements_json(plan.phases.abort)},
+                           {"expand_concurrent", statements_json(concurrent)},
                            {"backfill", nlohmann::json::array()}};
   for (const PlannedBackfill& job : plan.phases.backfill) {
     stored["backfill"].push_back({{"schema", job.table.schema},
@@ -357,49 +406,94 @@ void PhaseRunner::expand(const Migration& migration) {
   auto start = std::chrono::steady_clock::now();
   const int64_t v = static_cast<int64_t>(migration.version);
   recording_failure(*connection_, migration, "expand", start, [&] {
-    std::vector<PlannedStatement> transactional;
-    std::vector<PlannedStatement> concurrent;
-    for (const PlannedStatement& s : plan.phases.expand) (s.concurrent ? concurrent : transactional).push_back(s);
-    run_transaction(*connection_, options_, "expand of " + migration.label(), transactional, [&](pqxx::work& tx) {
-      tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
-      std::string tables = "{";
-      for (size_t i = 0; i < plan.tables.size(); ++i) tables += (i ? "," : "") + tx.quote(plan.tables[i]);
-      std::string schemas = "{";
-      for (size_t i = 0; i < plan.version_schemas.size(); ++i) {
-        schemas += (i ? "," : "") + tx.quote(plan.version_schemas[i]);
-      }
-      tx.exec_params(
-          "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, "
-          "plan) "
-          "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
-          v, migration.name, migration.label(), migration.checksum, tables + "}", schemas + "}", stored.dump());
-    }, true);
-    for (const PlannedStatement& statement : concurrent) {
-      try {
-        run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
-      } catch (const Error& e) {
-        try {
-          pqxx::work tx(*connection_);
-          tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
-                         std::string(e.what()));
-          tx.commit();
-        } catch (const std::exception&) {
-          // The error itself is reported below.
-        }
-        throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() + " stays expanding: `migrator abort " +
-                                  std::to_string(migration.version) + "` undoes what its expand did");
-      }
-    }
+    run_transaction(
+        *connection_, options_, "expand of " + migration.label(), transactional,
+        [&](pqxx::work& tx) {
+          tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
+          tx.exec_params(
+              "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, "
+              "plan) "
+              "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
+              v, migration.name, migration.label(), migration.checksum, array_literal(plan.tables),
+              array_literal(plan.version_schemas), stored.dump());
+        },
+        true);
+    build_indexes(migration, concurrent, nullptr);
   });
-  int64_t ms = ms_since(start);
   std::string schemas;
   for (const std::string& s : plan.version_schemas) schemas += (schemas.empty() ? "" : ", ") + s;
-  out_ << "expanded " << migration.label() << " (" << ms << " ms): the new version's views are in " << schemas
-       << std::endl;
+  finish_expand(migration, ms_since(start), schemas, "");
+}
+
+void PhaseRunner::build_indexes(const Migration& migration, const std::vector<PlannedStatement>& steps,
+                                int* already_built) {
+  for (const PlannedStatement& statement : steps) {
+    try {
+      if (already_built != nullptr && index_built(*connection_, statement)) {
+        ++*already_built;
+        continue;
+      }
+      run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
+    } catch (const Error& e) {
+      try {
+        pqxx::work tx(*connection_);
+        tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1",
+                       static_cast<int64_t>(migration.version), std::string(e.what()));
+        tx.commit();
+      } catch (const std::exception&) {
+        // The error itself is reported below.
+      }
+      std::string v = std::to_string(migration.version);
+      throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
+                                " stays expanding: once the cause is mended `migrator up` resumes its index steps; "
+                                "`migrator abort " +
+                                v + "` undoes what its expand did");
+    }
+  }
+}
+
+// An expand whose DDL committed and one of whose CREATE INDEX CONCURRENTLY steps failed (or was
+// killed): the steps again, each index that is there and valid kept, then the backfill.
+void PhaseRunner::resume_expand(const Migration& migration) {
+  PhaseRow row = require_row(migration, "resume the expand of");
+  nlohmann::json stored = stored_plan(*connection_, migration);
+  if (!stored.contains("expand_concurrent")) {
+    refuse("refusing to resume the expand of " + migration.label() +
+           ", nothing was changed: an earlier release expanded it and kept no record of its index steps; `migrator "
+           "abort " +
+           std::to_string(migration.version) + "` undoes it, then `migrator up` expands it anew");
+  }
+  std::vector<PlannedStatement> steps = statements_from(stored.at("expand_concurrent"));
+  auto start = std::chrono::steady_clock::now();
+  int already_built = 0;
+  recording_failure(*connection_, migration, "expand", start, [&] { build_indexes(migration, steps, &already_built); });
+  std::string schemas;
+  {
+    pqxx::read_transaction tx(*connection_);
+    for (const std::string& schema :
+         text_array(tx.exec_params1("SELECT version_schemas FROM migrator.expand_phases WHERE version = $1",
+                                    static_cast<int64_t>(migration.version))[0])) {
+      schemas += (schemas.empty() ? "" : ", ") + schema;
+    }
+  }
+  finish_expand(migration, ms_since(start), schemas,
+                "resumed: " + std::to_string(steps.size() - static_cast<size_t>(already_built)) + " of " +
+                    std::to_string(steps.size()) + " index steps built");
+}
+
+void PhaseRunner::finish_expand(const Migration& migration, int64_t ms, const std::string& schemas,
+                                const std::string& resumed) {
+  const int64_t v = static_cast<int64_t>(migration.version);
+  out_ << "expanded " << migration.label() << " (" << ms << " ms" << (resumed.empty() ? "" : "; " + resumed)
+       << "): the new version's views are in " << schemas << std::endl;
   {
     pqxx::work tx(*connection_);
-    tx.exec_params("UPDATE migrator.expand_phases SET phase = 'backfilling', changed_at = now() WHERE version = $1", v);
-    insert_history(tx, migration, "expand", "applied", ms, "the new version's views are in " + schemas);
+    tx.exec_params(
+        "UPDATE migrator.expand_phases SET phase = 'backfilling', error = '', changed_at = now() WHERE "
+        "version = $1",
+        v);
+    insert_history(tx, migration, "expand", "applied", ms,
+                   "the new version's views are in " + schemas + (resumed.empty() ? "" : "; " + resumed));
     tx.commit();
   }
   backfill(migration);

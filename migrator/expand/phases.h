@@ -60,7 +60,8 @@ class PhaseRunner {
   std::map<uint64_t, PhaseRow> phases();
 
   // Expands `migration` and runs its backfill. Refuses (Error kInvalidMigrations, nothing changed)
-  // if another in-flight migration changes one of its tables, naming both versions.
+  // if another in-flight migration changes one of its tables, naming both versions. On a migration
+  // left expanding (an index step failed), resumes: the index steps not yet built, then the backfill.
   void expand(const Migration& migration);
   // Runs (or resumes) the backfill of an expanded migration; phase backfilling -> expanded.
   void backfill(const Migration& migration);
@@ -97,6 +98,12 @@ class PhaseRunner {
   // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
   // each alone), then the transaction.
   PhaseStatements abort_statements(const Migration& migration);
+  // Runs expand's CREATE INDEX CONCURRENTLY steps; a failure is recorded and leaves the migration
+  // expanding. With `already_built`, an index that is there and valid is kept and counted.
+  void build_indexes(const Migration& migration, const std::vector<PlannedStatement>& steps, int* already_built);
+  void resume_expand(const Migration& migration);
+  // Prints the expand done, moves the phase to backfilling, records it and runs the backfill.
+  void finish_expand(const Migration& migration, int64_t ms, const std::string& schemas, const std::string& resumed);
   void ensure_state();
   PhaseRow require_row(const Migration& migration, const std::string& command);
   // Refuses unless the flag's rollout (pg_rollout, read through SQL) reaches the gate's percentage:

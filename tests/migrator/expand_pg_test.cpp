@@ -929,27 +929,62 @@ TEST_F(ExpandPg, ALockedTableTimesOutRetriesWithBackoffAndChangesNothing) {
   EXPECT_EQ(history(8), "expand failed, expand applied");  // add_column without `up`: nothing to backfill
 }
 
-TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndex) {
+// A failed index step leaves no invalid index and the migration expanding; once the cause is
+// mended, `up` resumes: the indexes built before stay, one left invalid (a build killed part way)
+// is dropped and built again, then the backfill runs.
+TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) {
   database_->exec("INSERT INTO orders (descr, price) VALUES ('a', '30')");  // descr 'a' twice
   add("0009_unique",
-      "operations:\n  - create_index: {name: orders_descr_key, table: orders, columns: [descr], "
-      "unique: true}\n");
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: note, type: text}, up: \"'n' || id\"}\n"
+      "  - create_index: {name: orders_price_idx, table: orders, columns: [price]}\n"
+      "  - create_index: {name: orders_descr_key, table: orders, columns: [descr], unique: true}\n");
   CommandResult up = migrator({"up"});
   EXPECT_EQ(up.exit_code, 1);
   // The server's DETAIL says which key is duplicated.
   EXPECT_THAT(up.err, HasSubstr("could not create unique index \"orders_descr_key\" DETAIL: Key (descr)=(a) is "
                                 "duplicated. (SQLSTATE 23505)"));
   EXPECT_THAT(up.err, HasSubstr("dropped what it left"));
-  EXPECT_THAT(up.err, HasSubstr("0009_unique stays expanding: `migrator abort 9` undoes what its expand did"));
+  EXPECT_THAT(up.err, HasSubstr("0009_unique stays expanding: once the cause is mended `migrator up` resumes its "
+                                "index steps; `migrator abort 9` undoes what its expand did"));
   EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
-  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding"));
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding (a concurrent index step failed or still runs; `migrator "
+                                                  "up` resumes it, `migrator abort 9` undoes it)"));
+  std::string price_index = value("SELECT 'orders_price_idx'::regclass::oid::text");
+  // Not mended yet: the step fails again, and nothing is left behind.
   CommandResult again = migrator({"up"});
-  EXPECT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_THAT(again.out, HasSubstr("0009_unique is expanding (a concurrent index step failed or still runs; `migrator "
-                                   "abort 9` undoes it): later migrations wait for `migrator abort 9`"));
+  EXPECT_EQ(again.exit_code, 1) << again.out;
+  EXPECT_THAT(again.err, HasSubstr("Key (descr)=(a) is duplicated"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  // A build killed part way leaves an invalid index of that name (made here by hand).
+  try {
+    pqxx::connection by_hand(database_->url());
+    pqxx::nontransaction tx(by_hand);
+    tx.exec("CREATE UNIQUE INDEX CONCURRENTLY orders_descr_key ON orders (descr)");
+    ADD_FAILURE() << "built a unique index over a duplicate";
+  } catch (const pqxx::sql_error& e) {
+    EXPECT_EQ(e.sqlstate(), "23505");
+  }
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "1");
+  database_->exec("UPDATE orders SET descr = 'c' WHERE price = '30'");
+  CommandResult resumed = migrator({"up"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr("expanded 0009_unique ("));
+  EXPECT_THAT(resumed.out,
+              HasSubstr("resumed: 1 of 2 index steps built): the new version's views are in public_v0009"));
+  EXPECT_THAT(resumed.out, HasSubstr("backfilled 0009_unique: 3 rows"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
+  EXPECT_EQ(value("SELECT indisunique FROM pg_index WHERE indexrelid = 'orders_descr_key'::regclass"), "t");
+  EXPECT_EQ(value("SELECT 'orders_price_idx'::regclass::oid::text"), price_index);  // kept, not built again
+  EXPECT_EQ(rows("public_v0009.orders", "note"), "n1,n2,n3");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
+  EXPECT_EQ(history(9), "expand failed, expand failed, expand applied, backfill completed");
+  // The phase row's arrays hold the names themselves.
+  EXPECT_EQ(value("SELECT tables[1] || ' ' || version_schemas[1] FROM migrator.expand_phases WHERE version = 9"),
+            "public.orders public_v0009");
   CommandResult abort = migrator({"abort", "9"});
   EXPECT_EQ(abort.exit_code, 0) << abort.err;
-  EXPECT_EQ(history(9), "expand failed, abort reverted");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_class WHERE relname IN ('orders_descr_key', 'orders_price_idx')"), "0");
   EXPECT_EQ(value("SELECT count(*) FROM pg_namespace WHERE nspname = 'public_v0009'"), "0");
 }
 
