@@ -499,17 +499,49 @@ void PhaseRunner::finish_expand(const Migration& migration, int64_t ms, const st
   backfill(migration);
 }
 
-std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration, pqxx::transaction_base& tx) {
-  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
-  Plan plan = plan_migration(declarative, read_catalog(tx), version_text(migration));
-  // The backfill as one UPDATE per table (the real one runs in batches), so complete sees it done.
+namespace {
+
+// The backfill as one UPDATE per table (the real one runs in batches), for a dry run.
+std::vector<PlannedStatement> backfill_statements(const std::vector<PlannedBackfill>& jobs) {
   std::vector<PlannedStatement> backfill;
-  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");
-  for (const PlannedBackfill& job : plan.phases.backfill) {
+  if (jobs.empty()) return backfill;
+  backfill.emplace_back("SET LOCAL migrator.backfill = 'on'");
+  for (const PlannedBackfill& job : jobs) {
     backfill.emplace_back("UPDATE " + job.table.quoted() + " SET " + job.assignments +
                           (job.pending.empty() ? "" : " WHERE " + job.pending));
   }
-  if (!plan.phases.backfill.empty()) backfill.emplace_back("SET LOCAL migrator.backfill = 'off'");
+  backfill.emplace_back("SET LOCAL migrator.backfill = 'off'");
+  return backfill;
+}
+
+}  // namespace
+
+std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration, pqxx::transaction_base& tx) {
+  // In flight: up does nothing more for it (backfilling, expanded) or resumes its index steps and
+  // then backfills (expanding), from the plan stored at expand.
+  std::map<uint64_t, PhaseRow> rows = phases();
+  if (auto own = rows.find(migration.version); own != rows.end()) {
+    const std::string& phase = own->second.phase;
+    if (phase == "backfilling" || phase == "expanded") return {};
+    if (phase == "expanding") {
+      require_row(migration, "resume the expand of");
+      nlohmann::json stored = stored_plan(*connection_, migration);
+      if (!stored.contains("expand_concurrent")) return {};  // resume_expand() refuses it
+      std::vector<PlannedStatement> steps = statements_from(stored.at("expand_concurrent"));
+      std::vector<PlannedBackfill> jobs;
+      for (const auto& job : stored.at("backfill")) {
+        jobs.push_back({{job.at("schema").get<std::string>(), job.at("table").get<std::string>()},
+                        job.at("assignments").get<std::string>(),
+                        job.at("pending").get<std::string>()});
+      }
+      std::vector<PlannedStatement> backfill = backfill_statements(jobs);
+      return {phase_script(migration, "expand", {&steps}), phase_script(migration, "backfill", {&backfill})};
+    }
+  }
+  Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
+  Plan plan = plan_migration(declarative, read_catalog(tx), version_text(migration));
+  // The backfill in full, so complete sees it done.
+  std::vector<PlannedStatement> backfill = backfill_statements(plan.phases.backfill);
   return {phase_script(migration, "expand", {&plan.phases.expand}),
           phase_script(migration, "abort", {&plan.phases.abort}), phase_script(migration, "backfill", {&backfill}),
           phase_script(migration, "complete", {&plan.phases.complete})};

@@ -951,6 +951,17 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) 
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding (a concurrent index step failed or still runs; `migrator "
                                                   "up` resumes it, `migrator abort 9` undoes it)"));
   std::string price_index = value("SELECT 'orders_price_idx'::regclass::oid::text");
+  // A dry run shows what up would run: the stored index steps (never in a transaction), the backfill.
+  std::string expanded_schema = schema_dump();
+  CommandResult dry = migrator({"up", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, HasSubstr("0009_unique (expand)"));
+  EXPECT_THAT(dry.out, ::testing::ContainsRegex("not executed +CREATE INDEX CONCURRENTLY cannot run inside a "
+                                                "transaction: CREATE UNIQUE INDEX CONCURRENTLY \"orders_descr_key\""));
+  EXPECT_THAT(dry.out, HasSubstr("0009_unique (backfill)"));
+  EXPECT_THAT(dry.out, ::testing::ContainsRegex("UPDATE +3 "));
+  EXPECT_THAT(dry.out, ::testing::Not(HasSubstr("(complete)")));
+  EXPECT_EQ(schema_dump(), expanded_schema);
   // Not mended yet: the step fails again, and nothing is left behind.
   CommandResult again = migrator({"up"});
   EXPECT_EQ(again.exit_code, 1) << again.out;
@@ -978,6 +989,9 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) 
   EXPECT_EQ(value("SELECT 'orders_price_idx'::regclass::oid::text"), price_index);  // kept, not built again
   EXPECT_EQ(rows("public_v0009.orders", "note"), "n1,n2,n3");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanded (old and new versions both work"));
+  CommandResult nothing = migrator({"up", "--dry-run"});  // up does nothing more for it
+  EXPECT_EQ(nothing.exit_code, 0) << nothing.err;
+  EXPECT_THAT(nothing.out, ::testing::Not(HasSubstr("0009_unique (")));
   EXPECT_EQ(history(9), "expand failed, expand failed, expand applied, backfill completed");
   // The phase row's arrays hold the names themselves.
   EXPECT_EQ(value("SELECT tables[1] || ' ' || version_schemas[1] FROM migrator.expand_phases WHERE version = 9"),
