@@ -566,7 +566,9 @@ PhaseRow PhaseRunner::require_row(const Migration& migration, const std::string&
 void PhaseRunner::backfill(const Migration& migration) {
   PhaseRow row = require_row(migration, "backfill");
   if (row.phase != "backfilling" && row.phase != "expanded") {
-    refuse("refusing to backfill " + migration.label() + ", nothing was changed: its phase is " + row.phase);
+    refuse("refusing to backfill " + migration.label() + ", nothing was changed: its phase is " + row.phase +
+           (row.phase == "expanding" ? "; `migrator up` resumes its expand (an index step), then backfills"
+                                     : std::string()));
   }
   const int64_t v = static_cast<int64_t>(migration.version);
   nlohmann::json stored;
@@ -616,6 +618,7 @@ void PhaseRunner::check_complete(const Migration& migration) {
   if (row.phase != "expanded") {
     refuse("refusing to complete " + migration.label() + ", nothing was changed: its phase is " + row.phase +
            (row.phase == "backfilling" ? "; `migrator backfill " + std::to_string(migration.version) + "` finishes it"
+            : row.phase == "expanding" ? "; `migrator up` resumes its expand (an index step), then backfills"
                                        : std::string()));
   }
   bool has_backfill = false;

@@ -951,6 +951,13 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) 
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding (a concurrent index step failed or still runs; `migrator "
                                                   "up` resumes it, `migrator abort 9` undoes it)"));
   std::string price_index = value("SELECT 'orders_price_idx'::regclass::oid::text");
+  for (const char* command : {"backfill", "complete"}) {
+    CommandResult refused_here = migrator({command, "9"});
+    EXPECT_EQ(refused_here.exit_code, 3) << command;
+    EXPECT_THAT(refused_here.err, HasSubstr(std::string("refusing to ") + command +
+                                            " 0009_unique, nothing was changed: its phase is expanding; `migrator up` "
+                                            "resumes its expand (an index step), then backfills"));
+  }
   // A dry run shows what up would run: the stored index steps (never in a transaction), the backfill.
   std::string expanded_schema = schema_dump();
   CommandResult dry = migrator({"up", "--dry-run"});
