@@ -584,9 +584,11 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       }
     }
     std::string message = e.what();
-    if (message.rfind("The following argument", 0) == 0) {
-      usage((command.empty() ? "" : command + ": ") + "unexpected " +
-            message.substr(std::string("The following ").size()));
+    // CLI11: "The following argument was not expected: --x" (or "arguments were ...: --x --y").
+    if (message.rfind("The following argument", 0) == 0 && message.find(": ") != std::string::npos) {
+      bool several = message.rfind("The following arguments", 0) == 0;
+      usage((command.empty() ? "" : command + ": ") + (several ? "unexpected arguments: " : "unexpected argument: ") +
+            message.substr(message.find(": ") + 2));
     }
     usage((command.empty() ? "" : command + ": ") + message);
   }

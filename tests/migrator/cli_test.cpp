@@ -175,7 +175,7 @@ TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
                      "complete, abort, backfill, backup, backups, restore, lint, help");
   expect_usage_error({"--database-url", "sqlite::memory:", "down", "--steps", "1", "--to", "3"},
                      "down: give --steps or --to, not both");
-  expect_usage_error({"up", "--bogus"}, "up: unexpected argument");
+  expect_usage_error({"up", "--bogus"}, "up: unexpected argument: --bogus (see migrator --help)");
   expect_usage_error({"--database-url", "postgresql://localhost:abc/app", "status"},
                      "invalid port 'abc' in the PostgreSQL URL: expected a number from 1 to 65535");
   expect_usage_error({"--database-url", "host=localhost port=70000 dbname=app", "status"}, "invalid port '70000'");
