@@ -455,7 +455,7 @@ void PhaseRunner::build_indexes(const Migration& migration, const std::vector<Pl
 // An expand whose DDL committed and one of whose CREATE INDEX CONCURRENTLY steps failed (or was
 // killed): the steps again, each index that is there and valid kept, then the backfill.
 void PhaseRunner::resume_expand(const Migration& migration) {
-  PhaseRow row = require_row(migration, "resume the expand of");
+  require_row(migration, "resume the expand of");  // the file unchanged since expand
   nlohmann::json stored = stored_plan(*connection_, migration);
   if (!stored.contains("expand_concurrent")) {
     refuse("refusing to resume the expand of " + migration.label() +
@@ -571,12 +571,7 @@ void PhaseRunner::backfill(const Migration& migration) {
                                      : std::string()));
   }
   const int64_t v = static_cast<int64_t>(migration.version);
-  nlohmann::json stored;
-  {
-    pqxx::read_transaction tx(*connection_);
-    stored = nlohmann::json::parse(
-        tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1", v)[0].as<std::string>());
-  }
+  nlohmann::json stored = stored_plan(*connection_, migration);
   std::vector<BackfillJob> jobs;
   for (const auto& job : stored.at("backfill")) {
     jobs.push_back({version_text(migration), job.at("schema").get<std::string>(), job.at("table").get<std::string>(),
@@ -794,13 +789,7 @@ PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migr
   if (row.phase == "complete" || row.phase == "aborted") {
     refuse("refusing to abort " + migration.label() + ", nothing was changed: it is already " + row.phase);
   }
-  nlohmann::json stored;
-  {
-    pqxx::read_transaction tx(*connection_);
-    stored = nlohmann::json::parse(tx.exec_params1("SELECT plan FROM migrator.expand_phases WHERE version = $1",
-                                                   static_cast<int64_t>(migration.version))[0]
-                                       .as<std::string>());
-  }
+  nlohmann::json stored = stored_plan(*connection_, migration);
   PhaseStatements statements;
   for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
     (s.concurrent ? statements.concurrent : statements.transactional).push_back(s);
