@@ -49,6 +49,7 @@ nlohmann::json status_json(const MigrationStatus& status) {
   nlohmann::json row = {
       {"version", status.version}, {"version_text", status.version_text}, {"name", status.name}, {"state", state}};
   if (!status.phase.empty()) row["phase"] = status.phase;
+  if (!status.phase_error.empty()) row["phase_error"] = status.phase_error;
   if (status.backfill_rows_done >= 0) {
     row["backfill"] = {{"rows_done", status.backfill_rows_done}, {"rows_total", status.backfill_rows_total}};
   }

@@ -768,7 +768,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                            [runner] {
                              std::map<uint64_t, migrator::DeclarativePhase> phases;
                              for (const auto& [v, row] : runner->phases()) {
-                               phases[v] = {row.phase, row.backfill_rows_done, row.backfill_rows_total};
+                               phases[v] = {row.phase, row.backfill_rows_done, row.backfill_rows_total, row.error};
                              }
                              return phases;
                            });

@@ -35,8 +35,9 @@ std::string describe_state(const MigrationStatus& status) {
     case MigrationState::kPending: {
       std::string v = std::to_string(status.version);
       if (status.phase == "expanding") {
-        return "expanding (a concurrent index step failed or still runs; `migrator up` resumes it, `migrator abort " +
-               v + "` undoes it)";
+        std::string why = status.phase_error.substr(0, status.phase_error.find('\n'));
+        return "expanding (" + (why.empty() ? "a concurrent index step failed or still runs" : why) +
+               "; `migrator up` resumes it, `migrator abort " + v + "` undoes it)";
       }
       if (status.phase == "backfilling") {
         return "backfilling (" + backfill_progress(status) + "`migrator backfill " + v + "` finishes it)";
@@ -155,6 +156,7 @@ std::vector<MigrationStatus> Engine::status() {
       found->second.phase = phase.phase;
       found->second.backfill_rows_done = phase.backfill_rows_done;
       found->second.backfill_rows_total = phase.backfill_rows_total;
+      if (phase.phase == "expanding") found->second.phase_error = phase.error;
     }
   }
   std::vector<MigrationStatus> statuses;

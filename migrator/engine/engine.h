@@ -45,6 +45,8 @@ struct MigrationStatus {
   // Its backfill's rows walked and rows in all (migrator.backfill_progress); -1 before it started.
   int64_t backfill_rows_done = -1;
   int64_t backfill_rows_total = -1;
+  // Why an expanding one stopped (its failed index step), as recorded; empty otherwise.
+  std::string phase_error;
 };
 
 // A declarative migration's phase and its backfill's progress, as set_declarative's `phases` gives them.
@@ -52,6 +54,7 @@ struct DeclarativePhase {
   std::string phase;
   int64_t backfill_rows_done = -1;
   int64_t backfill_rows_total = -1;
+  std::string error;  // migrator.expand_phases.error: why it stopped, if it did
 };
 
 // "applied 2024-01-01T12:00:00Z by alice in 12 ms", "pending", "changed (applied 2024-...)", "missing (applied

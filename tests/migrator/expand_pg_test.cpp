@@ -948,8 +948,14 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) 
   EXPECT_THAT(up.err, HasSubstr("0009_unique stays expanding: once the cause is mended `migrator up` resumes its "
                                 "index steps; `migrator abort 9` undoes what its expand did"));
   EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
-  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding (a concurrent index step failed or still runs; `migrator "
-                                                  "up` resumes it, `migrator abort 9` undoes it)"));
+  // status says why, and what goes on.
+  std::string status = migrator({"status"}).out;
+  EXPECT_THAT(status,
+              HasSubstr("0009  unique  expanding (expand of 0009_unique failed at `CREATE UNIQUE INDEX "
+                        "CONCURRENTLY \"orders_descr_key\" ON \"public\".\"orders\" (\"descr\")`: ERROR: could not "
+                        "create unique index"));
+  EXPECT_THAT(status, HasSubstr("; `migrator up` resumes it, `migrator abort 9` undoes it)"));
+  EXPECT_THAT(migrator({"--json", "status"}).out, HasSubstr("\"phase_error\":\"expand of 0009_unique failed at"));
   std::string price_index = value("SELECT 'orders_price_idx'::regclass::oid::text");
   for (const char* command : {"backfill", "complete"}) {
     CommandResult refused_here = migrator({command, "9"});
