@@ -62,6 +62,28 @@ std::vector<PlannedStatement> statements_from(const nlohmann::json& list) {
   return statements;
 }
 
+// The backfill jobs as the stored plan keeps them, and back.
+nlohmann::json backfill_json(const std::vector<PlannedBackfill>& jobs) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const PlannedBackfill& job : jobs) {
+    list.push_back({{"schema", job.table.schema},
+                    {"table", job.table.table},
+                    {"assignments", job.assignments},
+                    {"pending", job.pending}});
+  }
+  return list;
+}
+
+std::vector<PlannedBackfill> backfill_from(const nlohmann::json& list) {
+  std::vector<PlannedBackfill> jobs;
+  for (const auto& job : list) {
+    jobs.push_back({{job.at("schema").get<std::string>(), job.at("table").get<std::string>()},
+                    job.at("assignments").get<std::string>(),
+                    job.at("pending").get<std::string>()});
+  }
+  return jobs;
+}
+
 // Whether `sql` is an ALTER TABLE whose every command is VALIDATE CONSTRAINT (from its parse tree).
 // It takes SHARE UPDATE EXCLUSIVE, which readers and writers do not wait for, but inside the
 // contract transaction it would scan the table while that transaction's ACCESS EXCLUSIVE locks are
@@ -396,13 +418,7 @@ void PhaseRunner::expand(const Migration& migration) {
   nlohmann::json stored = {{"complete", statements_json(plan.phases.complete)},
                            {"abort", statements_json(plan.phases.abort)},
                            {"expand_concurrent", statements_json(concurrent)},
-                           {"backfill", nlohmann::json::array()}};
-  for (const PlannedBackfill& job : plan.phases.backfill) {
-    stored["backfill"].push_back({{"schema", job.table.schema},
-                                  {"table", job.table.table},
-                                  {"assignments", job.assignments},
-                                  {"pending", job.pending}});
-  }
+                           {"backfill", backfill_json(plan.phases.backfill)}};
   auto start = std::chrono::steady_clock::now();
   const int64_t v = static_cast<int64_t>(migration.version);
   recording_failure(*connection_, migration, "expand", start, [&] {
@@ -528,13 +544,7 @@ std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migratio
       nlohmann::json stored = stored_plan(*connection_, migration);
       if (!stored.contains("expand_concurrent")) return {};  // resume_expand() refuses it
       std::vector<PlannedStatement> steps = statements_from(stored.at("expand_concurrent"));
-      std::vector<PlannedBackfill> jobs;
-      for (const auto& job : stored.at("backfill")) {
-        jobs.push_back({{job.at("schema").get<std::string>(), job.at("table").get<std::string>()},
-                        job.at("assignments").get<std::string>(),
-                        job.at("pending").get<std::string>()});
-      }
-      std::vector<PlannedStatement> backfill = backfill_statements(jobs);
+      std::vector<PlannedStatement> backfill = backfill_statements(backfill_from(stored.at("backfill")));
       return {phase_script(migration, "expand", {&steps}), phase_script(migration, "backfill", {&backfill})};
     }
   }
@@ -573,9 +583,8 @@ void PhaseRunner::backfill(const Migration& migration) {
   const int64_t v = static_cast<int64_t>(migration.version);
   nlohmann::json stored = stored_plan(*connection_, migration);
   std::vector<BackfillJob> jobs;
-  for (const auto& job : stored.at("backfill")) {
-    jobs.push_back({version_text(migration), job.at("schema").get<std::string>(), job.at("table").get<std::string>(),
-                    job.at("assignments").get<std::string>(), job.at("pending").get<std::string>()});
+  for (const PlannedBackfill& job : backfill_from(stored.at("backfill"))) {
+    jobs.push_back({version_text(migration), job.table.schema, job.table.table, job.assignments, job.pending});
   }
   auto start = std::chrono::steady_clock::now();
   std::string done;

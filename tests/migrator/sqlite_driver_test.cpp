@@ -317,5 +317,27 @@ TEST(SqliteDriver, InMemoryDatabaseKeepsStateForTheDriversLifetime) {
   EXPECT_TRUE(driver->applied().empty());
 }
 
+// A declarative migration's phases (planned later, or given as SQL of a phase) are PostgreSQL's:
+// SQLite's dry run refuses them before running anything.
+TEST(SqliteDriver, DryRunRefusesADeclarativeMigrationsPhases) {
+  MigrationsDir migrations;
+  migrations.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
+  std::vector<migrator::Migration> loaded = migrator::load_migrations(migrations.path());
+  std::unique_ptr<migrator::Driver> driver =
+      migrator::open_driver(migrator::parse_database_url("sqlite::memory:"), migrator::DriverOptions{});
+  migrator::DryRunScript later{&loaded.at(0), "expand"};
+  later.later = [](pqxx::transaction_base&) { return std::vector<migrator::DryRunScript>{}; };
+  migrator::DryRunScript phase{&loaded.at(0), "expand", "SELECT 1;", "m/migration.yaml (expand)"};
+  for (const migrator::DryRunScript& script : {later, phase}) {
+    try {
+      driver->dry_run([&] { return std::vector<migrator::DryRunScript>{script}; });
+      ADD_FAILURE() << "dry-ran a declarative phase on SQLite";
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+      EXPECT_THAT(e.what(), HasSubstr("refusing to dry-run 0001_first: a declarative migration needs PostgreSQL"));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace migrator_test
