@@ -60,6 +60,16 @@ void require_free_name(const Catalog& catalog, const TableName& name, const std:
               where + ": " + kind + ": " + name.key() + " already exists (" + what + "); choose another name");
 }
 
+std::string free_relation_name(const Catalog& catalog, const std::string& schema, const std::string& base) {
+  auto taken = [&](const std::string& name) {
+    TableName candidate{schema, name};
+    return catalog.table(candidate) != nullptr || catalog.relations.count(candidate.key()) > 0;
+  };
+  std::string name = base;
+  for (int n = 1; taken(name); ++n) name = base + std::to_string(n);
+  return name;
+}
+
 const CatalogTable& require_table(const Catalog& catalog, const TableName& table, const std::string& where,
                                   const std::string& kind) {
   const CatalogTable* found = catalog.table(table);

@@ -62,6 +62,10 @@ struct PlannedStatement {
   bool concurrent = false;
   std::string cleanup;
   std::string source;  // what of the migration file it checks ("`up` of <file>:<line>"), for errors
+  // A concurrent step that makes a relation: its name (free when expand was planned, but a `sql`
+  // operation before it may take it) and "<kind> at <file>:<line>" of its operation.
+  TableName creates;
+  std::string creates_where;
 };
 
 // A column the sync trigger of its table keeps in step during the window. `old_column` empty: a

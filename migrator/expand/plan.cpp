@@ -143,8 +143,14 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   Phases& phases = plan.phases;
   for (const auto& operation : migration.operations) {
     size_t synced_before = phases.sync.size();
+    size_t expand_before = phases.expand.size();
     operation->start(catalog, phases, shape);
     for (size_t i = synced_before; i < phases.sync.size(); ++i) phases.sync[i].where = migration.where(*operation);
+    for (size_t i = expand_before; i < phases.expand.size(); ++i) {
+      if (!phases.expand[i].creates.table.empty()) {
+        phases.expand[i].creates_where = operation->kind() + " at " + migration.where(*operation);
+      }
+    }
   }
 
   // One backfill job per table: a row's new columns are written together, so no NOT VALID check on
@@ -281,8 +287,25 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     }
   }
 
+  // Each name a concurrent step gives (checked against the catalog above) must still be free once
+  // the transaction's DDL has run: a `sql` operation may make a relation of that name, and a build
+  // that then failed on it (42P07) would leave the migration expanding with an index that is not
+  // its own, which abort's DROP INDEX would take for its own.
+  std::vector<PlannedStatement> name_checks;
+  for (const PlannedStatement& s : phases.expand) {
+    if (s.creates.table.empty()) continue;
+    PlannedStatement check("DO $migrator$ BEGIN IF to_regclass(" + quote_literal(s.creates.quoted()) +
+                           ") IS NOT NULL THEN RAISE EXCEPTION USING ERRCODE = 'duplicate_table', MESSAGE = " +
+                           quote_literal(s.creates.key() + " already exists once the operations before it have run") +
+                           ", HINT = 'Choose another name, or make the sql operation give another.'; END IF; END "
+                           "$migrator$");
+    check.source = s.creates_where;
+    name_checks.push_back(check);
+  }
+
   phases.expand.insert(phases.expand.begin(), prelude.begin(), prelude.end());
   phases.expand.insert(phases.expand.end(), conversion_checks.begin(), conversion_checks.end());
+  phases.expand.insert(phases.expand.end(), name_checks.begin(), name_checks.end());
 
   // Complete: no trigger may outlive the columns it names. The views it changes are locked first,
   // each before its table, in the order a client's statement through a view takes them (LOCK on a

@@ -676,6 +676,58 @@ TEST_F(ExpandPg, ACreateIndexNamedLikeAnExistingIndexIsRefusedAndTheIndexStays) 
   EXPECT_EQ(schema_dump(), before);
 }
 
+// The unique indexes that add_column and alter_column build concurrently: a name taken is refused
+// (alter_column names it) or passed over as PostgreSQL does (add_column's <table>_<column>_key),
+// and abort never drops an index that was there before.
+TEST_F(ExpandPg, AUniqueIndexNeverTakesTheNameOfAnIndexThatIsThere) {
+  database_->exec("CREATE INDEX orders_descr_key ON orders (price)");
+  database_->exec("CREATE INDEX orders_note_key ON orders (price)");
+  std::string before = schema_dump();
+  add("0007_unique",
+      "operations:\n  - alter_column: {table: orders, column: descr, unique: {name: orders_descr_key}}\n");
+  CommandResult taken = migrator({"up"});
+  EXPECT_EQ(taken.exit_code, 3) << taken.out;
+  EXPECT_THAT(taken.err, HasSubstr("0007_unique/migration.yaml:2: alter_column: public.orders_descr_key already "
+                                   "exists (an index); choose another name"));
+  EXPECT_EQ(schema_dump(), before);
+
+  add("0007_unique",
+      "operations:\n"
+      "  - add_column: {table: orders, column: {name: note, type: text, unique: true}}\n"
+      "  - alter_column: {table: orders, column: descr, unique: {name: orders_descr_uq}}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT pg_get_indexdef('orders_note_key1'::regclass)"),
+            "CREATE UNIQUE INDEX orders_note_key1 ON public.orders USING btree (_migrator_new_note)");
+  CommandResult aborted = migrator({"abort", "7"});
+  ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT pg_get_indexdef('orders_note_key'::regclass)"),
+            "CREATE INDEX orders_note_key ON public.orders USING btree (price)");
+}
+
+// A `sql` operation may make a relation under a name that a concurrent index step gives: checked
+// at the end of the expand transaction, which rolls back, instead of a build failing on it after
+// the commit and abort then dropping the sql operation's index as its own.
+TEST_F(ExpandPg, AnIndexNameASqlOperationTakesIsRefusedWithNothingChanged) {
+  std::string before = schema_dump();
+  add("0007_both",
+      "operations:\n"
+      "  - sql: {up: \"CREATE INDEX orders_x ON orders (descr)\", down: \"DROP INDEX orders_x\"}\n"
+      "  - create_index: {name: orders_x, table: orders, columns: [price]}\n");
+  CommandResult dry = migrator({"up", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 1) << dry.out;
+  EXPECT_THAT(dry.out + dry.err, HasSubstr("public.orders_x already exists once the operations before it have run"));
+  CommandResult up = migrator({"up"});
+  EXPECT_EQ(up.exit_code, 1) << up.out;
+  EXPECT_THAT(up.err, HasSubstr("(the create_index at "));
+  EXPECT_THAT(up.err, HasSubstr("0007_both/migration.yaml:3): ERROR: public.orders_x already exists once the "
+                                "operations before it have run"));
+  EXPECT_THAT(up.err, HasSubstr("(SQLSTATE 42P07); rolled back, nothing of it remains"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM migrator.expand_phases WHERE version = 7"), "0");
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {

@@ -21,6 +21,14 @@ class AddColumn : public Operation {
       throw Error(ExitCode::kInvalidMigrations,
                   where + ": add_column: " + table_.key() + " already has a column " + column_.name);
     }
+    // As PostgreSQL names a UNIQUE column's index: <table>_<column>_key, else the first free
+    // <table>_<column>_key<N>.
+    if (column_.unique)
+      unique_name_ = free_relation_name(catalog, table_.schema, table_.table + "_" + column_.name + "_key");
+  }
+
+  void declare(Catalog& catalog) const override {
+    if (column_.unique) catalog.relations[unique_index().key()] = "an index";
   }
 
   void start(const Catalog&, Phases& phases, Shape& shape) const override {
@@ -42,9 +50,11 @@ class AddColumn : public Operation {
                                " FOREIGN KEY (" + physical + ") REFERENCES " + column_.references + " NOT VALID"});
     }
     if (column_.unique) {
-      phases.expand.push_back({"CREATE UNIQUE INDEX CONCURRENTLY " + quote_ident(unique_name()) + " ON " +
-                                   table_.quoted() + " (" + physical + ")",
-                               true, drop_unique_index()});
+      PlannedStatement build("CREATE UNIQUE INDEX CONCURRENTLY " + quote_ident(unique_name()) + " ON " +
+                                 table_.quoted() + " (" + physical + ")",
+                             true, drop_unique_index());
+      build.creates = unique_index();
+      phases.expand.push_back(build);
     }
     if (!up_.empty() || column_.not_null) {
       // Without `up` the sync trigger only refuses NULL (23502, as the new version names the
@@ -101,7 +111,8 @@ class AddColumn : public Operation {
   std::string not_null_name() const { return "_migrator_nn_" + column_.name; }
   std::string check_name() const { return table_.table + "_" + column_.name + "_check"; }
   std::string foreign_key_name() const { return table_.table + "_" + column_.name + "_fkey"; }
-  std::string unique_name() const { return table_.table + "_" + column_.name + "_key"; }
+  const std::string& unique_name() const { return unique_name_; }  // chosen by validate()
+  TableName unique_index() const { return {table_.schema, unique_name_}; }
   std::string drop_unique_index() const {
     return "DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(table_.schema) + "." + quote_ident(unique_name());
   }
@@ -109,6 +120,7 @@ class AddColumn : public Operation {
   TableName table_;
   ColumnSpec column_;
   std::string up_;
+  mutable std::string unique_name_;
 };
 
 }  // namespace

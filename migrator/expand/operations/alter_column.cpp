@@ -33,6 +33,11 @@ class AlterColumn : public Operation {
       throw Error(ExitCode::kInvalidMigrations, where + ": alter_column cannot change " + table_.key() + "." + column_ +
                                                     ": it is in the primary key");
     }
+    if (unique) require_free_name(catalog, unique_index(), where, kind());
+  }
+
+  void declare(Catalog& catalog) const override {
+    if (unique) catalog.relations[unique_index().key()] = "an index";
   }
 
   void start(const Catalog& catalog, Phases& phases, Shape& shape) const override {
@@ -55,9 +60,11 @@ class AlterColumn : public Operation {
                                " NOT VALID"});
     }
     if (unique) {
-      phases.expand.push_back({"CREATE UNIQUE INDEX CONCURRENTLY " + quote_ident(unique->name) + " ON " +
-                                   table_.quoted() + " (" + physical + ")",
-                               true, drop_unique_index()});
+      PlannedStatement build("CREATE UNIQUE INDEX CONCURRENTLY " + quote_ident(unique->name) + " ON " +
+                                 table_.quoted() + " (" + physical + ")",
+                             true, drop_unique_index());
+      build.creates = unique_index();
+      phases.expand.push_back(build);
     }
     std::string up_expr = up.empty() ? quote_ident(column_) : up;
     std::string down_expr = down.empty() ? quote_ident(column_) : down;
@@ -111,6 +118,7 @@ class AlterColumn : public Operation {
  private:
   bool keeps_not_null(const CatalogColumn& old) const { return not_null.value_or(old.not_null); }
   std::string not_null_name() const { return "_migrator_nn_" + column_; }
+  TableName unique_index() const { return {table_.schema, unique->name}; }
   std::string drop_unique_index() const {
     return "DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(table_.schema) + "." + quote_ident(unique->name);
   }

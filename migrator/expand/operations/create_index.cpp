@@ -59,7 +59,9 @@ class CreateIndex : public Operation {
     std::string sql = std::string("CREATE ") + (unique_ ? "UNIQUE " : "") + "INDEX CONCURRENTLY " + quote_ident(name_) +
                       " ON " + table_.quoted() + (method_.empty() ? "" : " USING " + method_) + " (" + columns + ")" +
                       (predicate.empty() ? "" : " WHERE " + predicate);
-    phases.expand.push_back({sql, true, drop()});
+    PlannedStatement build(sql, true, drop());
+    build.creates = index_name();
+    phases.expand.push_back(build);
   }
 
   void complete(const Catalog&, Phases&) const override {}

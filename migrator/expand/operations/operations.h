@@ -45,6 +45,8 @@ std::string alter_table(const TableName& table);
 // relation of the catalog has the name.
 void require_free_name(const Catalog& catalog, const TableName& name, const std::string& where,
                        const std::string& kind);
+// `base`, or the first of base1, base2, ... that no relation of `schema` in the catalog has.
+std::string free_relation_name(const Catalog& catalog, const std::string& schema, const std::string& base);
 // Throws "<where>: <kind> names table <t>, which does not exist" unless the catalog has it.
 const CatalogTable& require_table(const Catalog& catalog, const TableName& table, const std::string& where,
                                   const std::string& kind);
