@@ -807,13 +807,50 @@ PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migr
 }
 
 void PhaseRunner::abort(const Migration& migration) {
-  const int64_t v = static_cast<int64_t>(migration.version);
   PhaseStatements statements = abort_statements(migration);
   auto start = std::chrono::steady_clock::now();
   recording_failure(*connection_, migration, "abort", start, [&] {
-    for (const PlannedStatement& s : statements.concurrent) {
-      run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
+    size_t dropped = 0;
+    try {
+      for (const PlannedStatement& s : statements.concurrent) {
+        run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
+        ++dropped;
+      }
+      abort_transaction(migration, statements, start);
+    } catch (const Error& e) {
+      if (dropped == 0) throw;
+      // The index drops ran (and committed) before what failed: the migration is back to an
+      // expand whose index steps are not all built, which `up` resumes and abort finishes.
+      std::string v = std::to_string(migration.version);
+      std::string what = e.what();
+      const std::string undone = "rolled back, nothing of it remains";
+      if (auto at = what.find(undone); at != std::string::npos) {
+        what.replace(at, undone.size(), "that transaction rolled back");
+      }
+      std::string error = what + "\n" + migration.label() + "'s abort had dropped " + std::to_string(dropped) +
+                          " of its " + std::to_string(statements.concurrent.size()) +
+                          " indexes (concurrently, before that): it is expanding again; `migrator abort " + v +
+                          "` once the cause is mended, or `migrator up` builds them again";
+      try {
+        pqxx::work tx(*connection_);
+        tx.exec_params(
+            "UPDATE migrator.expand_phases SET phase = 'expanding', error = $2, changed_at = now() WHERE version = $1",
+            static_cast<int64_t>(migration.version), what);
+        tx.commit();
+      } catch (const std::exception&) {
+        // The error itself is reported below.
+      }
+      throw Error(e.code(), error);
     }
+  });
+  int64_t ms = ms_since(start);
+  out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;
+}
+
+void PhaseRunner::abort_transaction(const Migration& migration, const PhaseStatements& statements,
+                                    std::chrono::steady_clock::time_point start) {
+  const int64_t v = static_cast<int64_t>(migration.version);
+  {
     run_transaction(
         *connection_, options_, "abort of " + migration.label(), statements.transactional, [&](pqxx::work& tx) {
           insert_history(tx, migration, "abort", "reverted", ms_since(start), "what its expand added is gone");
@@ -828,9 +865,7 @@ void PhaseRunner::abort(const Migration& migration) {
             }
           }
         });
-  });
-  int64_t ms = ms_since(start);
-  out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;
+  }
 }
 
 }  // namespace migrator::expand

@@ -14,6 +14,7 @@
 // lock wait times out; a failed CREATE INDEX CONCURRENTLY is dropped at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -98,6 +99,9 @@ class PhaseRunner {
   // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
   // each alone), then the transaction.
   PhaseStatements abort_statements(const Migration& migration);
+  // Abort's one transaction: its statements, its history row, the phase `aborted`.
+  void abort_transaction(const Migration& migration, const PhaseStatements& statements,
+                         std::chrono::steady_clock::time_point start);
   // Runs expand's CREATE INDEX CONCURRENTLY steps; a failure is recorded and leaves the migration
   // expanding. With `already_built`, an index that is there and valid is kept and counted.
   void build_indexes(const Migration& migration, const std::vector<PlannedStatement>& steps, int* already_built);

@@ -728,6 +728,37 @@ TEST_F(ExpandPg, AnIndexNameASqlOperationTakesIsRefusedWithNothingChanged) {
   EXPECT_EQ(value("SELECT count(*) FROM migrator.expand_phases WHERE version = 7"), "0");
 }
 
+// An abort whose transaction fails after its concurrent index drops committed leaves the migration
+// expanding (not expanded without its indexes, which complete would keep so): `up` builds them
+// again, and abort, once the cause is mended, finishes.
+TEST_F(ExpandPg, AnAbortThatFailsAfterDroppingItsIndexesLeavesTheMigrationExpanding) {
+  std::string before = schema_dump();
+  add("0007_gate",
+      "operations:\n"
+      "  - create_index: {name: orders_price_idx, table: orders, columns: [price]}\n"
+      "  - sql: {up: \"SELECT 1\", down: \"DROP TABLE gate\"}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  CommandResult failed = migrator({"abort", "7"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out;
+  EXPECT_THAT(failed.err, HasSubstr("table \"gate\" does not exist (SQLSTATE 42P01); that transaction rolled back\n"
+                                    "0007_gate's abort had dropped 1 of its 1 indexes"));
+  EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "expanding");
+  EXPECT_EQ(value("SELECT to_regclass('orders_price_idx') IS NULL"), "t");
+  EXPECT_THAT(migrator({"status"}).out, HasSubstr("expanding (abort of 0007_gate failed at `DROP TABLE gate`"));
+  CommandResult refused = migrator({"complete", "7", "--no-backup"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+
+  CommandResult resumed = migrator({"up"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr("resumed: 1 of 1 index steps built"));
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'orders_price_idx'::regclass"), "t");
+
+  database_->exec("CREATE TABLE gate ()");  // what the sql operation's down drops
+  CommandResult aborted = migrator({"abort", "7"});
+  ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
+  EXPECT_EQ(schema_dump(), before);
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {
