@@ -909,8 +909,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     }
     driver->lock();
     if (complete->parsed()) {
-      phase_runner->check_complete(*migration);
-      if (!complete_no_backup) {
+      bool drops_only = phase_runner->drops_pending(*migration);
+      if (!drops_only) phase_runner->check_complete(*migration);
+      if (!complete_no_backup && !drops_only) {
         print_backup(migrator::open_backups(url, backup_options)->backup("before complete of " + migration->label(), {}),
                      "backed up to");
       }

@@ -28,7 +28,14 @@ std::string describe_state(const MigrationStatus& status) {
   switch (status.state) {
     case MigrationState::kApplied:
       if (status.phase == "complete") {
-        return "complete (expand-contract; applied " + status.applied_at + " by " + status.applied_by + ")";
+        std::string unfinished;
+        if (!status.phase_error.empty()) {
+          unfinished =
+              "; an index drop did not finish: " + status.phase_error.substr(0, status.phase_error.find('\n')) +
+              "; `migrator complete " + std::to_string(status.version) + "` runs it again";
+        }
+        return "complete (expand-contract; applied " + status.applied_at + " by " + status.applied_by + unfinished +
+               ")";
       }
       return "applied " + status.applied_at + " by " + status.applied_by + " in " +
              std::to_string(status.execution_ms) + " ms";
@@ -152,7 +159,12 @@ std::vector<MigrationStatus> Engine::status() {
   if (phases_) {
     for (const auto& [version, phase] : phases_()) {
       auto found = by_version.find(version);
-      if (found == by_version.end() || found->second.state != MigrationState::kPending) continue;
+      if (found == by_version.end()) continue;
+      if (found->second.state == MigrationState::kApplied && phase.phase == "complete") {
+        found->second.phase_error = phase.error;  // an index drop that did not finish
+        continue;
+      }
+      if (found->second.state != MigrationState::kPending) continue;
       found->second.phase = phase.phase;
       found->second.backfill_rows_done = phase.backfill_rows_done;
       found->second.backfill_rows_total = phase.backfill_rows_total;

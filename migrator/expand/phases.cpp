@@ -500,16 +500,18 @@ void PhaseRunner::resume_expand(const Migration& migration) {
 void PhaseRunner::finish_expand(const Migration& migration, int64_t ms, const std::string& schemas,
                                 const std::string& resumed) {
   const int64_t v = static_cast<int64_t>(migration.version);
+  // A migration that changes no table's shape (drop_index, sql alone) has no version schema.
+  std::string views = schemas.empty() ? "no table changes shape, so there is no version schema"
+                                      : "the new version's views are in " + schemas;
   out_ << "expanded " << migration.label() << " (" << ms << " ms" << (resumed.empty() ? "" : "; " + resumed)
-       << "): the new version's views are in " << schemas << std::endl;
+       << "): " << views << std::endl;
   {
     pqxx::work tx(*connection_);
     tx.exec_params(
         "UPDATE migrator.expand_phases SET phase = 'backfilling', error = '', changed_at = now() WHERE "
         "version = $1",
         v);
-    insert_history(tx, migration, "expand", "applied", ms,
-                   "the new version's views are in " + schemas + (resumed.empty() ? "" : "; " + resumed));
+    insert_history(tx, migration, "expand", "applied", ms, views + (resumed.empty() ? "" : "; " + resumed));
     tx.commit();
   }
   backfill(migration);
@@ -619,10 +621,14 @@ void PhaseRunner::backfill(const Migration& migration) {
 void PhaseRunner::check_complete(const Migration& migration) {
   PhaseRow row = require_row(migration, "complete");
   const int64_t v = static_cast<int64_t>(migration.version);
+  if (row.phase == "complete") {
+    refuse("refusing to complete " + migration.label() + ", nothing was changed: it is already complete");
+  }
   if (row.phase != "expanded") {
     refuse("refusing to complete " + migration.label() + ", nothing was changed: its phase is " + row.phase +
            (row.phase == "backfilling" ? "; `migrator backfill " + std::to_string(migration.version) + "` finishes it"
             : row.phase == "expanding" ? "; `migrator up` resumes its expand (an index step), then backfills"
+            : row.phase == "aborted"   ? "; `migrator up` expands it anew"
                                        : std::string()));
   }
   bool has_backfill = false;
@@ -748,6 +754,10 @@ PhaseRunner::PhaseStatements PhaseRunner::contract(const Migration& migration) {
 }
 
 std::vector<DryRunScript> PhaseRunner::complete_dry_run_scripts(const Migration& migration) {
+  if (drops_pending(migration)) {
+    PhaseStatements c = contract(migration);
+    return {phase_script(migration, "complete", {&c.concurrent})};
+  }
   check_complete(migration);
   PhaseStatements c = contract(migration);
   return {phase_script(migration, "complete", {&c.validations, &c.transactional, &c.concurrent})};
@@ -758,7 +768,60 @@ std::vector<DryRunScript> PhaseRunner::abort_dry_run_scripts(const Migration& mi
   return {phase_script(migration, "abort", {&c.concurrent, &c.transactional})};
 }
 
+bool PhaseRunner::drops_pending(const Migration& migration) {
+  std::map<uint64_t, PhaseRow> rows = phases();
+  auto found = rows.find(migration.version);
+  return found != rows.end() && found->second.phase == "complete" && !found->second.error.empty() &&
+         found->second.checksum == migration.checksum;
+}
+
+// The index drops complete runs after its transaction, each committed alone: where one failed the
+// migration is complete with that error kept, and `complete` runs the drops again (an index
+// already gone is passed over; one a failed drop left invalid is dropped).
+void PhaseRunner::run_complete_drops(const Migration& migration, const std::vector<PlannedStatement>& drops) {
+  const int64_t v = static_cast<int64_t>(migration.version);
+  const std::string prefix = "DROP INDEX CONCURRENTLY ";
+  try {
+    for (const PlannedStatement& statement : drops) {
+      if (statement.sql.rfind(prefix, 0) == 0) {
+        std::string index = statement.sql.substr(prefix.size());
+        if (index.rfind("IF EXISTS ", 0) == 0) index = index.substr(10);
+        pqxx::read_transaction tx(*connection_);
+        bool gone = tx.exec_params1("SELECT to_regclass($1) IS NULL", index)[0].as<bool>();
+        tx.commit();
+        if (gone) continue;
+      }
+      run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
+    }
+  } catch (const Error& e) {
+    try {
+      pqxx::work tx(*connection_);
+      tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
+                     std::string(e.what()));
+      tx.commit();
+    } catch (const std::exception&) {
+      // The error itself is reported below.
+    }
+    throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
+                              " is complete (its contract transaction committed) but that index drop did not "
+                              "finish: `migrator complete " +
+                              std::to_string(migration.version) + "` runs the drops again");
+  }
+  pqxx::work tx(*connection_);
+  tx.exec_params("UPDATE migrator.expand_phases SET error = '', changed_at = now() WHERE version = $1", v);
+  tx.commit();
+}
+
 void PhaseRunner::complete(const Migration& migration) {
+  if (drops_pending(migration)) {
+    auto start = std::chrono::steady_clock::now();
+    recording_failure(*connection_, migration, "complete", start,
+                      [&] { run_complete_drops(migration, contract(migration).concurrent); });
+    record_history(*connection_, migration, "complete", "applied", ms_since(start), "its index drops finished");
+    out_ << "completed " << migration.label() << " (" << ms_since(start) << " ms): its index drops finished"
+         << std::endl;
+    return;
+  }
   check_complete(migration);  // expanded, backfill done, file unchanged, flag gate
   const int64_t v = static_cast<int64_t>(migration.version);
   PhaseStatements c = contract(migration);
@@ -785,9 +848,7 @@ void PhaseRunner::complete(const Migration& migration) {
           insert_history(tx, migration, "complete", "applied", ms, "contracted; applied");
         },
         true);
-    for (const PlannedStatement& statement : c.concurrent) {
-      run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
-    }
+    run_complete_drops(migration, c.concurrent);
   });
   int64_t ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   out_ << "completed " << migration.label() << " (" << ms << " ms)" << std::endl;

@@ -71,6 +71,9 @@ class PhaseRunner {
   void complete(const Migration& migration);
   // The refusals of complete(), alone: to call before taking a backup for it.
   void check_complete(const Migration& migration);
+  // Whether the migration is complete but an index drop of its contract failed (after the contract
+  // transaction committed): complete() then runs the drops again, and needs no backup.
+  bool drops_pending(const Migration& migration);
   // Undoes the expand of a migration not yet complete.
   void abort(const Migration& migration);
 
@@ -99,6 +102,8 @@ class PhaseRunner {
   // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
   // each alone), then the transaction.
   PhaseStatements abort_statements(const Migration& migration);
+  // Runs complete's concurrent steps (index drops); a failure is kept in the phase row's error.
+  void run_complete_drops(const Migration& migration, const std::vector<PlannedStatement>& drops);
   // Abort's one transaction: its statements, its history row, the phase `aborted`.
   void abort_transaction(const Migration& migration, const PhaseStatements& statements,
                          std::chrono::steady_clock::time_point start);

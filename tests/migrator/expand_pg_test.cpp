@@ -513,7 +513,7 @@ TEST_F(ExpandPg, AbortRestoresTheExactCatalog) {
   EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ',' ORDER BY id) FROM public.orders"), "1:10,2:20,3:30");
   EXPECT_THAT(migrator({"status"}).out, HasSubstr("aborted (pending again"));
   EXPECT_EQ(history(3), "expand applied, backfill completed, abort reverted");
-  EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted"));
+  EXPECT_THAT(migrator({"complete", "3"}).err, HasSubstr("its phase is aborted; `migrator up` expands it anew"));
   // Expanded again after the abort (backfilled anew, rows 1 to 3), then completed.
   CommandResult again = migrator({"up"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
@@ -757,6 +757,39 @@ TEST_F(ExpandPg, AnAbortThatFailsAfterDroppingItsIndexesLeavesTheMigrationExpand
   CommandResult aborted = migrator({"abort", "7"});
   ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
   EXPECT_EQ(schema_dump(), before);
+}
+
+// complete's index drops run after its transaction commits, each alone: one that fails leaves the
+// migration complete with the error kept and shown, and `complete` runs the drops again.
+TEST_F(ExpandPg, ACompleteWhoseIndexDropFailsSaysSoAndCompleteRunsTheDropAgain) {
+  database_->exec("CREATE INDEX orders_descr_idx ON orders (descr)");
+  add("0007_drop", "operations:\n  - drop_index: {name: orders_descr_idx}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("no table changes shape, so there is no version schema"));
+  pqxx::connection holder(database_->url());
+  pqxx::work hold(holder);
+  hold.exec("LOCK TABLE orders IN SHARE UPDATE EXCLUSIVE MODE");  // what DROP INDEX CONCURRENTLY waits for
+  CommandResult failed = migrator({"--lock-timeout", "100ms", "--lock-retries", "0", "complete", "7", "--no-backup"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out;
+  EXPECT_THAT(failed.err, HasSubstr("0007_drop is complete (its contract transaction committed) but that index drop "
+                                    "did not finish: `migrator complete 7` runs the drops again"));
+  EXPECT_THAT(migrator({"status"}).out,
+              HasSubstr("; an index drop did not finish: complete of 0007_drop failed at `DROP INDEX CONCURRENTLY "
+                        "\"public\".\"orders_descr_idx\"`: ERROR: canceling statement due to lock timeout"));
+  EXPECT_EQ(value("SELECT to_regclass('orders_descr_idx') IS NOT NULL"), "t");
+  hold.abort();
+
+  CommandResult again = migrator({"complete", "7"});  // no backup: only the drops are left
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_THAT(again.out, HasSubstr("completed 0007_drop"));
+  EXPECT_THAT(again.out, HasSubstr("its index drops finished"));
+  EXPECT_THAT(again.out, Not(HasSubstr("backed up")));
+  EXPECT_EQ(value("SELECT to_regclass('orders_descr_idx') IS NULL"), "t");
+  EXPECT_THAT(migrator({"status"}).out, Not(HasSubstr("did not finish")));
+  CommandResult done = migrator({"complete", "7"});
+  EXPECT_EQ(done.exit_code, 3);
+  EXPECT_THAT(done.err, HasSubstr("it is already complete"));
 }
 
 // An index created with a type change of its column is on the new column, and complete keeps it
