@@ -122,12 +122,21 @@ struct Shape {
   ViewShape* find(const TableName& table);
 };
 
+// A relation, or a column of one (`column` set), that complete drops: what depends on it there
+// (a view, another table's foreign key) would make complete fail, so complete refuses first.
+struct CompleteDrop {
+  TableName relation;
+  std::string column;
+  std::string where;  // "<kind> at <file>:<line>" of the operation
+};
+
 struct Phases {
   std::vector<PlannedStatement> expand;
   std::vector<PlannedStatement> complete;
   std::vector<PlannedStatement> abort;  // in the order they run
   std::vector<SyncColumn> sync;
   std::vector<PlannedBackfill> backfill;
+  std::vector<CompleteDrop> drops;
 };
 
 class Operation {

@@ -127,6 +127,105 @@ std::vector<std::string> text_array(const pqxx::field& field) {
   return items;
 }
 
+// What complete drops, as the stored plan keeps it.
+nlohmann::json drops_json(const std::vector<CompleteDrop>& drops) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const CompleteDrop& drop : drops) {
+    list.push_back({{"schema", drop.relation.schema},
+                    {"relation", drop.relation.table},
+                    {"column", drop.column},
+                    {"where", drop.where}});
+  }
+  return list;
+}
+
+// What would make complete's drops fail: objects outside the migrator that depend on a relation
+// or column it drops (a view over it, another table's foreign key, a trigger on the column), as
+// "<where>: <what it drops> has <dependent>". The views of the version schemas complete drops
+// first (those of migrations completed before this one) do not count.
+std::vector<std::string> complete_blockers(pqxx::transaction_base& tx, const nlohmann::json& drops, int64_t version) {
+  std::vector<std::string> found;
+  if (drops.empty()) return found;
+  pqxx::result rows = tx.exec_params(
+      "WITH target AS ("
+      "  SELECT x.*, to_regclass(format('%I.%I', x.schema, x.relation)) AS rel "
+      "  FROM jsonb_to_recordset($1::jsonb) AS x(schema text, relation text, \"column\" text, \"where\" text)), "
+      "dropped_first AS ("
+      "  SELECT unnest(version_schemas) AS nspname FROM migrator.expand_phases WHERE phase = 'complete' AND version < "
+      "$2) "
+      "SELECT DISTINCT t.\"where\", t.schema || '.' || t.relation || CASE WHEN t.\"column\" <> '' "
+      "  THEN '.' || t.\"column\" ELSE '' END, "
+      "  CASE WHEN r.oid IS NOT NULL THEN (SELECT type || ' ' || identity FROM "
+      "pg_identify_object('pg_class'::regclass, "
+      "r.ev_class, 0)) ELSE (SELECT type || ' ' || identity FROM pg_identify_object(d.classid, d.objid, d.objsubid)) "
+      "END "
+      "FROM target t "
+      "JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = t.rel AND d.deptype = 'n' "
+      "  AND (t.\"column\" = '' OR d.refobjsubid = (SELECT a.attnum FROM pg_attribute a "
+      "    WHERE a.attrelid = t.rel AND a.attname = t.\"column\" AND NOT a.attisdropped)) "
+      "LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid "
+      "LEFT JOIN pg_class v ON v.oid = r.ev_class "
+      "LEFT JOIN pg_namespace n ON n.oid = v.relnamespace "
+      "WHERE NOT coalesce(v.oid = t.rel OR n.nspname IN (SELECT nspname FROM dropped_first), false) "
+      "ORDER BY 1, 2, 3",
+      drops.dump(), version);
+  for (const pqxx::row& row : rows) {
+    found.push_back(row[0].as<std::string>() + ": " + row[1].as<std::string>() + " has " + row[2].as<std::string>() +
+                    " depending on it");
+  }
+  return found;
+}
+
+// The objects outside `schemas` (version schemas that a DROP SCHEMA ... CASCADE is about to drop)
+// that depend on something inside them, e.g. "view public.report over public_v0007.orders": the
+// CASCADE would drop them without a word.
+std::vector<std::string> version_schema_dependents(pqxx::transaction_base& tx,
+                                                   const std::vector<std::string>& schemas) {
+  std::vector<std::string> found;
+  if (schemas.empty()) return found;
+  pqxx::result rows = tx.exec_params(
+      "WITH dependent AS ("
+      "  SELECT DISTINCT c.oid AS inside, coalesce(r.ev_class, d.objid) AS objid, "
+      "    CASE WHEN r.oid IS NOT NULL THEN 'pg_class'::regclass ELSE d.classid END AS classid, "
+      "    CASE WHEN r.oid IS NOT NULL THEN 0 ELSE d.objsubid END AS objsubid "
+      "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ANY($1::text[]) "
+      "  JOIN pg_depend d ON d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid AND d.deptype = 'n' "
+      "  LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid) "
+      "SELECT o.type || ' ' || o.identity || ' over ' || i.identity "
+      "FROM dependent x, pg_identify_object(x.classid, x.objid, x.objsubid) o, "
+      "  pg_identify_object('pg_class'::regclass, x.inside, 0) i "
+      "WHERE o.schema IS DISTINCT FROM i.schema AND NOT coalesce(o.schema = ANY($1::text[]), false) "
+      "ORDER BY 1",
+      array_literal(schemas));
+  for (const pqxx::row& row : rows) found.push_back(row[0].as<std::string>());
+  return found;
+}
+
+// The version schemas of the migrations completed before `version` that share a base schema with
+// `mine` (its own version schemas): complete drops them, since no client may use them any more.
+std::vector<std::string> older_version_schemas(pqxx::transaction_base& tx, int64_t version,
+                                               const std::vector<std::string>& mine) {
+  std::vector<std::string> older;
+  for (const pqxx::row& other : tx.exec_params(
+           "SELECT version_schemas FROM migrator.expand_phases WHERE phase = 'complete' AND version < $1", version)) {
+    for (const std::string& schema : text_array(other[0])) {
+      for (const std::string& own : mine) {
+        std::string prefix = own.substr(0, own.rfind("_v") + 2);
+        if (schema.rfind(prefix, 0) == 0) older.push_back(schema);
+      }
+    }
+  }
+  return older;
+}
+
+// "a; b; c (and 2 more)": at most `shown` of `items`.
+std::string some_of(const std::vector<std::string>& items, size_t shown) {
+  std::string text;
+  for (size_t i = 0; i < items.size() && i < shown; ++i) text += (i == 0 ? "" : "; ") + items[i];
+  if (items.size() > shown) text += " (and " + std::to_string(items.size() - shown) + " more)";
+  return text;
+}
+
 // Runs `statements` (none concurrent) and `record` in one transaction with SET LOCAL lock_timeout,
 // retrying with exponential backoff while a lock wait times out (SQLSTATE 55P03). `record` (which
 // writes the migrator's own tables) runs first where `record_first`, so that the table locks the
@@ -418,6 +517,7 @@ void PhaseRunner::expand(const Migration& migration) {
   nlohmann::json stored = {{"complete", statements_json(plan.phases.complete)},
                            {"abort", statements_json(plan.phases.abort)},
                            {"expand_concurrent", statements_json(concurrent)},
+                           {"drops", drops_json(plan.phases.drops)},
                            {"backfill", backfill_json(plan.phases.backfill)}};
   auto start = std::chrono::steady_clock::now();
   const int64_t v = static_cast<int64_t>(migration.version);
@@ -505,6 +605,16 @@ void PhaseRunner::finish_expand(const Migration& migration, int64_t ms, const st
                                       : "the new version's views are in " + schemas;
   out_ << "expanded " << migration.label() << " (" << ms << " ms" << (resumed.empty() ? "" : "; " + resumed)
        << "): " << views << std::endl;
+  {
+    nlohmann::json stored = stored_plan(*connection_, migration);
+    pqxx::read_transaction tx(*connection_);
+    std::vector<std::string> blockers =
+        stored.contains("drops") ? complete_blockers(tx, stored.at("drops"), v) : std::vector<std::string>{};
+    for (const std::string& blocker : blockers) {
+      out_ << "note: " << blocker << "; `migrator complete " << migration.version
+           << "` refuses until it is dropped or redefined" << std::endl;
+    }
+  }
   {
     pqxx::work tx(*connection_);
     tx.exec_params(
@@ -646,6 +756,26 @@ void PhaseRunner::check_complete(const Migration& migration) {
            "backfill " +
            std::to_string(migration.version) + "` finishes it");
   }
+  {
+    nlohmann::json stored = stored_plan(*connection_, migration);
+    pqxx::read_transaction tx(*connection_);
+    if (stored.contains("drops")) {  // a plan stored by an earlier release has none
+      std::vector<std::string> blockers = complete_blockers(tx, stored.at("drops"), v);
+      if (!blockers.empty()) {
+        refuse("refusing to complete " + migration.label() + ", nothing was changed: what it drops has dependents, " +
+               "which would make it fail: " + some_of(blockers, 5) +
+               "; drop them, or redefine them over the new version's columns, then complete");
+      }
+    }
+    std::vector<std::string> mine =
+        text_array(tx.exec_params1("SELECT version_schemas FROM migrator.expand_phases WHERE version = $1", v)[0]);
+    std::vector<std::string> outside = version_schema_dependents(tx, older_version_schemas(tx, v, mine));
+    if (!outside.empty()) {
+      refuse("refusing to complete " + migration.label() + ", nothing was changed: it drops the version schemas of " +
+             "the migrations completed before it, and objects outside them depend on them: " + some_of(outside, 5) +
+             "; drop them or redefine them over the tables, then complete");
+    }
+  }
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
   if (declarative.requires_flag) check_flag(migration, *declarative.requires_flag);
 }
@@ -730,15 +860,7 @@ PhaseRunner::PhaseStatements PhaseRunner::contract(const Migration& migration) {
     pqxx::row r = tx.exec_params1("SELECT plan, version_schemas FROM migrator.expand_phases WHERE version = $1", v);
     stored = nlohmann::json::parse(r[0].as<std::string>());
     mine = text_array(r[1]);
-    for (const pqxx::row& other : tx.exec_params(
-             "SELECT version_schemas FROM migrator.expand_phases WHERE phase = 'complete' AND version < $1", v)) {
-      for (const std::string& schema : text_array(other[0])) {
-        for (const std::string& own : mine) {
-          std::string prefix = own.substr(0, own.rfind("_v") + 2);
-          if (schema.rfind(prefix, 0) == 0) older_schemas.push_back(schema);
-        }
-      }
-    }
+    older_schemas = older_version_schemas(tx, v, mine);
   }
   PhaseStatements contract;
   for (const std::string& schema : older_schemas) {
@@ -858,6 +980,16 @@ PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migr
   PhaseRow row = require_row(migration, "abort");
   if (row.phase == "complete" || row.phase == "aborted") {
     refuse("refusing to abort " + migration.label() + ", nothing was changed: it is already " + row.phase);
+  }
+  {
+    pqxx::read_transaction tx(*connection_);
+    std::vector<std::string> outside = version_schema_dependents(
+        tx, text_array(tx.exec_params1("SELECT version_schemas FROM migrator.expand_phases WHERE version = $1",
+                                       static_cast<int64_t>(migration.version))[0]));
+    if (!outside.empty()) {
+      refuse("refusing to abort " + migration.label() + ", nothing was changed: it drops its version schema, and " +
+             "objects outside it depend on it: " + some_of(outside, 5) + "; drop them or redefine them, then abort");
+    }
   }
   nlohmann::json stored = stored_plan(*connection_, migration);
   PhaseStatements statements;

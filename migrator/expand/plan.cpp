@@ -315,7 +315,13 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   if (!trigger_views.empty()) contract.push_back({"LOCK TABLE " + trigger_views + " IN ACCESS EXCLUSIVE MODE"});
   contract.insert(contract.end(), drop_triggers.begin(), drop_triggers.end());
   contract.insert(contract.end(), drop_insert_triggers.begin(), drop_insert_triggers.end());
-  for (const auto& operation : migration.operations) operation->complete(catalog, phases);
+  for (const auto& operation : migration.operations) {
+    size_t drops_before = phases.drops.size();
+    operation->complete(catalog, phases);
+    for (size_t i = drops_before; i < phases.drops.size(); ++i) {
+      phases.drops[i].where = operation->kind() + " at " + migration.where(*operation);
+    }
+  }
   contract.insert(contract.end(), phases.complete.begin(), phases.complete.end());
   phases.complete = contract;
 

@@ -792,6 +792,62 @@ TEST_F(ExpandPg, ACompleteWhoseIndexDropFailsSaysSoAndCompleteRunsTheDropAgain) 
   EXPECT_THAT(done.err, HasSubstr("it is already complete"));
 }
 
+// A view of the application's over a column that complete drops would make complete fail after
+// its backup: expand notes it, and complete refuses (before the backup) naming the view and the
+// operation, until the view is gone.
+TEST_F(ExpandPg, CompleteRefusesWhileAViewDependsOnAColumnItDrops) {
+  database_->exec("CREATE VIEW order_report AS SELECT id, price, descr FROM orders");
+  add("0007_shape",
+      "operations:\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: \"price::text\"}\n"
+      "  - drop_column: {table: orders, column: descr}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("note: alter_column at "));
+  EXPECT_THAT(up.out, HasSubstr("0007_shape/migration.yaml:2: public.orders.price has view public.order_report "
+                                "depending on it; `migrator complete 7` refuses until it is dropped or redefined"));
+  std::string before = schema_dump();
+  CommandResult refused = migrator({"complete", "7"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_THAT(refused.err, HasSubstr("refusing to complete 0007_shape, nothing was changed: what it drops has "
+                                     "dependents, which would make it fail: alter_column at "));
+  EXPECT_THAT(refused.err, HasSubstr("0007_shape/migration.yaml:3: public.orders.descr has view public.order_report "
+                                     "depending on it"));
+  EXPECT_THAT(refused.out + refused.err, Not(HasSubstr("backed up")));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "expanded");
+
+  database_->exec("DROP VIEW order_report");
+  complete(7);
+  EXPECT_EQ(columns_of("public.orders"), "id bigint not null, price integer not null");
+}
+
+// abort drops its version schema, and complete the schemas of the migrations completed before it,
+// each with CASCADE: a view of the application's over one of their views would go with it, so
+// both refuse, naming it, while there is one.
+TEST_F(ExpandPg, NoVersionSchemaIsDroppedWithAViewOfTheApplicationsOverIt) {
+  add("0007_rename", "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  database_->exec("CREATE VIEW described AS SELECT id, description FROM public_v0007.orders");
+  CommandResult abort = migrator({"abort", "7"});
+  EXPECT_EQ(abort.exit_code, 3) << abort.out;
+  EXPECT_THAT(abort.err, HasSubstr("refusing to abort 0007_rename, nothing was changed: it drops its version schema, "
+                                   "and objects outside it depend on it: view public.described over "
+                                   "public_v0007.orders"));
+  complete(7);  // its own version schema stays
+  add("0008_retype", "operations:\n  - alter_column: {table: orders, column: price, not_null: false}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  CommandResult refused = migrator({"complete", "8", "--no-backup"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_THAT(refused.err, HasSubstr("it drops the version schemas of the migrations completed before it, and objects "
+                                     "outside them depend on them: view public.described over public_v0007.orders"));
+  EXPECT_EQ(value("SELECT count(*) FROM pg_views WHERE viewname = 'described'"), "1");
+  database_->exec("CREATE OR REPLACE VIEW described AS SELECT id, description FROM public.orders");
+  complete(8);
+  EXPECT_EQ(value("SELECT to_regnamespace('public_v0007') IS NULL"), "t");
+  EXPECT_EQ(value("SELECT count(*) FROM described"), value("SELECT count(*) FROM orders"));
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {

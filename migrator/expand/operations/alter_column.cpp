@@ -90,6 +90,7 @@ class AlterColumn : public Operation {
     std::string physical = quote_ident(new_column_name(column_));
     std::string name = quote_ident(column_);
     phases.complete.push_back({alter_table(table_) + "DROP COLUMN " + name});
+    phases.drops.push_back({table_, column_, ""});
     phases.complete.push_back({alter_table(table_) + "RENAME COLUMN " + physical + " TO " + name});
     if (type.empty() && !old.default_expr.empty()) {
       phases.complete.push_back({alter_table(table_) + "ALTER COLUMN " + name + " SET DEFAULT " + old.default_expr});

@@ -43,6 +43,7 @@ class DropColumn : public Operation {
 
   void complete(const Catalog&, Phases& phases) const override {
     phases.complete.push_back({alter_table(table_) + "DROP COLUMN " + quote_ident(column_)});
+    phases.drops.push_back({table_, column_, ""});
   }
 
   void rollback(const Catalog&, Phases&) const override {}

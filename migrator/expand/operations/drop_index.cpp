@@ -13,6 +13,7 @@ class DropIndex : public Operation {
   void start(const Catalog&, Phases&, Shape&) const override {}
   void complete(const Catalog&, Phases& phases) const override {
     phases.complete.push_back({"DROP INDEX CONCURRENTLY " + index_.quoted(), true});
+    phases.drops.push_back({index_, "", ""});
   }
   void rollback(const Catalog&, Phases&) const override {}
 

@@ -17,6 +17,7 @@ class DropTable : public Operation {
   }
   void complete(const Catalog&, Phases& phases) const override {
     phases.complete.push_back({"DROP TABLE " + table_.quoted()});
+    phases.drops.push_back({table_, "", ""});
   }
   void rollback(const Catalog&, Phases&) const override {}
 
