@@ -337,7 +337,9 @@ Catalog read_catalog(pqxx::transaction_base& tx) {
     table.columns.push_back(column);
   }
   pqxx::result others = tx.exec(
-      "SELECT n.nspname, c.relname, CASE c.relkind WHEN 'i' THEN 'an index' WHEN 'I' THEN 'an index' "
+      "SELECT n.nspname, c.relname, CASE c.relkind WHEN 'i' THEN coalesce((SELECT 'the index of constraint ' || "
+      "k.conname FROM pg_constraint k WHERE k.conindid = c.oid AND k.contype IN ('p', 'u', 'x') LIMIT 1), 'an index') "
+      "WHEN 'I' THEN 'an index' "
       "WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'S' THEN 'a sequence' "
       "WHEN 'f' THEN 'a foreign table' WHEN 'c' THEN 'a composite type' ELSE 'a table' END "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

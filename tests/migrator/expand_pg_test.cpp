@@ -848,6 +848,21 @@ TEST_F(ExpandPg, NoVersionSchemaIsDroppedWithAViewOfTheApplicationsOverIt) {
   EXPECT_EQ(value("SELECT count(*) FROM described"), value("SELECT count(*) FROM orders"));
 }
 
+// drop_index checks its index against the catalog: a primary key's index cannot go by DROP INDEX.
+TEST_F(ExpandPg, DropIndexOfAConstraintsIndexOrOfNoIndexIsRefusedWithTheLine) {
+  std::string before = schema_dump();
+  add("0007_drop", "operations:\n  - drop_index: {name: orders_pkey}\n");
+  CommandResult pkey = migrator({"up"});
+  EXPECT_EQ(pkey.exit_code, 3) << pkey.out;
+  EXPECT_THAT(pkey.err, HasSubstr("0007_drop/migration.yaml:2: drop_index cannot drop public.orders_pkey: it is the "
+                                  "index of constraint orders_pkey"));
+  add("0007_drop", "operations:\n  - drop_index: {name: orders_missing_idx}\n");
+  CommandResult missing = migrator({"up"});
+  EXPECT_EQ(missing.exit_code, 3) << missing.out;
+  EXPECT_THAT(missing.err, HasSubstr("drop_index names index public.orders_missing_idx, which does not exist"));
+  EXPECT_EQ(schema_dump(), before);
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {

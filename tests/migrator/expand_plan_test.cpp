@@ -48,6 +48,8 @@ Catalog orders_catalog() {
   catalog.tables["public.customers"] = customers;
   catalog.relations["public.orders_pkey"] = "an index";
   catalog.relations["public.order_totals"] = "a view";
+  catalog.relations["public.old_idx"] = "an index";
+  catalog.relations["public.customers_name_key"] = "the index of constraint customers_name_key";
   return catalog;
 }
 
@@ -174,6 +176,20 @@ TEST(DeclarativePlan, RefusesANameAnotherRelationHasWithTheLine) {
   Catalog other = orders_catalog();
   other.relations["audit.i"] = "an index";
   EXPECT_NO_THROW(plan("operations:\n  - create_index: {name: i, table: orders, columns: [price]}\n", other));
+}
+
+TEST(DeclarativePlan, DropIndexRefusesWhatIsNoIndexItCanDropWithTheLine) {
+  EXPECT_THAT(plan_error("operations:\n  - drop_index: {name: nope}\n"),
+              HasSubstr("m/migration.yaml:2: drop_index names index public.nope, which does not exist"));
+  EXPECT_THAT(plan_error("operations:\n  - drop_index: {name: customers}\n"),
+              HasSubstr("m/migration.yaml:2: drop_index names public.customers, which is a table, not an index"));
+  EXPECT_THAT(plan_error("operations:\n  - drop_index: {name: order_totals}\n"),
+              HasSubstr("which is a view, not an index"));
+  EXPECT_THAT(plan_error("operations:\n  - drop_index: {name: customers_name_key}\n"),
+              HasSubstr("m/migration.yaml:2: drop_index cannot drop public.customers_name_key: it is the index of "
+                        "constraint customers_name_key; drop the constraint instead"));
+  Plan p = plan("operations:\n  - drop_index: {name: old_idx}\n");
+  EXPECT_THAT(sql(p.phases.complete), ::testing::Contains("DROP INDEX CONCURRENTLY \"public\".\"old_idx\""));
 }
 
 TEST(DeclarativePlan, RenameColumnOnlyReshapesTheNewVersionUntilComplete) {
