@@ -48,7 +48,7 @@ std::string describe(const pqxx::sql_error& e) {
 nlohmann::json statements_json(const std::vector<PlannedStatement>& statements) {
   nlohmann::json list = nlohmann::json::array();
   for (const PlannedStatement& s : statements) {
-    list.push_back({{"sql", s.sql}, {"concurrent", s.concurrent}, {"cleanup", s.cleanup}});
+    list.push_back({{"sql", s.sql}, {"concurrent", s.concurrent}, {"cleanup", s.cleanup}, {"source", s.source}});
   }
   return list;
 }
@@ -58,6 +58,7 @@ std::vector<PlannedStatement> statements_from(const nlohmann::json& list) {
   for (const auto& s : list) {
     statements.emplace_back(s.at("sql").get<std::string>(), s.at("concurrent").get<bool>(),
                             s.at("cleanup").get<std::string>());
+    statements.back().source = s.value("source", "");  // a plan stored by an earlier release has none
   }
   return statements;
 }
@@ -300,9 +301,10 @@ void run_concurrent(pqxx::connection& connection, const PhaseOptions& options, c
           backoff = std::min<int64_t>(backoff * 2, 60000);
           continue;
         }
+        std::string source = statement.source.empty() ? "" : " (the " + statement.source + ")";
         throw Error(
             ExitCode::kMigrationFailed,
-            what + " failed at `" + one_line(statement.sql) + "`: " + describe(e) +
+            what + " failed at `" + one_line(statement.sql) + "`" + source + ": " + describe(e) +
                 (statement.cleanup.empty() || !ours ? "" : "; dropped what it left (" + statement.cleanup + ")"));
       }
     } catch (const pqxx::broken_connection& e) {

@@ -146,10 +146,10 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     size_t expand_before = phases.expand.size();
     operation->start(catalog, phases, shape);
     for (size_t i = synced_before; i < phases.sync.size(); ++i) phases.sync[i].where = migration.where(*operation);
+    std::string at = operation->kind() + " at " + migration.where(*operation);
     for (size_t i = expand_before; i < phases.expand.size(); ++i) {
-      if (!phases.expand[i].creates.table.empty()) {
-        phases.expand[i].creates_where = operation->kind() + " at " + migration.where(*operation);
-      }
+      if (phases.expand[i].source.empty()) phases.expand[i].source = at;
+      if (!phases.expand[i].creates.table.empty()) phases.expand[i].creates_where = at;
     }
   }
 
@@ -317,9 +317,12 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   contract.insert(contract.end(), drop_insert_triggers.begin(), drop_insert_triggers.end());
   for (const auto& operation : migration.operations) {
     size_t drops_before = phases.drops.size();
+    size_t complete_before = phases.complete.size();
     operation->complete(catalog, phases);
-    for (size_t i = drops_before; i < phases.drops.size(); ++i) {
-      phases.drops[i].where = operation->kind() + " at " + migration.where(*operation);
+    std::string at = operation->kind() + " at " + migration.where(*operation);
+    for (size_t i = drops_before; i < phases.drops.size(); ++i) phases.drops[i].where = at;
+    for (size_t i = complete_before; i < phases.complete.size(); ++i) {
+      if (phases.complete[i].source.empty()) phases.complete[i].source = at;
     }
   }
   contract.insert(contract.end(), phases.complete.begin(), phases.complete.end());
@@ -331,6 +334,9 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
   for (auto it = migration.operations.rbegin(); it != migration.operations.rend(); ++it) {
     Phases one;
     (*it)->rollback(catalog, one);
+    for (PlannedStatement& s : one.abort) {
+      if (s.source.empty()) s.source = (*it)->kind() + " at " + migration.where(**it);
+    }
     undo.insert(undo.end(), one.abort.begin(), one.abort.end());
   }
   std::vector<PlannedStatement> abort;

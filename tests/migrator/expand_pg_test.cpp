@@ -776,7 +776,9 @@ TEST_F(ExpandPg, ACompleteWhoseIndexDropFailsSaysSoAndCompleteRunsTheDropAgain) 
                                     "did not finish: `migrator complete 7` runs the drops again"));
   EXPECT_THAT(migrator({"status"}).out,
               HasSubstr("; an index drop did not finish: complete of 0007_drop failed at `DROP INDEX CONCURRENTLY "
-                        "\"public\".\"orders_descr_idx\"`: ERROR: canceling statement due to lock timeout"));
+                        "\"public\".\"orders_descr_idx\"` (the drop_index at "));
+  EXPECT_THAT(migrator({"status"}).out,
+              HasSubstr("0007_drop/migration.yaml:2): ERROR: canceling statement due to lock timeout"));
   EXPECT_EQ(value("SELECT to_regclass('orders_descr_idx') IS NOT NULL"), "t");
   hold.abort();
 
@@ -1137,10 +1139,11 @@ TEST_F(ExpandPg, AFailedConcurrentIndexBuildLeavesNoInvalidIndexAndUpResumesIt) 
   EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid"), "0");
   // status says why, and what goes on.
   std::string status = migrator({"status"}).out;
-  EXPECT_THAT(status,
-              HasSubstr("0009  unique  expanding (expand of 0009_unique failed at `CREATE UNIQUE INDEX "
-                        "CONCURRENTLY \"orders_descr_key\" ON \"public\".\"orders\" (\"descr\")`: ERROR: could not "
-                        "create unique index"));
+  EXPECT_THAT(
+      status,
+      HasSubstr("0009  unique  expanding (expand of 0009_unique failed at `CREATE UNIQUE INDEX "
+                "CONCURRENTLY \"orders_descr_key\" ON \"public\".\"orders\" (\"descr\")` (the create_index at "));
+  EXPECT_THAT(status, HasSubstr("0009_unique/migration.yaml:4): ERROR: could not create unique index"));
   EXPECT_THAT(status, HasSubstr("; `migrator up` resumes it, `migrator abort 9` undoes it)"));
   EXPECT_THAT(migrator({"--json", "status"}).out, HasSubstr("\"phase_error\":\"expand of 0009_unique failed at"));
   std::string price_index = value("SELECT 'orders_price_idx'::regclass::oid::text");

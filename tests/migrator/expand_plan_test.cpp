@@ -432,6 +432,21 @@ TEST(DeclarativePlan, EveryOperationPlansItsPhases) {
       "  - sql: {up: 'CREATE SEQUENCE s', down: 'DROP SEQUENCE s'}\n");
   std::vector<std::string> expand = sql(p.phases.expand);
   EXPECT_THAT(expand, ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_status\" text"));
+  // Each operation's statements name it and its line, for the error of one that fails.
+  int named = 0;
+  for (const auto* list : {&p.phases.expand, &p.phases.complete, &p.phases.abort}) {
+    for (const PlannedStatement& s : *list) {
+      if (s.sql.find("_migrator_new_status") != std::string::npos && s.sql.rfind("ALTER TABLE", 0) == 0) {
+        EXPECT_EQ(s.source, "add_column at m/migration.yaml:2") << s.sql;
+        ++named;
+      }
+      if (s.sql == "CREATE SEQUENCE s" || s.sql == "DROP SEQUENCE s") {
+        EXPECT_EQ(s.source, "sql at m/migration.yaml:9") << s.sql;
+        ++named;
+      }
+    }
+  }
+  EXPECT_GE(named, 5);  // add, its check, rename at complete, drop at abort; the sequence's up and down
   // Schemas and functions (no table lock) before everything else.
   auto lockless = [](const std::string& s) { return s.rfind("CREATE SCHEMA", 0) == 0 || s.rfind("CREATE FUNCTION", 0) == 0; };
   auto first_locking = std::find_if_not(expand.begin(), expand.end(), lockless);
