@@ -60,6 +60,16 @@ void require_free_name(const Catalog& catalog, const TableName& name, const std:
               where + ": " + kind + ": " + name.key() + " already exists (" + what + "); choose another name");
 }
 
+void require_not_partitioned(const CatalogTable& table, const std::string& what, const std::string& where,
+                             const std::string& kind) {
+  if (!table.partitioned) return;
+  throw Error(ExitCode::kInvalidMigrations,
+              where + ": " + kind + " cannot build " + what + " on " + table.name.key() +
+                  ": it is a partitioned table, and PostgreSQL builds no index on one concurrently; build it in a "
+                  "plain migration (CREATE INDEX ... ON ONLY the table, CREATE INDEX CONCURRENTLY on each partition, "
+                  "ALTER INDEX ... ATTACH PARTITION)");
+}
+
 std::string free_relation_name(const Catalog& catalog, const std::string& schema, const std::string& base) {
   auto taken = [&](const std::string& name) {
     TableName candidate{schema, name};

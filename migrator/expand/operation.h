@@ -43,6 +43,7 @@ struct CatalogColumn {
 struct CatalogTable {
   TableName name;
   std::vector<CatalogColumn> columns;  // in attnum order
+  bool partitioned = false;            // PostgreSQL 15 builds no index on it concurrently
   const CatalogColumn* column(const std::string& name) const;
 };
 struct Catalog {

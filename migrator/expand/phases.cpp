@@ -319,7 +319,8 @@ Catalog read_catalog(pqxx::transaction_base& tx) {
       "SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull, "
       "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), coalesce(a.attnum = ANY(i.indkey::int2[]), false), "
       "a.attidentity = 'a', coalesce(CASE WHEN a.attidentity <> '' THEN "
-      "pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) END, ''), a.attgenerated <> '' "
+      "pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname) END, ''), a.attgenerated <> '', "
+      "c.relkind = 'p' "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
       "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped "
       "LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum "
@@ -337,11 +338,12 @@ Catalog read_catalog(pqxx::transaction_base& tx) {
     column.identity_sequence = row[8].as<std::string>();
     column.generated = row[9].as<bool>();
     table.columns.push_back(column);
+    table.partitioned = row[10].as<bool>();
   }
   pqxx::result others = tx.exec(
       "SELECT n.nspname, c.relname, CASE c.relkind WHEN 'i' THEN coalesce((SELECT 'the index of constraint ' || "
       "k.conname FROM pg_constraint k WHERE k.conindid = c.oid AND k.contype IN ('p', 'u', 'x') LIMIT 1), 'an index') "
-      "WHEN 'I' THEN 'an index' "
+      "WHEN 'I' THEN 'a partitioned index' "
       "WHEN 'v' THEN 'a view' WHEN 'm' THEN 'a materialized view' WHEN 'S' THEN 'a sequence' "
       "WHEN 'f' THEN 'a foreign table' WHEN 'c' THEN 'a composite type' ELSE 'a table' END "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

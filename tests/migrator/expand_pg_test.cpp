@@ -865,6 +865,44 @@ TEST_F(ExpandPg, DropIndexOfAConstraintsIndexOrOfNoIndexIsRefusedWithTheLine) {
   EXPECT_EQ(schema_dump(), before);
 }
 
+// A partitioned table: the sync trigger, backfill and views work through the parent (rows of
+// every partition, both directions); an index step, which PostgreSQL cannot build concurrently on
+// it, is refused before anything is changed.
+TEST_F(ExpandPg, APartitionedTableTakesATypeChangeAndRefusesAConcurrentIndex) {
+  database_->exec(
+      "CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, price text, PRIMARY KEY (id, at)) "
+      "PARTITION BY RANGE (at);"
+      "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+      "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');"
+      "INSERT INTO events SELECT g, date '2026-06-01' + (g % 400), g::text FROM generate_series(1, 1000) g");
+  std::string before = schema_dump();
+  add("0007_index", "operations:\n  - create_index: {name: events_price_idx, table: events, columns: [price]}\n");
+  CommandResult refused = migrator({"up"});
+  EXPECT_EQ(refused.exit_code, 3) << refused.out;
+  EXPECT_THAT(refused.err,
+              HasSubstr("create_index cannot build its index on public.events: it is a partitioned table"));
+  EXPECT_EQ(schema_dump(), before);
+
+  add("0007_index",
+      "operations:\n"
+      "  - alter_column: {table: events, column: price, type: integer, up: \"price::integer\", down: "
+      "\"price::text\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  database_->exec("INSERT INTO events (id, at, price) VALUES (5000, '2027-03-01', '77')");
+  database_->exec("INSERT INTO public_v0007.events (id, at, price) VALUES (5001, '2026-03-01', 78)");
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ' ' ORDER BY id) FROM public_v0007.events WHERE id >= 5000"),
+            "5000:77 5001:78");
+  EXPECT_EQ(value("SELECT string_agg(id || ':' || price, ' ' ORDER BY id) FROM public.events WHERE id >= 5000"),
+            "5000:77 5001:78");
+  complete(7);
+  EXPECT_EQ(value("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'events_2027'::regclass "
+                  "AND attname = 'price'"),
+            "integer");
+  EXPECT_EQ(value("SELECT count(*) FILTER (WHERE price = id) || '/' || count(*) FROM events WHERE id < 5000"),
+            "1000/1000");
+}
+
 // An index created with a type change of its column is on the new column, and complete keeps it
 // (it dropped the old column, and an index on it with it, before).
 TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {

@@ -192,6 +192,34 @@ TEST(DeclarativePlan, DropIndexRefusesWhatIsNoIndexItCanDropWithTheLine) {
   EXPECT_THAT(sql(p.phases.complete), ::testing::Contains("DROP INDEX CONCURRENTLY \"public\".\"old_idx\""));
 }
 
+TEST(DeclarativePlan, NoIndexIsBuiltOrDroppedConcurrentlyOnAPartitionedTable) {
+  Catalog catalog = orders_catalog();
+  catalog.tables["public.orders"].partitioned = true;
+  catalog.relations["public.orders_at_idx"] = "a partitioned index";
+  auto error = [&](const std::string& operation) {
+    try {
+      plan("operations:\n  - " + operation + "\n", catalog);
+    } catch (const migrator::Error& e) {
+      EXPECT_EQ(e.code(), migrator::ExitCode::kInvalidMigrations);
+      return std::string(e.what());
+    }
+    return std::string("(planned)");
+  };
+  EXPECT_THAT(error("create_index: {name: i, table: orders, columns: [price]}"),
+              HasSubstr("m/migration.yaml:2: create_index cannot build its index on public.orders: it is a "
+                        "partitioned table, and PostgreSQL builds no index on one concurrently"));
+  EXPECT_THAT(error("add_column: {table: orders, column: {name: code, type: text, unique: true}}"),
+              HasSubstr("add_column cannot build a unique index on public.orders: it is a partitioned table"));
+  EXPECT_THAT(error("alter_column: {table: orders, column: descr, unique: {name: u}}"),
+              HasSubstr("alter_column cannot build a unique index on public.orders"));
+  EXPECT_THAT(error("drop_index: {name: orders_at_idx}"),
+              HasSubstr("drop_index cannot drop public.orders_at_idx: it is a partitioned index"));
+  // What builds no index plans as on any table.
+  EXPECT_EQ(error("alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: "
+                  "\"price::text\"}"),
+            "(planned)");
+}
+
 TEST(DeclarativePlan, RenameColumnOnlyReshapesTheNewVersionUntilComplete) {
   Plan p = plan("operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
   EXPECT_EQ(p.tables, std::vector<std::string>{"public.orders"});

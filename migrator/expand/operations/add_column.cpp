@@ -23,8 +23,10 @@ class AddColumn : public Operation {
     }
     // As PostgreSQL names a UNIQUE column's index: <table>_<column>_key, else the first free
     // <table>_<column>_key<N>.
-    if (column_.unique)
+    if (column_.unique) {
+      require_not_partitioned(table, "a unique index", where, kind());
       unique_name_ = free_relation_name(catalog, table_.schema, table_.table + "_" + column_.name + "_key");
+    }
   }
 
   void declare(Catalog& catalog) const override {

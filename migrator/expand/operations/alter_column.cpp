@@ -33,7 +33,10 @@ class AlterColumn : public Operation {
       throw Error(ExitCode::kInvalidMigrations, where + ": alter_column cannot change " + table_.key() + "." + column_ +
                                                     ": it is in the primary key");
     }
-    if (unique) require_free_name(catalog, unique_index(), where, kind());
+    if (unique) {
+      require_not_partitioned(*catalog.table(table_), "a unique index", where, kind());
+      require_free_name(catalog, unique_index(), where, kind());
+    }
   }
 
   void declare(Catalog& catalog) const override {

@@ -27,6 +27,7 @@ class CreateIndex : public Operation {
   void validate(const Catalog& catalog, const std::string& where) const override {
     const CatalogTable& table = require_table(catalog, table_, where, kind());
     for (const std::string& column : columns_) require_column(table, column, where, kind());
+    require_not_partitioned(table, "its index", where, kind());
     require_free_name(catalog, index_name(), where, kind());
   }
 

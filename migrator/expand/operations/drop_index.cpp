@@ -21,6 +21,12 @@ class DropIndex : public Operation {
       throw Error(ExitCode::kInvalidMigrations,
                   where + ": drop_index names index " + index_.key() + ", which does not exist");
     }
+    if (what == "a partitioned index") {
+      throw Error(ExitCode::kInvalidMigrations,
+                  where + ": drop_index cannot drop " + index_.key() +
+                      ": it is a partitioned index, which DROP INDEX CONCURRENTLY cannot drop; drop it in a plain "
+                      "migration");
+    }
     if (what.rfind("the index of constraint ", 0) == 0) {
       throw Error(ExitCode::kInvalidMigrations,
                   where + ": drop_index cannot drop " + index_.key() + ": it is " + what +
