@@ -921,6 +921,28 @@ TEST_F(ExpandPg, AnIndexOnARetypedColumnOutlivesComplete) {
   EXPECT_EQ(columns_of("public.orders"), "id bigint not null, descr text, price integer not null");
 }
 
+// Migrations on different tables may be in flight together: a lower version added after a higher
+// one was expanded is expanded by the next `up`, and each completes on its own.
+TEST_F(ExpandPg, TwoMigrationsOnDifferentTablesAreInFlightTogether) {
+  add("0004_orders", "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  add("0003_customers", "operations:\n  - rename_column: {table: customers, from: name, to: full_name}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_THAT(up.out, HasSubstr("expanded 0003_customers"));
+  std::string status = migrator({"status"}).out;
+  EXPECT_THAT(status, HasSubstr("0003  customers  expanded"));
+  EXPECT_THAT(status, HasSubstr("0004  orders     expanded"));
+  database_->exec("INSERT INTO public_v0003.customers (id, full_name) VALUES (77, 'new')");
+  database_->exec("INSERT INTO public_v0004.orders (description) VALUES ('new order')");
+  EXPECT_EQ(value("SELECT name FROM customers WHERE id = 77"), "new");
+  EXPECT_EQ(value("SELECT count(*) FROM orders WHERE descr = 'new order'"), "1");
+  complete(4);
+  complete(3);
+  EXPECT_EQ(value("SELECT full_name FROM customers WHERE id = 77"), "new");
+  EXPECT_EQ(value("SELECT count(*) FROM orders WHERE description = 'new order'"), "1");
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
