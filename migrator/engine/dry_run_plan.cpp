@@ -15,22 +15,14 @@ const Migration& find(const std::vector<Migration>& migrations, uint64_t version
   throw Error(ExitCode::kInvalidMigrations, "no migration with version " + std::to_string(version) + " on disk");
 }
 
-// The statuses, refusing (as the real commands do) while an applied migration is changed or missing.
+// The statuses, refusing as the real commands do while an applied migration is changed or missing
+// (the plans serve a dry run and the backup decision before a real run alike).
 std::vector<MigrationStatus> checked_status(Driver& driver, const std::vector<Migration>& migrations) {
   std::ostringstream ignored;
-  std::vector<MigrationStatus> statuses = Engine(driver, migrations, ignored).status();
-  std::string problems;
-  for (const MigrationStatus& status : statuses) {
-    std::string label = status.version_text + "_" + status.name;
-    if (status.state == MigrationState::kChanged) {
-      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied";
-    } else if (status.state == MigrationState::kMissing) {
-      problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory";
-    }
-  }
-  if (!problems.empty()) {
-    throw Error(ExitCode::kInvalidMigrations, "refusing to dry-run, nothing was run:" + problems);
-  }
+  Engine engine(driver, migrations, ignored);
+  std::vector<MigrationStatus> statuses = engine.status();
+  std::string problems = engine.drift_report(statuses);
+  if (!problems.empty()) throw Error(ExitCode::kInvalidMigrations, "refusing to run, nothing was run:" + problems);
   return statuses;
 }
 

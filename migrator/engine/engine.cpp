@@ -181,7 +181,9 @@ std::string Engine::drift_report(const std::vector<MigrationStatus>& statuses) c
   for (const MigrationStatus& status : statuses) {
     std::string label = status.version_text + "_" + status.name;
     if (status.state == MigrationState::kChanged) {
-      problems += "\n  " + label + " is changed: its up.sql/down.sql differ from when it was applied; restore the " +
+      // A declarative migration's status is complete once applied.
+      std::string files = status.phase == "complete" ? "its migration.yaml differs" : "its up.sql/down.sql differ";
+      problems += "\n  " + label + " is changed: " + files + " from when it was applied; restore the " +
                   "applied files (e.g. git checkout them) and put the change in a new migration";
     } else if (status.state == MigrationState::kMissing) {
       problems += "\n  " + label + " is missing: applied, but its directory is not in the migrations directory; " +

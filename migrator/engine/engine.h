@@ -165,12 +165,13 @@ class Engine {
   // The invalid indexes failed migrations left; the other invalid indexes go to `others` if given.
   std::vector<LeftIndex> left_indexes(const std::vector<MigrationStatus>& statuses, std::vector<InvalidIndex>* others);
 
+  // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
+  std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
+
  private:
   // Takes the driver's lock and returns status(), throwing Error(kInvalidMigrations) on drift or a
   // failed migration.
   std::vector<MigrationStatus> lock_and_check();
-  // One "\n  <label> is changed|missing: ...; <how to proceed>" line per drifted migration; empty if none.
-  std::string drift_report(const std::vector<MigrationStatus>& statuses) const;
   // One "\n  <label> failed ...; <how to resolve>" line per failed migration; empty if none.
   std::string failed_report(const std::vector<MigrationStatus>& statuses) const;
   const Migration* find(uint64_t version) const;

@@ -943,6 +943,22 @@ TEST_F(ExpandPg, TwoMigrationsOnDifferentTablesAreInFlightTogether) {
   EXPECT_EQ(value("SELECT count(*) FROM orders WHERE description = 'new order'"), "1");
 }
 
+// A completed declarative migration whose file changed is refused by up, with or without the
+// backup planning before it, naming its migration.yaml (it has no up.sql).
+TEST_F(ExpandPg, UpRefusesACompletedMigrationWhoseFileChangedNamingIt) {
+  add("0007_rename", "operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  complete(7);
+  add("0007_rename", "operations:\n  - rename_column: {table: orders, from: descr, to: details}\n");
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{{"up"}, {"up", "--no-backup"}}) {
+    CommandResult up = migrator(args);
+    EXPECT_EQ(up.exit_code, 3) << up.out;
+    EXPECT_THAT(up.err, HasSubstr("0007_rename is changed: its migration.yaml differs from when it was applied; "
+                                  "restore the applied files"));
+    EXPECT_THAT(up.err, Not(HasSubstr("dry-run")));
+  }
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);
