@@ -667,11 +667,21 @@ std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migratio
   }
   Declarative declarative = parse_declarative(migration.declarative_yaml, migration.declarative_path().string());
   Plan plan = plan_migration(declarative, read_catalog(tx), version_text(migration));
+  // Each phase in the order the real one runs it: expand's transaction before its concurrent index
+  // steps; complete's validations, then its transaction, then its concurrent index drops.
+  std::vector<PlannedStatement> expand_transaction, expand_concurrent;
+  for (const PlannedStatement& s : plan.phases.expand) {
+    (s.concurrent ? expand_concurrent : expand_transaction).push_back(s);
+  }
+  std::vector<PlannedStatement> validations, contract_transaction, contract_concurrent;
+  for (const PlannedStatement& s : plan.phases.complete) {
+    (s.concurrent ? contract_concurrent : only_validates(s.sql) ? validations : contract_transaction).push_back(s);
+  }
   // The backfill in full, so complete sees it done.
   std::vector<PlannedStatement> backfill = backfill_statements(plan.phases.backfill);
-  return {phase_script(migration, "expand", {&plan.phases.expand}),
+  return {phase_script(migration, "expand", {&expand_transaction, &expand_concurrent}),
           phase_script(migration, "abort", {&plan.phases.abort}), phase_script(migration, "backfill", {&backfill}),
-          phase_script(migration, "complete", {&plan.phases.complete})};
+          phase_script(migration, "complete", {&validations, &contract_transaction, &contract_concurrent})};
 }
 
 PhaseRow PhaseRunner::require_row(const Migration& migration, const std::string& command) {

@@ -1090,6 +1090,10 @@ TEST_F(ExpandPg, DryRunListsEveryPhaseWithItsLocksAndChangesNothing) {
   EXPECT_THAT(dry.out, HasSubstr("CREATE TRIGGER"));
   EXPECT_THAT(dry.out, HasSubstr("ShareRowExclusiveLock on public.orders"));
   EXPECT_THAT(dry.out, HasSubstr("not executed     CREATE INDEX CONCURRENTLY cannot run inside a transaction"));
+  // In the order expand runs them: its transaction (the views last in it), then the index step.
+  size_t index_step = dry.out.find("CREATE INDEX CONCURRENTLY cannot run");
+  EXPECT_LT(dry.out.find("CREATE VIEW"), index_step);
+  EXPECT_LT(index_step, dry.out.find("0007_retype (abort)"));
   EXPECT_THAT(dry.out, HasSubstr("0007_retype (abort)"));
   EXPECT_THAT(dry.out, HasSubstr("0007_retype (backfill)"));
   EXPECT_THAT(dry.out, HasSubstr("0007_retype (complete)"));
