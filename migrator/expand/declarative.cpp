@@ -25,7 +25,7 @@ const std::vector<Kind>& kinds() {
       {"rename_column", parse_rename_column, {"table", "from", "to"}},
       {"alter_column",
        parse_alter_column,
-       {"table", "column", "type", "up", "down", "not_null", "check", "unique", "references"}},
+       {"table", "column", "type", "up", "down", "not_null", "default", "check", "unique", "references"}},
       {"create_index", parse_create_index, {"name", "table", "columns", "unique", "method", "where"}},
       {"drop_index", parse_drop_index, {"name"}},
       {"create_table", parse_create_table, {"table", "columns"}},

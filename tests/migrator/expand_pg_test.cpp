@@ -959,6 +959,27 @@ TEST_F(ExpandPg, UpRefusesACompletedMigrationWhoseFileChangedNamingIt) {
   }
 }
 
+// A type change drops the old default (it may not fit the new type) unless `default` gives one:
+// the new version's inserts get it through the view during the window, the table after complete;
+// the old version's inserts keep the old default, converted by `up`.
+TEST_F(ExpandPg, AlterColumnDefaultIsTheNewVersionsDefaultAndTheTablesAfterComplete) {
+  add("0007_retype",
+      "operations:\n"
+      "  - alter_column: {table: orders, column: price, type: integer, up: \"price::integer\", down: \"price::text\", "
+      "default: \"7\"}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(returned("INSERT INTO public_v0007.orders (descr) VALUES ('new') RETURNING price"), "7");
+  EXPECT_EQ(value("SELECT price FROM orders WHERE descr = 'new'"), "7");
+  database_->exec("INSERT INTO orders (descr) VALUES ('old')");
+  EXPECT_EQ(value("SELECT price FROM public_v0007.orders WHERE descr = 'old'"), "0");
+  complete(7);
+  EXPECT_EQ(value("SELECT column_default FROM information_schema.columns WHERE table_schema = 'public' AND "
+                  "table_name = 'orders' AND column_name = 'price'"),
+            "7");
+  EXPECT_EQ(returned("INSERT INTO orders (descr) VALUES ('after') RETURNING price"), "7");
+}
+
 TEST_F(ExpandPg, RefusesASecondInFlightMigrationOnTheSameTableNamingBoth) {
   add("0004_first", "operations:\n  - rename_column: {table: orders, from: descr, to: d}\n");
   ASSERT_EQ(migrator({"up"}).exit_code, 0);

@@ -119,6 +119,8 @@ TEST(DeclarativeParse, NamesFileAndLineOfEachMistake) {
               HasSubstr("m/migration.yaml:5: alter_column: a type change needs `up`"));
   EXPECT_THAT(parse_error("operations:\n  - alter_column: {table: t, column: c}\n"),
               HasSubstr("m/migration.yaml:2: alter_column changes nothing"));
+  EXPECT_THAT(parse_error("operations:\n  - alter_column:\n      table: t\n      column: c\n      default: \"1\"\n"),
+              HasSubstr("m/migration.yaml:5: alter_column: a new default alone needs no new column"));
   EXPECT_THAT(parse_error("operations:\n  - drop_table: {table: a.b.c}\n"),
               HasSubstr("m/migration.yaml:2: drop_table.table expects table or schema.table, got 'a.b.c'"));
   EXPECT_THAT(parse_error("requires_flag: {flag: f, percentage: 101}\noperations:\n  - drop_table: {table: t}\n"),

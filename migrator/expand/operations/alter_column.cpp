@@ -21,6 +21,7 @@ class AlterColumn : public Operation {
       : Operation("alter_column", line), table_(std::move(table)), column_(std::move(column)) {}
 
   std::string type, up, down;
+  std::string default_expr;  // `default`: the column's default from now on
   std::optional<bool> not_null;
   std::optional<Constraint> check, unique, references;
 
@@ -78,8 +79,8 @@ class AlterColumn : public Operation {
       for (auto& column : view->columns) {
         if (column.second == column_) column.second = new_column_name(column_);
       }
-      // complete keeps the default only where the type stays (see below).
-      if (type.empty() && !old.default_expr.empty()) view->defaults[new_column_name(column_)] = old.default_expr;
+      // The new version's default during the window; complete sets it on the table.
+      if (!new_default(old).empty()) view->defaults[new_column_name(column_)] = new_default(old);
       if (keeps_not_null(old)) {
         view->refuse_null.insert(new_column_name(column_));
       } else {
@@ -95,8 +96,8 @@ class AlterColumn : public Operation {
     phases.complete.push_back({alter_table(table_) + "DROP COLUMN " + name});
     phases.drops.push_back({table_, column_, ""});
     phases.complete.push_back({alter_table(table_) + "RENAME COLUMN " + physical + " TO " + name});
-    if (type.empty() && !old.default_expr.empty()) {
-      phases.complete.push_back({alter_table(table_) + "ALTER COLUMN " + name + " SET DEFAULT " + old.default_expr});
+    if (!new_default(old).empty()) {
+      phases.complete.push_back({alter_table(table_) + "ALTER COLUMN " + name + " SET DEFAULT " + new_default(old)});
     }
     if (keeps_not_null(old)) {
       phases.complete.push_back({alter_table(table_) + "VALIDATE CONSTRAINT " + quote_ident(not_null_name())});
@@ -121,6 +122,11 @@ class AlterColumn : public Operation {
 
  private:
   bool keeps_not_null(const CatalogColumn& old) const { return not_null.value_or(old.not_null); }
+  // `default`, else the old column's where the type stays (an old default may not fit a new type).
+  std::string new_default(const CatalogColumn& old) const {
+    if (!default_expr.empty()) return default_expr;
+    return type.empty() ? old.default_expr : "";
+  }
   std::string not_null_name() const { return "_migrator_nn_" + column_; }
   TableName unique_index() const { return {table_.schema, unique->name}; }
   std::string drop_unique_index() const {
@@ -141,6 +147,7 @@ std::unique_ptr<Operation> parse_alter_column(const Fields& fields, int line) {
   op->up = fields.optional_text("up").value_or("");
   op->down = fields.optional_text("down").value_or("");
   op->not_null = fields.optional_bool("not_null");
+  op->default_expr = fields.optional_text("default").value_or("");
   std::string prefix = table.table + "_" + column;
   if (fields.has("check")) {
     Fields check(fields.path(), fields.child("check"), "alter_column.check", {"name", "constraint"});
@@ -170,6 +177,11 @@ std::unique_ptr<Operation> parse_alter_column(const Fields& fields, int line) {
                "alter_column: a type change needs `up` (old value -> new type) and `down` (new value -> old type)");
   }
   if (op->type.empty() && !op->not_null && !op->check && !op->unique && !op->references) {
+    if (!op->default_expr.empty()) {
+      invalid_at(fields.path(), fields.node()["default"],
+                 "alter_column: a new default alone needs no new column (both versions may have it at once); use a "
+                 "`sql` operation: ALTER TABLE ... ALTER COLUMN ... SET DEFAULT");
+    }
     invalid_at(fields.path(), fields.node(),
                "alter_column changes nothing; give type (with up and down), not_null, check, unique or references "
                "(rename_column renames)");
