@@ -1382,6 +1382,29 @@ TEST_F(ExpandPg, AddColumnNotNullWithADefault) {
   EXPECT_EQ(rows("public.customers", kTier), "1=ann/free,2=bob/free,3=cy/free,4=di/gold,6=fi/free");
 }
 
+// A volatile default given at ADD COLUMN would rewrite the table under its ACCESS EXCLUSIVE lock
+// (every row gets its own value): it is set after the column is added, and the rows there are
+// filled by the backfill, each with its own value, as the rewrite would have done.
+TEST_F(ExpandPg, AddColumnWithAVolatileDefaultRewritesNothingAndFillsEachRow) {
+  database_->exec("INSERT INTO orders (descr) SELECT 'o' || g FROM generate_series(1, 500) g");
+  std::string file = value("SELECT pg_relation_filenode('orders')");
+  add("0007_token",
+      "operations:\n  - add_column: {table: orders, column: {name: token, type: uuid, not_null: true, default: "
+      "\"gen_random_uuid()\"}}\n");
+  CommandResult up = migrator({"up"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  EXPECT_EQ(value("SELECT pg_relation_filenode('orders')"), file);  // not rewritten
+  EXPECT_EQ(value("SELECT count(DISTINCT token) = count(*) AND count(*) >= 500 FROM public_v0007.orders"), "t");
+  database_->exec("INSERT INTO orders (descr) VALUES ('old')");
+  database_->exec("INSERT INTO public_v0007.orders (descr) VALUES ('new')");
+  EXPECT_EQ(value("SELECT count(*) FROM public_v0007.orders WHERE descr IN ('old', 'new') AND token IS NOT NULL"), "2");
+  complete(7);
+  EXPECT_EQ(value("SELECT column_default FROM information_schema.columns WHERE table_schema = 'public' AND "
+                  "table_name = 'orders' AND column_name = 'token'"),
+            "gen_random_uuid()");
+  EXPECT_EQ(value("SELECT count(DISTINCT token) = count(*) FROM orders"), "t");
+}
+
 TEST_F(ExpandPg, AddColumnNotNullFilledByAnUpExpression) {
   const char* yaml =
       "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true}, up: \"'t' "

@@ -222,6 +222,32 @@ TEST(DeclarativePlan, NoIndexIsBuiltOrDroppedConcurrentlyOnAPartitionedTable) {
             "(planned)");
 }
 
+TEST(DeclarativePlan, AVolatileDefaultIsSetAfterTheColumnAndBackfilled) {
+  using migrator::expand::default_may_rewrite;
+  for (const char* constant : {"'new'", "0", "'{}'::jsonb", "1 + 2", "CURRENT_TIMESTAMP", "ARRAY[1, 2]", "-1.5"}) {
+    EXPECT_FALSE(default_may_rewrite(constant)) << constant;
+  }
+  for (const char* call : {"gen_random_uuid()", "clock_timestamp()", "nextval('s')", "(SELECT 1)", "now()"}) {
+    EXPECT_TRUE(default_may_rewrite(call)) << call;
+  }
+  Plan p = plan(
+      "operations:\n  - add_column: {table: orders, column: {name: token, type: uuid, default: "
+      "\"gen_random_uuid()\"}}\n");
+  EXPECT_THAT(sql(p.phases.expand),
+              ::testing::IsSupersetOf({"ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_token\" uuid",
+                                       "ALTER TABLE \"public\".\"orders\" ALTER COLUMN \"_migrator_new_token\" SET "
+                                       "DEFAULT gen_random_uuid()"}));
+  ASSERT_EQ(p.phases.backfill.size(), 1u);
+  EXPECT_EQ(p.phases.backfill[0].assignments, "\"_migrator_new_token\" = (gen_random_uuid())");
+  // A constant stays a fast default: no rewrite, no backfill.
+  Plan constant =
+      plan("operations:\n  - add_column: {table: orders, column: {name: tier, type: text, default: \"'free'\"}}\n");
+  EXPECT_THAT(
+      sql(constant.phases.expand),
+      ::testing::Contains("ALTER TABLE \"public\".\"orders\" ADD COLUMN \"_migrator_new_tier\" text DEFAULT 'free'"));
+  EXPECT_TRUE(constant.phases.backfill.empty());
+}
+
 TEST(DeclarativePlan, RenameColumnOnlyReshapesTheNewVersionUntilComplete) {
   Plan p = plan("operations:\n  - rename_column: {table: orders, from: descr, to: description}\n");
   EXPECT_EQ(p.tables, std::vector<std::string>{"public.orders"});

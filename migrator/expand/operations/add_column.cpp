@@ -36,8 +36,17 @@ class AddColumn : public Operation {
   void start(const Catalog&, Phases& phases, Shape& shape) const override {
     std::string physical = quote_ident(new_column_name(column_.name));
     std::string add = alter_table(table_) + "ADD COLUMN " + physical + " " + column_.type;
-    if (!column_.default_expr.empty()) add += " DEFAULT " + column_.default_expr;
+    // A default that may be volatile is set after the column is added, for the rows written from
+    // then on, and the rows there are filled by the backfill and the sync trigger, as `up` (where
+    // none is given) would fill them: given at ADD COLUMN it would rewrite the table.
+    const bool set_later = !column_.default_expr.empty() && default_may_rewrite(column_.default_expr);
+    const std::string up = up_.empty() && set_later ? column_.default_expr : up_;
+    if (!column_.default_expr.empty() && !set_later) add += " DEFAULT " + column_.default_expr;
     phases.expand.push_back({add});
+    if (set_later) {
+      phases.expand.push_back(
+          {alter_table(table_) + "ALTER COLUMN " + physical + " SET DEFAULT " + column_.default_expr});
+    }
     if (column_.not_null) {
       phases.expand.push_back({alter_table(table_) + "ADD CONSTRAINT " + quote_ident(not_null_name()) + " CHECK (" +
                                physical + " IS NOT NULL) NOT VALID"});
@@ -58,19 +67,19 @@ class AddColumn : public Operation {
       build.creates = unique_index();
       phases.expand.push_back(build);
     }
-    if (!up_.empty() || column_.not_null) {
+    if (!up.empty() || column_.not_null) {
       // Without `up` the sync trigger only refuses NULL (23502, as the new version names the
       // column, where the window's NOT VALID check would say 23514): old-version writes get the
       // default, so a NULL is the new version's.
-      phases.sync.push_back({table_, "", new_column_name(column_.name), column_.name, up_, "", column_.not_null});
+      phases.sync.push_back({table_, "", new_column_name(column_.name), column_.name, up, "", column_.not_null});
     }
-    if (!up_.empty()) {
-      phases.backfill.push_back({table_, physical + " = (" + up_ + ")", physical + " IS NULL"});
+    if (!up.empty()) {
+      phases.backfill.push_back({table_, physical + " = (" + up + ")", physical + " IS NULL"});
     }
     if (ViewShape* view = shape.find(table_)) {
       view->columns.emplace_back(column_.name, new_column_name(column_.name));
       if (!column_.default_expr.empty()) view->defaults[new_column_name(column_.name)] = column_.default_expr;
-      if (!up_.empty()) {
+      if (!up.empty()) {
         // The sync trigger fills a NULL from `up`: NOT NULL refuses one the new version writes, and
         // a nullable column keeps it.
         if (column_.not_null) {

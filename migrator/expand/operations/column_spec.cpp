@@ -2,7 +2,10 @@
 // expression from a column to its new physical column.
 #include <cctype>
 
+#include <nlohmann/json.hpp>
+
 #include "migrator/expand/operations/operations.h"
+#include "migrator/source/sql_script.h"
 
 namespace migrator::expand {
 
@@ -55,6 +58,33 @@ std::string rename_identifier(const std::string& expression, const std::string& 
     }
   }
   return out;
+}
+
+namespace {
+
+bool calls_anything(const nlohmann::json& node) {
+  if (node.is_object()) {
+    for (const auto& [key, child] : node.items()) {
+      if (key == "FuncCall" || key == "SubLink" || key == "ColumnRef" || key == "ParamRef") return true;
+      if (calls_anything(child)) return true;
+    }
+  } else if (node.is_array()) {
+    for (const auto& child : node) {
+      if (calls_anything(child)) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+bool default_may_rewrite(const std::string& expression) {
+  try {
+    std::vector<migrator::Statement> statements = split_postgres_script("SELECT (" + expression + ")", "default");
+    return statements.size() != 1 || statements[0].tree == nullptr || calls_anything(*statements[0].tree);
+  } catch (const std::exception&) {
+    return true;  // expand reports what does not parse
+  }
 }
 
 }  // namespace migrator::expand

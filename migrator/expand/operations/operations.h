@@ -38,6 +38,11 @@ struct ColumnSpec {
   std::string references;  // "table(column)" or "schema.table(column)"
 };
 ColumnSpec parse_column_spec(const Fields& fields);
+// Whether ADD COLUMN ... DEFAULT `expression` may rewrite the table under an ACCESS EXCLUSIVE lock:
+// PostgreSQL keeps a non-volatile default in the catalog (a "fast default"), but evaluates a
+// volatile one (gen_random_uuid(), clock_timestamp(), nextval()) for every row. Told from the parse
+// tree alone, so any function call or subquery counts; only constants, casts and operators do not.
+bool default_may_rewrite(const std::string& expression);
 
 // "ALTER TABLE <table> " for statements.
 std::string alter_table(const TableName& table);
