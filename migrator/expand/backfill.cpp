@@ -619,4 +619,11 @@ bool backfill_done(pqxx::connection& conn, const std::string& version) {
   }
 }
 
+void require_backfill_key(pqxx::transaction_base& tx, const std::string& schema, const std::string& table) {
+  BackfillJob job;
+  job.schema = schema;
+  job.table = table;
+  find_key(tx, job, tx.quote_name(schema) + "." + tx.quote_name(table));
+}
+
 }  // namespace migrator::expand

@@ -76,6 +76,10 @@ struct BackfillResult {
 BackfillResult run_backfill(pqxx::connection& conn, const std::vector<BackfillJob>& jobs,
                             const BackfillOptions& options, BackfillObserver* observer);
 
+// Throws what run_backfill() would (kInvalidMigrations, naming the table) if the table has no key
+// the backfill can walk in batches: checked before expand changes anything.
+void require_backfill_key(pqxx::transaction_base& tx, const std::string& schema, const std::string& table);
+
 // Whether every job of `version` has finished (false if never started).
 bool backfill_done(pqxx::connection& conn, const std::string& version);
 

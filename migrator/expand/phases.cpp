@@ -500,6 +500,16 @@ void PhaseRunner::expand(const Migration& migration) {
     catalog = read_catalog(tx);
   }
   Plan plan = plan_migration(declarative, catalog, version);
+  {
+    pqxx::read_transaction tx(*connection_);
+    for (const PlannedBackfill& job : plan.phases.backfill) {
+      try {
+        require_backfill_key(tx, job.table.schema, job.table.table);
+      } catch (const Error& e) {
+        refuse("refusing to expand " + migration.label() + ", nothing was changed: " + e.what());
+      }
+    }
+  }
   for (const auto& [other, row] : phases()) {
     bool in_flight = row.phase == "expanding" || row.phase == "backfilling" || row.phase == "expanded";
     if (other == migration.version) {

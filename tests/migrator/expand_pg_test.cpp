@@ -1405,6 +1405,25 @@ TEST_F(ExpandPg, AddColumnWithAVolatileDefaultRewritesNothingAndFillsEachRow) {
   EXPECT_EQ(value("SELECT count(DISTINCT token) = count(*) FROM orders"), "t");
 }
 
+// A table the backfill cannot walk in batches is refused before expand changes anything (not after
+// it, with the migration left backfilling).
+TEST_F(ExpandPg, ATableWithNoKeyToBackfillByIsRefusedBeforeExpand) {
+  database_->exec("CREATE TABLE logs (msg text); INSERT INTO logs VALUES ('a'), ('b')");
+  std::string before = schema_dump();
+  add("0007_token",
+      "operations:\n  - add_column: {table: logs, column: {name: token, type: uuid, default: "
+      "\"gen_random_uuid()\"}}\n");
+  CommandResult up = migrator({"up"});
+  EXPECT_EQ(up.exit_code, 3) << up.out;
+  EXPECT_THAT(up.err, HasSubstr("refusing to expand 0007_token, nothing was changed: backfill: table "
+                                "\"public\".\"logs\" has no primary key and no unique index over NOT NULL columns"));
+  EXPECT_EQ(schema_dump(), before);
+  EXPECT_EQ(value("SELECT count(*) FROM migrator.expand_phases"), "0");
+  // A constant default needs no backfill, so no key either.
+  add("0007_token", "operations:\n  - add_column: {table: logs, column: {name: level, type: int, default: \"0\"}}\n");
+  EXPECT_EQ(migrator({"up"}).exit_code, 0);
+}
+
 TEST_F(ExpandPg, AddColumnNotNullFilledByAnUpExpression) {
   const char* yaml =
       "operations:\n  - add_column: {table: customers, column: {name: tier, type: text, not_null: true}, up: \"'t' "
