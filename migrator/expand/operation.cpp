@@ -65,9 +65,8 @@ void require_not_partitioned(const CatalogTable& table, const std::string& what,
   if (!table.partitioned) return;
   throw Error(ExitCode::kInvalidMigrations,
               where + ": " + kind + " cannot build " + what + " on " + table.name.key() +
-                  ": it is a partitioned table, and PostgreSQL builds no index on one concurrently; build it in a "
-                  "plain migration (CREATE INDEX ... ON ONLY the table, CREATE INDEX CONCURRENTLY on each partition, "
-                  "ALTER INDEX ... ATTACH PARTITION)");
+                  ": it is a partitioned table, and PostgreSQL builds no index on one concurrently; add the column "
+                  "without it and build the index with create_index (unique: true), which builds one per partition");
 }
 
 std::string free_relation_name(const Catalog& catalog, const std::string& schema, const std::string& base) {

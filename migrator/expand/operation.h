@@ -43,11 +43,18 @@ struct CatalogColumn {
 struct CatalogTable {
   TableName name;
   std::vector<CatalogColumn> columns;  // in attnum order
-  bool partitioned = false;            // PostgreSQL 15 builds no index on it concurrently
+  bool partitioned = false;            // its partitions: Catalog::partitions
   const CatalogColumn* column(const std::string& name) const;
+};
+// A partition of a partitioned table; `partitioned`: it is partitioned itself.
+struct CatalogPartition {
+  TableName name;
+  bool partitioned = false;
 };
 struct Catalog {
   std::map<std::string, CatalogTable> tables;  // by TableName::key()
+  // The direct partitions of each partitioned table (and partition), by its key.
+  std::map<std::string, std::vector<CatalogPartition>> partitions;
   // Every other relation (index, view, sequence, ...) by "schema.name": what it is. Relations of a
   // schema share one namespace, so an index may not take a view's name either.
   std::map<std::string, std::string> relations;

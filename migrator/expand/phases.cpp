@@ -352,6 +352,15 @@ Catalog read_catalog(pqxx::transaction_base& tx) {
     TableName name{row[0].as<std::string>(), row[1].as<std::string>()};
     if (catalog.table(name) == nullptr) catalog.relations[name.key()] = row[2].as<std::string>();
   }
+  for (const pqxx::row& row : tx.exec(
+           "SELECT pn.nspname, p.relname, cn.nspname, c.relname, c.relkind = 'p' FROM pg_inherits i "
+           "JOIN pg_class p ON p.oid = i.inhparent AND p.relkind = 'p' JOIN pg_namespace pn ON pn.oid = p.relnamespace "
+           "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace "
+           "ORDER BY 1, 2, 3, 4")) {
+    TableName parent{row[0].as<std::string>(), row[1].as<std::string>()};
+    catalog.partitions[parent.key()].push_back(
+        {TableName{row[2].as<std::string>(), row[3].as<std::string>()}, row[4].as<bool>()});
+  }
   return catalog;
 }
 
@@ -657,6 +666,27 @@ std::vector<PlannedStatement> backfill_statements(const std::vector<PlannedBackf
   return backfill;
 }
 
+// A dry run runs no CREATE INDEX CONCURRENTLY (it cannot, in its transaction): the steps that attach
+// such an index of a partition to its table's index would fail on its absence, so they are left
+// out. Every other step is kept.
+std::vector<PlannedStatement> dry_runnable(const std::vector<PlannedStatement>& steps) {
+  const std::string drop = "DROP INDEX CONCURRENTLY IF EXISTS ";  // a build's cleanup names its index
+  std::vector<std::string> built_concurrently;
+  for (const PlannedStatement& s : steps) {
+    if (s.concurrent && s.cleanup.rfind(drop, 0) == 0) {
+      built_concurrently.push_back(" ATTACH PARTITION " + s.cleanup.substr(drop.size()));
+    }
+  }
+  std::vector<PlannedStatement> kept;
+  for (const PlannedStatement& s : steps) {
+    bool attaches = std::any_of(built_concurrently.begin(), built_concurrently.end(), [&](const std::string& tail) {
+      return s.sql.size() >= tail.size() && s.sql.compare(s.sql.size() - tail.size(), tail.size(), tail) == 0;
+    });
+    if (!attaches) kept.push_back(s);
+  }
+  return kept;
+}
+
 }  // namespace
 
 std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migration, pqxx::transaction_base& tx) {
@@ -670,7 +700,7 @@ std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migratio
       require_row(migration, "resume the expand of");
       nlohmann::json stored = stored_plan(*connection_, migration);
       if (!stored.contains("expand_concurrent")) return {};  // resume_expand() refuses it
-      std::vector<PlannedStatement> steps = statements_from(stored.at("expand_concurrent"));
+      std::vector<PlannedStatement> steps = dry_runnable(statements_from(stored.at("expand_concurrent")));
       std::vector<PlannedStatement> backfill = backfill_statements(backfill_from(stored.at("backfill")));
       return {phase_script(migration, "expand", {&steps}), phase_script(migration, "backfill", {&backfill})};
     }
@@ -689,6 +719,7 @@ std::vector<DryRunScript> PhaseRunner::dry_run_scripts(const Migration& migratio
   }
   // The backfill in full, so complete sees it done.
   std::vector<PlannedStatement> backfill = backfill_statements(plan.phases.backfill);
+  expand_concurrent = dry_runnable(expand_concurrent);
   return {phase_script(migration, "expand", {&expand_transaction, &expand_concurrent}),
           phase_script(migration, "abort", {&plan.phases.abort}), phase_script(migration, "backfill", {&backfill}),
           phase_script(migration, "complete", {&validations, &contract_transaction, &contract_concurrent})};

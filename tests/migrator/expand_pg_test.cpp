@@ -866,23 +866,14 @@ TEST_F(ExpandPg, DropIndexOfAConstraintsIndexOrOfNoIndexIsRefusedWithTheLine) {
 }
 
 // A partitioned table: the sync trigger, backfill and views work through the parent (rows of
-// every partition, both directions); an index step, which PostgreSQL cannot build concurrently on
-// it, is refused before anything is changed.
-TEST_F(ExpandPg, APartitionedTableTakesATypeChangeAndRefusesAConcurrentIndex) {
+// every partition, both directions).
+TEST_F(ExpandPg, APartitionedTableTakesATypeChange) {
   database_->exec(
       "CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, price text, PRIMARY KEY (id, at)) "
       "PARTITION BY RANGE (at);"
       "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
       "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');"
       "INSERT INTO events SELECT g, date '2026-06-01' + (g % 400), g::text FROM generate_series(1, 1000) g");
-  std::string before = schema_dump();
-  add("0007_index", "operations:\n  - create_index: {name: events_price_idx, table: events, columns: [price]}\n");
-  CommandResult refused = migrator({"up"});
-  EXPECT_EQ(refused.exit_code, 3) << refused.out;
-  EXPECT_THAT(refused.err,
-              HasSubstr("create_index cannot build its index on public.events: it is a partitioned table"));
-  EXPECT_EQ(schema_dump(), before);
-
   add("0007_index",
       "operations:\n"
       "  - alter_column: {table: events, column: price, type: integer, up: \"price::integer\", down: "
@@ -901,6 +892,55 @@ TEST_F(ExpandPg, APartitionedTableTakesATypeChangeAndRefusesAConcurrentIndex) {
             "integer");
   EXPECT_EQ(value("SELECT count(*) FILTER (WHERE price = id) || '/' || count(*) FROM events WHERE id < 5000"),
             "1000/1000");
+}
+
+// create_index on a partitioned table (two levels here), which PostgreSQL cannot index
+// concurrently: its index ON ONLY the table, each leaf partition's built concurrently and attached
+// (a sub-partitioned one's ON ONLY, with its own under it); valid once all are. A leaf's build that
+// fails (a duplicate under a unique index) leaves the migration expanding; `up` resumes it once
+// the duplicate is gone, keeping what was built, and abort leaves the catalog as it was.
+TEST_F(ExpandPg, CreateIndexOnAPartitionedTableBuildsEachPartitionsIndexAndResumes) {
+  database_->exec(
+      "CREATE TABLE events (id bigint NOT NULL, at date NOT NULL, kind text NOT NULL, price int, "
+      "PRIMARY KEY (id, at, kind)) PARTITION BY RANGE (at);"
+      "CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');"
+      "CREATE TABLE events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01') "
+      "PARTITION BY LIST (kind);"
+      "CREATE TABLE events_2027_a PARTITION OF events_2027 FOR VALUES IN ('a');"
+      "CREATE TABLE events_2027_b PARTITION OF events_2027 FOR VALUES IN ('b');"
+      "INSERT INTO events SELECT g, date '2026-06-01' + (g % 400), CASE WHEN g % 2 = 0 THEN 'a' ELSE 'b' END, g "
+      "FROM generate_series(1, 2000) g;"
+      "INSERT INTO events VALUES (5001, '2027-03-01', 'b', 7), (5002, '2027-03-01', 'b', 7)");
+  std::string before = schema_dump();
+  add("0007_index",
+      "operations:\n  - create_index: {name: events_uq, table: events, columns: [at, kind, price], unique: true}\n");
+  CommandResult failed = migrator({"up"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out;
+  EXPECT_THAT(failed.err, HasSubstr("could not create unique index \"events_2027_b_events_uq\""));
+  EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "expanding");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_index WHERE NOT indisvalid AND indexrelid::regclass::text NOT IN "
+                  "('events_uq', 'events_2027_events_uq')"),
+            "0");  // the failed leaf build left nothing behind
+
+  database_->exec("DELETE FROM events WHERE id = 5002");
+  CommandResult resumed = migrator({"up"});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_THAT(resumed.out, HasSubstr("resumed"));
+  EXPECT_EQ(value("SELECT string_agg(c.relname || ':' || i.indisvalid, ' ' ORDER BY c.relname) FROM pg_index i "
+                  "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE '%events_uq'"),
+            "events_2026_events_uq:true events_2027_a_events_uq:true events_2027_b_events_uq:true "
+            "events_2027_events_uq:true events_uq:true");
+  EXPECT_EQ(value("SELECT count(*) FROM pg_inherits WHERE inhparent IN ('events_uq'::regclass, "
+                  "'events_2027_events_uq'::regclass)"),
+            "4");  // two partitions under the table's index, two under the sub-partitioned one's
+  EXPECT_THAT(refused("INSERT INTO events VALUES (5003, '2027-03-01', 'b', 7)"), HasSubstr("SQLSTATE 23505"));
+
+  CommandResult aborted = migrator({"abort", "7"});
+  ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
+  EXPECT_EQ(schema_dump(), before);
+  ASSERT_EQ(migrator({"up"}).exit_code, 0);
+  complete(7);
+  EXPECT_EQ(value("SELECT indisvalid FROM pg_index WHERE indexrelid = 'events_uq'::regclass"), "t");
 }
 
 // An index created with a type change of its column is on the new column, and complete keeps it

@@ -1,5 +1,8 @@
 // create_index: always CREATE INDEX CONCURRENTLY (outside a transaction, no write lock); a failed
 // build is dropped at once so no invalid index stays behind. Abort drops it, complete keeps it.
+// On a partitioned table, which PostgreSQL cannot index concurrently, it is built as its manual
+// says: CREATE INDEX ... ON ONLY the table (invalid, empty, at once), then for each partition an
+// index built concurrently and attached; the table's index is valid once every partition's is.
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -27,11 +30,30 @@ class CreateIndex : public Operation {
   void validate(const Catalog& catalog, const std::string& where) const override {
     const CatalogTable& table = require_table(catalog, table_, where, kind());
     for (const std::string& column : columns_) require_column(table, column, where, kind());
-    require_not_partitioned(table, "its index", where, kind());
     require_free_name(catalog, index_name(), where, kind());
+    // Each partition's index: <partition>_<name>, or the first free with a number after it.
+    partition_indexes_.clear();
+    Catalog taken = catalog;
+    taken.relations[index_name().key()] = "an index";
+    std::vector<std::pair<TableName, TableName>> queue = {{table_, index_name()}};
+    for (size_t i = 0; i < queue.size(); ++i) {
+      auto found = catalog.partitions.find(queue[i].first.key());
+      if (found == catalog.partitions.end()) continue;
+      for (const CatalogPartition& partition : found->second) {
+        std::string base = partition.name.table + "_" + name_;
+        if (base.size() > 59) base = base.substr(0, 59);  // room for a number within NAMEDATALEN
+        TableName index{partition.name.schema, free_relation_name(taken, partition.name.schema, base)};
+        taken.relations[index.key()] = "an index";
+        partition_indexes_.push_back({partition.name, index, queue[i].second, partition.partitioned});
+        if (partition.partitioned) queue.push_back({partition.name, index});
+      }
+    }
   }
 
-  void declare(Catalog& catalog) const override { catalog.relations[index_name().key()] = "an index"; }
+  void declare(Catalog& catalog) const override {
+    catalog.relations[index_name().key()] = "an index";
+    for (const PartitionIndex& p : partition_indexes_) catalog.relations[p.index.key()] = "an index";
+  }
 
   bool indexes(const std::string& column) const override {
     std::string prefix = table_.key() + ".";
@@ -44,7 +66,7 @@ class CreateIndex : public Operation {
 
   // A column that an alter_column before it moved to a new physical column is indexed there (and
   // so, under its own name again, after complete); the same for the names in `where`.
-  void start(const Catalog&, Phases& phases, Shape& shape) const override {
+  void start(const Catalog& catalog, Phases& phases, Shape& shape) const override {
     std::set<std::string> moved;
     if (const ViewShape* view = shape.find(table_)) {
       for (const auto& [name, physical] : view->columns) {
@@ -57,17 +79,57 @@ class CreateIndex : public Operation {
     }
     std::string predicate = where_;
     for (const std::string& name : moved) predicate = rename_identifier(predicate, name, new_column_name(name));
-    std::string sql = std::string("CREATE ") + (unique_ ? "UNIQUE " : "") + "INDEX CONCURRENTLY " + quote_ident(name_) +
-                      " ON " + table_.quoted() + (method_.empty() ? "" : " USING " + method_) + " (" + columns + ")" +
-                      (predicate.empty() ? "" : " WHERE " + predicate);
-    PlannedStatement build(sql, true, drop());
-    build.creates = index_name();
-    phases.expand.push_back(build);
+    std::string definition = (method_.empty() ? "" : " USING " + method_) + " (" + columns + ")" +
+                             (predicate.empty() ? "" : " WHERE " + predicate);
+    std::string create = std::string("CREATE ") + (unique_ ? "UNIQUE " : "") + "INDEX ";
+    const CatalogTable* table = catalog.table(table_);
+    if (table == nullptr || !table->partitioned) {
+      PlannedStatement build(create + "CONCURRENTLY " + quote_ident(name_) + " ON " + table_.quoted() + definition,
+                             true, drop());
+      build.creates = index_name();
+      phases.expand.push_back(build);
+      return;
+    }
+    // Each step alone, outside expand's transaction, and safe to run again when `up` resumes them.
+    PlannedStatement top(create + "IF NOT EXISTS " + quote_ident(name_) + " ON ONLY " + table_.quoted() + definition,
+                         true);
+    top.creates = index_name();
+    phases.expand.push_back(top);
+    for (const PartitionIndex& p : partition_indexes_) {
+      std::string index = quote_ident(p.index.table);
+      std::string qualified = quote_ident(p.index.schema) + "." + index;
+      if (p.partitioned) {
+        PlannedStatement level(create + "IF NOT EXISTS " + index + " ON ONLY " + p.partition.quoted() + definition,
+                               true);
+        level.creates = p.index;
+        phases.expand.push_back(level);
+      } else {
+        PlannedStatement build(create + "CONCURRENTLY " + index + " ON " + p.partition.quoted() + definition, true,
+                               "DROP INDEX CONCURRENTLY IF EXISTS " + qualified);
+        build.creates = p.index;
+        phases.expand.push_back(build);
+      }
+      phases.expand.push_back({"ALTER INDEX " + p.parent.quoted() + " ATTACH PARTITION " + qualified, true});
+    }
   }
 
   void complete(const Catalog&, Phases&) const override {}
 
-  void rollback(const Catalog&, Phases& phases) const override { phases.abort.push_back({drop(), true}); }
+  // On a partitioned table: its index first (DROP INDEX, which takes the attached partitions'
+  // indexes with it; PostgreSQL drops no partitioned index concurrently), then any partition's
+  // index a stopped expand left unattached.
+  void rollback(const Catalog& catalog, Phases& phases) const override {
+    const CatalogTable* table = catalog.table(table_);
+    if (table == nullptr || !table->partitioned) {
+      phases.abort.push_back({drop(), true});
+      return;
+    }
+    phases.abort.push_back({"DROP INDEX IF EXISTS " + index_name().quoted(), true});
+    for (const PartitionIndex& p : partition_indexes_) {
+      phases.abort.push_back(
+          {"DROP INDEX " + std::string(p.partitioned ? "" : "CONCURRENTLY ") + "IF EXISTS " + p.index.quoted(), true});
+    }
+  }
 
  private:
   TableName index_name() const { return {table_.schema, name_}; }
@@ -75,6 +137,14 @@ class CreateIndex : public Operation {
   std::string drop() const {
     return "DROP INDEX CONCURRENTLY IF EXISTS " + quote_ident(table_.schema) + "." + quote_ident(name_);
   }
+
+  struct PartitionIndex {
+    TableName partition;
+    TableName index;   // its index: <partition>_<name>
+    TableName parent;  // the index it is attached to
+    bool partitioned;  // built ON ONLY, with indexes of its own partitions under it
+  };
+  mutable std::vector<PartitionIndex> partition_indexes_;  // chosen by validate()
 
   std::string name_;
   TableName table_;

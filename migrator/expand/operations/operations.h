@@ -51,7 +51,7 @@ std::string alter_table(const TableName& table);
 void require_free_name(const Catalog& catalog, const TableName& name, const std::string& where,
                        const std::string& kind);
 // Throws "<where>: <kind> cannot build <what> on <table> ..." if the table is partitioned: PostgreSQL
-// 15 has no CREATE INDEX CONCURRENTLY for a partitioned table.
+// 15 has no CREATE INDEX CONCURRENTLY for a partitioned table (create_index builds one per partition).
 void require_not_partitioned(const CatalogTable& table, const std::string& what, const std::string& where,
                              const std::string& kind);
 // `base`, or the first of base1, base2, ... that no relation of `schema` in the catalog has.
