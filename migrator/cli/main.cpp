@@ -471,21 +471,27 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   complete->add_flag("--dry-run", phase_dry_run, phase_dry_run_help);
   complete->footer(
       "PostgreSQL only. Refuses (exit 3, changing nothing) unless VERSION is expanded (its backfill done),\n"
-      "its migration.yaml is unchanged since expand, and its requires_flag (if any) is met: the flag's\n"
+      "its migration.yaml is unchanged since expand, nothing outside the migrator depends on what it\n"
+      "drops (a view over an old column, another table's foreign key, a view over an older version\n"
+      "schema's view; each named), and its requires_flag (if any) is met: the flag's\n"
       "fallthrough rollout in effect now in that environment (the plan stage started last, else\n"
       "rollout.flag_configs' percentage; 0 while switched off or archived, or limited to tiers; rules,\n"
       "lists and overrides not counted) has reached the percentage. Backs up the database first,\n"
       "validates the new constraints (each in a short transaction of its own), then in one transaction\n"
       "drops the sync triggers, the old columns and the previous version's view schema, renames the new\n"
-      "columns into place, and records the migration as applied. DDL runs with SET LOCAL lock_timeout\n"
-      "(500ms unless --lock-timeout) and is retried with exponential backoff.\n\nExample:\n"
+      "columns into place, and records the migration as applied; then drops the indexes drop_index\n"
+      "names, concurrently (if one fails, the migration is complete and complete runs the drops again).\n"
+      "DDL runs with SET LOCAL lock_timeout (500ms unless --lock-timeout) and is retried with\n"
+      "exponential backoff.\n\nExample:\n"
       "  migrator --database-url postgresql://localhost/app complete 0007");
   CLI::App* abort_command = app.add_subcommand("abort", "Undoes the expand phase of a declarative migration");
   abort_command->add_option("VERSION", phase_version, "The migration's version (see status)")->required();
   abort_command->add_flag("--dry-run", phase_dry_run, phase_dry_run_help);
   abort_command->footer(
       "PostgreSQL only, before complete: drops what the expand added (view schema, sync triggers, new\n"
-      "columns, tables and indexes), leaving the catalog as it was before. The migration is pending again.\n\n"
+      "columns, tables and indexes), leaving the catalog as it was before. The migration is pending again.\n"
+      "Refuses (exit 3) while an object outside its version schema depends on one of its views. If its\n"
+      "transaction fails after its index drops, the migration is expanding: abort again, or up rebuilds.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app abort 0007");
   CLI::App* backfill_command =
       app.add_subcommand("backfill", "Runs or resumes the backfill of an expanded declarative migration");
