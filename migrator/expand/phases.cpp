@@ -415,6 +415,22 @@ bool index_built(pqxx::connection& connection, const PlannedStatement& statement
   return false;
 }
 
+// Keeps `error` in the migration's phase row (moving it to `phase`, if given) in a transaction of
+// its own. Never throws: the error is the caller's to report, and the connection may be why.
+void keep_phase_error(pqxx::connection& connection, const Migration& migration, const std::string& error,
+                      const std::string& phase = "") noexcept {
+  try {
+    pqxx::work tx(connection);
+    tx.exec_params(
+        "UPDATE migrator.expand_phases SET phase = CASE WHEN $3 = '' THEN phase ELSE $3 END, error = $2, "
+        "changed_at = now() WHERE version = $1",
+        static_cast<int64_t>(migration.version), error, phase);
+    tx.commit();
+  } catch (const std::exception&) {
+    // The error itself is reported by the caller.
+  }
+}
+
 // Runs `action`; if it throws, records `what` of `migration` as failed (or interrupted) and rethrows.
 template <typename F>
 void recording_failure(pqxx::connection& connection, const Migration& migration, const std::string& what,
@@ -575,14 +591,7 @@ void PhaseRunner::build_indexes(const Migration& migration, const std::vector<Pl
       }
       run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
     } catch (const Error& e) {
-      try {
-        pqxx::work tx(*connection_);
-        tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1",
-                       static_cast<int64_t>(migration.version), std::string(e.what()));
-        tx.commit();
-      } catch (const std::exception&) {
-        // The error itself is reported below.
-      }
+      keep_phase_error(*connection_, migration, e.what());
       std::string v = std::to_string(migration.version);
       throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
                                 " stays expanding: once the cause is mended `migrator up` resumes its index steps; "
@@ -972,14 +981,7 @@ void PhaseRunner::run_complete_drops(const Migration& migration, const std::vect
       run_concurrent(*connection_, options_, "complete of " + migration.label(), statement);
     }
   } catch (const Error& e) {
-    try {
-      pqxx::work tx(*connection_);
-      tx.exec_params("UPDATE migrator.expand_phases SET error = $2, changed_at = now() WHERE version = $1", v,
-                     std::string(e.what()));
-      tx.commit();
-    } catch (const std::exception&) {
-      // The error itself is reported below.
-    }
+    keep_phase_error(*connection_, migration, e.what());
     throw Error(e.code(), std::string(e.what()) + "\n" + migration.label() +
                               " is complete (its contract transaction committed) but that index drop did not "
                               "finish: `migrator complete " +
@@ -1080,15 +1082,7 @@ void PhaseRunner::abort(const Migration& migration) {
                           " of its " + std::to_string(statements.concurrent.size()) +
                           " indexes (concurrently, before that): it is expanding again; `migrator abort " + v +
                           "` once the cause is mended, or `migrator up` builds them again";
-      try {
-        pqxx::work tx(*connection_);
-        tx.exec_params(
-            "UPDATE migrator.expand_phases SET phase = 'expanding', error = $2, changed_at = now() WHERE version = $1",
-            static_cast<int64_t>(migration.version), what);
-        tx.commit();
-      } catch (const std::exception&) {
-        // The error itself is reported below.
-      }
+      keep_phase_error(*connection_, migration, what, "expanding");
       throw Error(e.code(), error);
     }
   });

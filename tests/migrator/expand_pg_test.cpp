@@ -782,6 +782,13 @@ TEST_F(ExpandPg, ACompleteWhoseIndexDropFailsSaysSoAndCompleteRunsTheDropAgain) 
   EXPECT_EQ(value("SELECT to_regclass('orders_descr_idx') IS NOT NULL"), "t");
   hold.abort();
 
+  // Its dry run lists what is left: the drop alone.
+  CommandResult dry = migrator({"complete", "7", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, HasSubstr("DROP INDEX CONCURRENTLY \"public\".\"orders_descr_idx\""));
+  EXPECT_THAT(dry.out, Not(HasSubstr("DROP SCHEMA")));
+  EXPECT_EQ(value("SELECT to_regclass('orders_descr_idx') IS NOT NULL"), "t");
+
   CommandResult again = migrator({"complete", "7"});  // no backup: only the drops are left
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_THAT(again.out, HasSubstr("completed 0007_drop"));
