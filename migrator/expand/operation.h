@@ -69,11 +69,12 @@ struct PlannedStatement {
   std::string sql;
   bool concurrent = false;
   std::string cleanup;
-  std::string source;  // what of the migration file it checks ("`up` of <file>:<line>"), for errors
+  // What of the migration file it comes from, for errors: "<kind> at <file>:<line>" of its
+  // operation, or what it checks ("`up` of the operation at <file>:<line>").
+  std::string source;
   // A concurrent step that makes a relation: its name (free when expand was planned, but a `sql`
-  // operation before it may take it) and "<kind> at <file>:<line>" of its operation.
+  // operation before it may take it).
   TableName creates;
-  std::string creates_where;
 };
 
 // A column the sync trigger of its table keeps in step during the window. `old_column` empty: a

@@ -149,7 +149,6 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
     std::string at = operation->kind() + " at " + migration.where(*operation);
     for (size_t i = expand_before; i < phases.expand.size(); ++i) {
       if (phases.expand[i].source.empty()) phases.expand[i].source = at;
-      if (!phases.expand[i].creates.table.empty()) phases.expand[i].creates_where = at;
     }
   }
 
@@ -299,7 +298,7 @@ Plan plan_migration(const Declarative& migration, const Catalog& catalog, const 
                            quote_literal(s.creates.key() + " already exists once the operations before it have run") +
                            ", HINT = 'Choose another name, or make the sql operation give another.'; END IF; END "
                            "$migrator$");
-    check.source = s.creates_where;
+    check.source = s.source;  // the operation that gives the name
     name_checks.push_back(check);
   }
 
