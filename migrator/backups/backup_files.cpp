@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -37,11 +39,17 @@ fs::path new_backup_path(const fs::path& directory, const std::string& stem, con
   if (ec)
     throw Error(ExitCode::kBackupFailed,
                 "cannot create the backups directory " + directory.string() + ": " + ec.message());
-  std::time_t now = std::time(nullptr);
+  // To the millisecond: a name is never that of a backup retention removed a moment before (one
+  // taken in the same second would otherwise be given it again, and an older backup's name).
+  auto now = std::chrono::system_clock::now();
+  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm tm{};
-  gmtime_r(&now, &tm);
-  char stamp[32];
-  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+  gmtime_r(&seconds, &tm);
+  char second[32];
+  std::strftime(second, sizeof second, "%Y%m%dT%H%M%S", &tm);
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "%s.%03dZ", second, static_cast<int>(millis));
   fs::path path = fs::absolute(directory / (stem + "-" + stamp + extension));
   for (int n = 2; fs::exists(path); ++n) {
     path = fs::absolute(directory / (stem + "-" + stamp + "-" + std::to_string(n) + extension));

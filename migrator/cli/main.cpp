@@ -525,7 +525,7 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
       "the backup are not removed). The state afterwards is the backup's (its migrations applied); the\n"
       "history keeps every row written since and records the restore.\n\n"
       "Example:\n  migrator --database-url postgresql://localhost/app restore --yes "
-      ".migrator/backups/app-20240101T120000Z.dump");
+      ".migrator/backups/app-20240101T120000.000Z.dump");
 
   CLI::App* lint = app.add_subcommand("lint", "Finds statements that lock or rewrite busy tables, or break the app");
   std::vector<std::string> lint_paths;
