@@ -94,7 +94,12 @@ CREATE TABLE IF NOT EXISTS migrator.expand_phases (
   changed_at timestamptz NOT NULL DEFAULT now(),
   changed_by text NOT NULL DEFAULT session_user,
   error text NOT NULL DEFAULT ''
-))sql";
+);
+-- The indexes expand built, each quoted name with its pg_get_indexdef: `up` (resuming) and abort
+-- take an index of such a name for the migration's own only when it is the one recorded. NULL for
+-- an expand of an earlier release, which kept no record.
+ALTER TABLE migrator.expand_phases ADD COLUMN IF NOT EXISTS built_indexes jsonb;
+)sql";
 
 // Marks a state schema that kCreateState made: the schema's comment names the script's hash, so a
 // later run whose script is the same (and whose tables have the shape it gives them) need not run it.
@@ -110,7 +115,8 @@ constexpr const char* kStateIsCurrent =
     "     AND conname = 'history_action_check' AND pg_get_constraintdef(oid) LIKE '%''abort''%') "
     "AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = to_regclass('migrator.history') "
     "     AND tgname = 'history_is_append_only') "
-    "AND to_regclass('migrator.expand_phases') IS NOT NULL";
+    "AND EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass('migrator.expand_phases') "
+    "     AND attname = 'built_indexes' AND NOT attisdropped)";
 
 constexpr const char* kInsertHistory =
     "INSERT INTO migrator.history (version, name, action, outcome, duration_ms, migrator_version, detail) "

@@ -25,6 +25,13 @@ std::string quote_literal(const std::string& text) {
 
 std::string new_column_name(const std::string& column) { return "_migrator_new_" + column; }
 
+PlannedStatement drop_built_index(const TableName& index, bool partitioned) {
+  PlannedStatement drop(
+      std::string("DROP INDEX ") + (partitioned ? "" : "CONCURRENTLY ") + "IF EXISTS " + index.quoted(), true);
+  drop.built_index = index;
+  return drop;
+}
+
 std::string TableName::quoted() const { return quote_ident(schema) + "." + quote_ident(table); }
 
 const CatalogColumn* CatalogTable::column(const std::string& name) const {

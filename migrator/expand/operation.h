@@ -73,9 +73,16 @@ struct PlannedStatement {
   // operation, or what it checks ("`up` of the operation at <file>:<line>").
   std::string source;
   // A concurrent step that makes a relation: its name (free when expand was planned, but a `sql`
-  // operation before it may take it).
+  // operation before it, or another session, may take it). Expand records each index it built, so
+  // that `up` and abort never take one of that name made by someone else for the migration's own.
   TableName creates;
+  // An abort step that drops an index expand built: it drops only the index expand recorded.
+  TableName built_index;
 };
+
+// The abort step that drops `index`, an index expand built: concurrently unless it is a
+// partitioned index (which PostgreSQL drops in a transaction only).
+PlannedStatement drop_built_index(const TableName& index, bool partitioned = false);
 
 // A column the sync trigger of its table keeps in step during the window. `old_column` empty: a
 // column added by the migration (filled by `up` from the old row when a write leaves it NULL; with

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -48,7 +49,10 @@ std::string describe(const pqxx::sql_error& e) {
 nlohmann::json statements_json(const std::vector<PlannedStatement>& statements) {
   nlohmann::json list = nlohmann::json::array();
   for (const PlannedStatement& s : statements) {
-    list.push_back({{"sql", s.sql}, {"concurrent", s.concurrent}, {"cleanup", s.cleanup}, {"source", s.source}});
+    nlohmann::json item = {{"sql", s.sql}, {"concurrent", s.concurrent}, {"cleanup", s.cleanup}, {"source", s.source}};
+    if (!s.creates.table.empty()) item["creates"] = {s.creates.schema, s.creates.table};
+    if (!s.built_index.table.empty()) item["built_index"] = {s.built_index.schema, s.built_index.table};
+    list.push_back(item);
   }
   return list;
 }
@@ -58,7 +62,10 @@ std::vector<PlannedStatement> statements_from(const nlohmann::json& list) {
   for (const auto& s : list) {
     statements.emplace_back(s.at("sql").get<std::string>(), s.at("concurrent").get<bool>(),
                             s.at("cleanup").get<std::string>());
-    statements.back().source = s.value("source", "");  // a plan stored by an earlier release has none
+    // A plan stored by an earlier release has none of these.
+    statements.back().source = s.value("source", "");
+    if (s.contains("creates")) statements.back().creates = {s["creates"][0], s["creates"][1]};
+    if (s.contains("built_index")) statements.back().built_index = {s["built_index"][0], s["built_index"][1]};
   }
   return statements;
 }
@@ -415,6 +422,55 @@ bool index_built(pqxx::connection& connection, const PlannedStatement& statement
   return false;
 }
 
+// What expand recorded of the indexes it built (migrator.expand_phases.built_indexes: each one's
+// quoted name and its pg_get_indexdef then); nullopt for an expand of an earlier release, which kept
+// no record (its steps are matched by name alone, as that release did).
+std::optional<nlohmann::json> recorded_indexes(pqxx::connection& connection, const Migration& migration) {
+  pqxx::read_transaction tx(connection);
+  pqxx::row row = tx.exec_params1("SELECT built_indexes::text FROM migrator.expand_phases WHERE version = $1",
+                                  static_cast<int64_t>(migration.version));
+  if (row[0].is_null()) return std::nullopt;
+  return nlohmann::json::parse(row[0].as<std::string>());
+}
+
+// The relation of a name an expand step gives, as it is now.
+struct FoundRelation {
+  bool index = false;
+  bool valid = false;      // an index PostgreSQL uses (not one a stopped CREATE INDEX CONCURRENTLY left)
+  std::string definition;  // pg_get_indexdef, every name qualified
+};
+
+std::optional<FoundRelation> find_relation(pqxx::connection& connection, const TableName& name) {
+  pqxx::read_transaction tx(connection);
+  // pg_get_indexdef qualifies what the search_path does not show: with none, its text is the same
+  // whatever the session's (or the URL's) search_path.
+  tx.exec("SET LOCAL search_path = pg_catalog");
+  pqxx::result rows = tx.exec_params(
+      "SELECT c.relkind IN ('i', 'I'), coalesce(i.indisvalid, false), "
+      "CASE WHEN c.relkind IN ('i', 'I') THEN pg_get_indexdef(c.oid) ELSE '' END "
+      "FROM pg_class c LEFT JOIN pg_index i ON i.indexrelid = c.oid WHERE c.oid = to_regclass($1)",
+      name.quoted());
+  if (rows.empty()) return std::nullopt;
+  return FoundRelation{rows[0][0].as<bool>(), rows[0][1].as<bool>(), rows[0][2].as<std::string>()};
+}
+
+// Whether `found` is the index expand built under that name (or one just like it).
+bool built_by_expand(const nlohmann::json& recorded, const TableName& name, const FoundRelation& found) {
+  auto it = recorded.find(name.quoted());
+  return found.index && it != recorded.end() && it->is_string() && it->get<std::string>() == found.definition;
+}
+
+// Records (or, with `definition` empty, forgets) an index expand built.
+void record_index(pqxx::connection& connection, const Migration& migration, const TableName& name,
+                  const std::string& definition) {
+  pqxx::work tx(connection);
+  tx.exec_params(
+      "UPDATE migrator.expand_phases SET built_indexes = CASE WHEN $3 = '' THEN built_indexes - $2 "
+      "ELSE built_indexes || jsonb_build_object($2, $3) END WHERE version = $1 AND built_indexes IS NOT NULL",
+      static_cast<int64_t>(migration.version), name.quoted(), definition);
+  tx.commit();
+}
+
 // Keeps `error` in the migration's phase row (moving it to `phase`, if given) in a transaction of
 // its own. Never throws: the error is the caller's to report, and the connection may be why.
 void keep_phase_error(pqxx::connection& connection, const Migration& migration, const std::string& error,
@@ -568,8 +624,8 @@ void PhaseRunner::expand(const Migration& migration) {
           tx.exec_params("DELETE FROM migrator.expand_phases WHERE version = $1", v);
           tx.exec_params(
               "INSERT INTO migrator.expand_phases (version, name, directory, checksum, phase, tables, version_schemas, "
-              "plan) "
-              "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb)",
+              "plan, built_indexes) "
+              "VALUES ($1, $2, $3, $4, 'expanding', $5::text[], $6::text[], $7::jsonb, '{}')",
               v, migration.name, migration.label(), migration.checksum, array_literal(plan.tables),
               array_literal(plan.version_schemas), stored.dump());
         },
@@ -581,15 +637,50 @@ void PhaseRunner::expand(const Migration& migration) {
   finish_expand(migration, ms_since(start), schemas, "");
 }
 
+// Each step that makes an index runs unless the index expand built (and recorded) is there; an
+// index of that name that expand did not build stops it, left alone: another session made it after
+// expand found the name free (or the migrator stopped between building it and recording so).
 void PhaseRunner::build_indexes(const Migration& migration, const std::vector<PlannedStatement>& steps,
                                 int* already_built) {
+  std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
+  const std::string what = "expand of " + migration.label();
   for (const PlannedStatement& statement : steps) {
     try {
-      if (already_built != nullptr && index_built(*connection_, statement)) {
-        ++*already_built;
+      const TableName& name = statement.creates;
+      if (!recorded || name.table.empty()) {
+        if (already_built != nullptr && index_built(*connection_, statement)) {
+          ++*already_built;
+          continue;
+        }
+        run_concurrent(*connection_, options_, what, statement);
         continue;
       }
-      run_concurrent(*connection_, options_, "expand of " + migration.label(), statement);
+      if (std::optional<FoundRelation> found = find_relation(*connection_, name)) {
+        if (built_by_expand(*recorded, name, *found)) {
+          if (already_built != nullptr) ++*already_built;
+          continue;
+        }
+        if (found->index && !found->valid && !statement.cleanup.empty()) {
+          // The build of this step that a stop cut short (what else makes an index of this name,
+          // left invalid?): dropped, to be built again.
+          pqxx::nontransaction tx(*connection_);
+          tx.exec(statement.cleanup);
+        } else {
+          std::string source = statement.source.empty() ? "" : " (the " + statement.source + ")";
+          throw Error(ExitCode::kMigrationFailed,
+                      what + " failed at `" + one_line(statement.sql) + "`" + source + ": " +
+                          (found->index ? "an index " : "a relation ") + name.key() +
+                          " is there that expand did not build (another session made it after expand found the "
+                          "name free, or the migrator stopped between building it and recording so); it is left "
+                          "alone: rename it or drop it (`DROP INDEX CONCURRENTLY " +
+                          name.quoted() + "` if it is the migration's own)");
+        }
+      }
+      run_concurrent(*connection_, options_, what, statement);
+      std::optional<FoundRelation> built = find_relation(*connection_, name);
+      std::string definition = built ? built->definition : "";
+      record_index(*connection_, migration, name, definition);
+      (*recorded)[name.quoted()] = definition;
     } catch (const Error& e) {
       keep_phase_error(*connection_, migration, e.what());
       std::string v = std::to_string(migration.version);
@@ -1050,8 +1141,19 @@ PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migr
     }
   }
   nlohmann::json stored = stored_plan(*connection_, migration);
+  std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
   PhaseStatements statements;
   for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
+    const TableName& index = s.built_index;
+    if (recorded && !index.table.empty()) {
+      std::optional<FoundRelation> found = find_relation(*connection_, index);
+      if (!found) continue;
+      // One left invalid is expand's build that a stop cut short.
+      if (!built_by_expand(*recorded, index, *found) && !(found->index && !found->valid)) {
+        statements.left_alone.push_back(index.key());
+        continue;
+      }
+    }
     (s.concurrent ? statements.concurrent : statements.transactional).push_back(s);
   }
   return statements;
@@ -1065,6 +1167,7 @@ void PhaseRunner::abort(const Migration& migration) {
     try {
       for (const PlannedStatement& s : statements.concurrent) {
         run_concurrent(*connection_, options_, "abort of " + migration.label(), s);
+        if (!s.built_index.table.empty()) record_index(*connection_, migration, s.built_index, "");
         ++dropped;
       }
       abort_transaction(migration, statements, start);
@@ -1087,7 +1190,11 @@ void PhaseRunner::abort(const Migration& migration) {
     }
   });
   int64_t ms = ms_since(start);
-  out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone" << std::endl;
+  out_ << "aborted " << migration.label() << " (" << ms << " ms): what its expand added is gone";
+  if (!statements.left_alone.empty()) {
+    out_ << "; left alone " << some_of(statements.left_alone, 5) << ", which expand did not build";
+  }
+  out_ << std::endl;
 }
 
 void PhaseRunner::abort_transaction(const Migration& migration, const PhaseStatements& statements,

@@ -97,10 +97,11 @@ class PhaseRunner {
     std::vector<PlannedStatement> validations;
     std::vector<PlannedStatement> transactional;
     std::vector<PlannedStatement> concurrent;
+    std::vector<std::string> left_alone;  // abort: indexes of names expand gives that it did not build
   };
   PhaseStatements contract(const Migration& migration);
   // abort()'s statements from the stored plan, after its refusals: the concurrent ones (run first,
-  // each alone), then the transaction.
+  // each alone; none that drops an index expand did not build), then the transaction.
   PhaseStatements abort_statements(const Migration& migration);
   // Runs complete's concurrent steps (index drops); a failure is kept in the phase row's error.
   void run_complete_drops(const Migration& migration, const std::vector<PlannedStatement>& drops);

@@ -728,6 +728,51 @@ TEST_F(ExpandPg, AnIndexNameASqlOperationTakesIsRefusedWithNothingChanged) {
   EXPECT_EQ(value("SELECT count(*) FROM migrator.expand_phases WHERE version = 7"), "0");
 }
 
+// An index of the name a step gives that another session made after expand found the name free
+// (here, once the step's unique build failed on a duplicate) is never taken for the migration's:
+// `up` resuming stops on it, and abort leaves it alone; the migration's own it drops.
+TEST_F(ExpandPg, AnIndexExpandDidNotBuildIsNeverTakenForTheMigrations) {
+  database_->exec("INSERT INTO customers VALUES (101, 'twin'), (102, 'twin')");
+  std::string before = schema_dump();
+  add("0007_unique",
+      "operations:\n  - create_index: {name: customers_name_key, table: customers, columns: [name], unique: true}\n");
+  CommandResult failed = migrator({"up"});
+  EXPECT_EQ(failed.exit_code, 1) << failed.out;
+  EXPECT_THAT(failed.err, HasSubstr("could not create unique index \"customers_name_key\""));
+  EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "expanding");
+
+  const std::string theirs = "CREATE INDEX customers_name_key ON public.customers USING btree (id, name)";
+  database_->exec("DELETE FROM customers WHERE id = 102; " + theirs);
+  CommandResult resumed = migrator({"up"});
+  EXPECT_EQ(resumed.exit_code, 1) << resumed.out;
+  EXPECT_THAT(resumed.err, HasSubstr("(the create_index at "));
+  EXPECT_THAT(resumed.err, HasSubstr("0007_unique/migration.yaml:2): an index public.customers_name_key is there that "
+                                     "expand did not build"));
+  EXPECT_EQ(value("SELECT pg_get_indexdef('customers_name_key'::regclass)"), theirs);
+  EXPECT_EQ(value("SELECT phase FROM migrator.expand_phases WHERE version = 7"), "expanding");
+
+  CommandResult dry = migrator({"abort", "7", "--dry-run"});
+  EXPECT_EQ(dry.exit_code, 0) << dry.err;
+  EXPECT_THAT(dry.out, ::testing::Not(HasSubstr("DROP INDEX")));
+  CommandResult aborted = migrator({"abort", "7"});
+  ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
+  EXPECT_THAT(aborted.out, HasSubstr("left alone public.customers_name_key, which expand did not build"));
+  EXPECT_EQ(value("SELECT pg_get_indexdef('customers_name_key'::regclass)"), theirs);
+  database_->exec("DROP INDEX customers_name_key");
+  EXPECT_EQ(schema_dump(), before);
+
+  // Expanded anew it builds its own, records it, and abort drops it.
+  CommandResult anew = migrator({"up"});
+  ASSERT_EQ(anew.exit_code, 0) << anew.err;
+  const std::string ours = "CREATE UNIQUE INDEX customers_name_key ON public.customers USING btree (name)";
+  EXPECT_EQ(value("SELECT pg_get_indexdef('customers_name_key'::regclass)"), ours);
+  EXPECT_EQ(value("SELECT built_indexes ->> '\"public\".\"customers_name_key\"' FROM migrator.expand_phases"), ours);
+  CommandResult dropped = migrator({"abort", "7"});
+  ASSERT_EQ(dropped.exit_code, 0) << dropped.err;
+  EXPECT_THAT(dropped.out, ::testing::Not(HasSubstr("left alone")));
+  EXPECT_EQ(schema_dump(), before);
+}
+
 // An abort whose transaction fails after its concurrent index drops committed leaves the migration
 // expanding (not expanded without its indexes, which complete would keep so): `up` builds them
 // again, and abort, once the cause is mended, finishes.

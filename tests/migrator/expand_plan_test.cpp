@@ -219,7 +219,7 @@ TEST(DeclarativePlan, NoUniqueColumnIndexOrIndexDropOnAPartitionedTable) {
   Plan index = plan("operations:\n  - create_index: {name: i, table: orders, columns: [price]}\n", catalog);
   std::vector<std::string> steps = sql(index.phases.expand);
   EXPECT_THAT(
-      steps, ::testing::IsSupersetOf({"CREATE INDEX IF NOT EXISTS \"i\" ON ONLY \"public\".\"orders\" (\"price\")",
+      steps, ::testing::IsSupersetOf({"CREATE INDEX \"i\" ON ONLY \"public\".\"orders\" (\"price\")",
                                       "CREATE INDEX CONCURRENTLY \"orders_1_i\" ON \"public\".\"orders_1\" (\"price\")",
                                       "ALTER INDEX \"public\".\"i\" ATTACH PARTITION \"public\".\"orders_1_i\"",
                                       "CREATE INDEX CONCURRENTLY \"orders_2_i\" ON \"public\".\"orders_2\" (\"price\")",

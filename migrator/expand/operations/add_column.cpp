@@ -113,7 +113,7 @@ class AddColumn : public Operation {
   }
 
   void rollback(const Catalog&, Phases& phases) const override {
-    if (column_.unique) phases.abort.push_back({drop_unique_index(), true});
+    if (column_.unique) phases.abort.push_back(drop_built_index(unique_index()));
     phases.abort.push_back(
         {alter_table(table_) + "DROP COLUMN IF EXISTS " + quote_ident(new_column_name(column_.name))});
   }

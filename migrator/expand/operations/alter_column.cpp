@@ -116,7 +116,7 @@ class AlterColumn : public Operation {
   }
 
   void rollback(const Catalog&, Phases& phases) const override {
-    if (unique) phases.abort.push_back({drop_unique_index(), true});
+    if (unique) phases.abort.push_back(drop_built_index(unique_index()));
     phases.abort.push_back({alter_table(table_) + "DROP COLUMN IF EXISTS " + quote_ident(new_column_name(column_))});
   }
 

@@ -90,17 +90,16 @@ class CreateIndex : public Operation {
       phases.expand.push_back(build);
       return;
     }
-    // Each step alone, outside expand's transaction, and safe to run again when `up` resumes them.
-    PlannedStatement top(create + "IF NOT EXISTS " + quote_ident(name_) + " ON ONLY " + table_.quoted() + definition,
-                         true);
+    // Each step alone, outside expand's transaction; `up` resuming them passes over the indexes expand
+    // recorded building, and ATTACH PARTITION of an attached index does nothing.
+    PlannedStatement top(create + quote_ident(name_) + " ON ONLY " + table_.quoted() + definition, true);
     top.creates = index_name();
     phases.expand.push_back(top);
     for (const PartitionIndex& p : partition_indexes_) {
       std::string index = quote_ident(p.index.table);
       std::string qualified = quote_ident(p.index.schema) + "." + index;
       if (p.partitioned) {
-        PlannedStatement level(create + "IF NOT EXISTS " + index + " ON ONLY " + p.partition.quoted() + definition,
-                               true);
+        PlannedStatement level(create + index + " ON ONLY " + p.partition.quoted() + definition, true);
         level.creates = p.index;
         phases.expand.push_back(level);
       } else {
@@ -121,14 +120,11 @@ class CreateIndex : public Operation {
   void rollback(const Catalog& catalog, Phases& phases) const override {
     const CatalogTable* table = catalog.table(table_);
     if (table == nullptr || !table->partitioned) {
-      phases.abort.push_back({drop(), true});
+      phases.abort.push_back(drop_built_index(index_name()));
       return;
     }
-    phases.abort.push_back({"DROP INDEX IF EXISTS " + index_name().quoted(), true});
-    for (const PartitionIndex& p : partition_indexes_) {
-      phases.abort.push_back(
-          {"DROP INDEX " + std::string(p.partitioned ? "" : "CONCURRENTLY ") + "IF EXISTS " + p.index.quoted(), true});
-    }
+    phases.abort.push_back(drop_built_index(index_name(), true));
+    for (const PartitionIndex& p : partition_indexes_) phases.abort.push_back(drop_built_index(p.index, p.partitioned));
   }
 
  private:
