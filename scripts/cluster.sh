@@ -105,8 +105,8 @@ cluster_start() {
 
   export PGHOST="$CLUSTER_DIR" PGPORT="$port" PGUSER=postgres PGDATABASE=postgres
   export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
-  local i
-  for i in $(seq 1 100); do
+  local _
+  for _ in $(seq 1 100); do
     "$PG_BINDIR/pg_isready" -q && return 0
     sleep 0.1
   done

@@ -104,6 +104,7 @@ fi
 # The extension must also load on first use, without shared_preload_libraries.
 if CLUSTER_SETTINGS="-c shared_preload_libraries=''" cluster_start; then
   rm -f regression.diffs
+  # shellcheck disable=SC2016 # the inner script expands $preload itself
   run_suite no_preload bash -c '
     preload=$(psql -XAtc "SHOW shared_preload_libraries") || exit 1
     [ -z "$preload" ] || { echo "shared_preload_libraries is \"$preload\", expected empty"; exit 1; }

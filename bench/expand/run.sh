@@ -40,7 +40,9 @@
 # backfill, to tell their cost from the backfill's; the consistency check then counts every row),
 # BENCH_SETTINGS (more server settings for the throwaway cluster, e.g. "-c fsync=on -c
 # synchronous_commit=on -c full_page_writes=on" for a durable server; the default is the test
-# cluster's, without fsync), CLIENT_LOGS (a directory to copy pgbench's per-transaction logs to).
+# cluster's, without fsync), CLIENT_LOGS (a directory to copy pgbench's per-transaction logs to),
+# WARM_WAL (WAL segments made and recycled before the workload starts, as a server in its steady
+# state has them; default 160, 2.5 GB; 0: none, every new segment zero-filled as on a new cluster).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -51,6 +53,7 @@ rows=${ROWS:-5000000}
 old_rate=${OLD_RATE:-200}
 new_rate=${NEW_RATE:-100}
 base_seconds=${BASE_SECONDS:-40}
+warm_wal=${WARM_WAL:-160}
 backfill_options=${BACKFILL_OPTIONS:-batch_rows=100 target_batch_ms=2 nice_ratio=1}
 read -r -a migrator_options <<<"${MIGRATOR_OPTIONS:-}"
 version=0002
@@ -73,6 +76,10 @@ for n in "$rows" "$old_rate" "$new_rate" "$base_seconds"; do
     exit 2
   fi
 done
+if ! [[ "$warm_wal" =~ ^[0-9]+$ ]]; then
+  echo "expand bench: WARM_WAL must be a whole number, got '$warm_wal'" >&2
+  exit 2
+fi
 
 # shellcheck source=scripts/cluster.sh
 source "$root/scripts/cluster.sh"
@@ -82,7 +89,7 @@ pids=()
 cleanup() {
   local pid
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  if [ -n "${CLIENT_LOGS:-}" ]; then mkdir -p "$CLIENT_LOGS" && cp "$work"/*.[0-9]* "$CLIENT_LOGS"/ 2>/dev/null || true; fi
+  if [ -n "${CLIENT_LOGS:-}" ] && mkdir -p "$CLIENT_LOGS"; then cp "$work"/*.[0-9]* "$CLIENT_LOGS"/ 2>/dev/null || true; fi
   rm -rf "$work"
   cluster_stop
 }
@@ -106,6 +113,23 @@ INSERT INTO orders (customer_id, descr, price)
 VACUUM ANALYZE orders;
 SQL
 echo "  loaded in $(( ($(now_ms) - start) / 1000 )) s"
+
+# A server that has run a while starts each new WAL segment by renaming one a checkpoint recycled;
+# a new cluster has none, and whichever backend first writes past a segment's end zero-fills the
+# next one (16 MB, several ms) while it holds the WAL write lock: at the backfill's WAL rate twice
+# a second, each time stalling a client's commit. As on a server in its steady state, WARM_WAL
+# segments are made here and recycled by a checkpoint (min_wal_size keeps them all).
+if [ "$warm_wal" -gt 0 ]; then
+  start=$(now_ms)
+  "${psql[@]}" -c "ALTER SYSTEM SET min_wal_size = '4GB'" -c "SELECT pg_reload_conf()" \
+    -c "CREATE TABLE wal_warm (n int)" >/dev/null
+  for _ in $(seq 1 "$warm_wal"); do
+    echo "INSERT INTO wal_warm VALUES (1); SELECT pg_switch_wal();"
+  done | "${psql[@]}" >/dev/null
+  "${psql[@]}" -c "DROP TABLE wal_warm" -c "CHECKPOINT" >/dev/null
+  recycled=$("${psql[@]}" -Atc "SELECT count(*) FROM pg_ls_waldir() WHERE name > pg_walfile_name(pg_current_wal_lsn())")
+  echo "  $warm_wal WAL segments made, $recycled of them ready for reuse after a checkpoint, in $(( ($(now_ms) - start) / 1000 )) s"
+fi
 
 cat >"$work/old.sql" <<SQL
 \set id random(1, $rows)

@@ -23,8 +23,8 @@ fail() {
 
 # Waits up to $2 seconds (default 30) for the terminal to show a line matching the regex $1.
 wait_for() {
-  local i
-  for i in $(seq 1 $((${2:-30} * 10))); do
+  local _
+  for _ in $(seq 1 $((${2:-30} * 10))); do
     tmux capture-pane -p -t "$session" -S -100 2>/dev/null | grep -qE "$1" && return 0
     sleep 0.1
   done

@@ -2,7 +2,7 @@
 # Runs scripts/demo.sh and checks what a new user reads: a line per build phase while it builds,
 # the headings as written (quotes included), the flag's share, and the cluster removed at the end.
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 out=$(bash scripts/demo.sh 2>&1)
 status=$?
 failed=0
