@@ -157,7 +157,18 @@ PostgresDriver::PostgresDriver(const std::string& conninfo, DriverOptions option
   }
 }
 
-PostgresDriver::~PostgresDriver() = default;
+PostgresDriver::~PostgresDriver() { unlock(); }
+
+void PostgresDriver::unlock() noexcept {
+  if (!locked_ || !session_) return;
+  locked_ = false;
+  try {
+    pqxx::nontransaction tx(session_->connection);
+    tx.exec("SELECT pg_advisory_unlock(" + std::to_string(kLockKey) + ")");
+  } catch (const std::exception&) {
+    // The connection is gone, and the lock with its backend.
+  }
+}
 
 pqxx::connection_base& PostgresDriver::connection() { return session_->connection; }
 

@@ -35,8 +35,12 @@ class PostgresDriver : public Driver {
   // options.notices who holds the lock. Then
   // creates or upgrades schema migrator and its table, unless they are as this version makes them
   // (the schema's comment names the hash of the script that does it, and their shape checks out).
-  // Later calls do nothing: the lock is held until the driver is destroyed.
+  // Later calls do nothing: the lock is held until unlock() or the driver's destruction.
   void lock() override;
+  // Releases the lock now, over the open connection (the destructor calls it): a disconnect alone
+  // frees it only once the server's backend has finished exiting, after this process may have
+  // gone, and a run started at once after this one would find it held (exit 5). Never throws.
+  void unlock() noexcept;
   void cancel() override;
   std::vector<AppliedMigration> applied() override;
   std::vector<AppliedMigration> failed() override;

@@ -293,6 +293,30 @@ TEST_F(PostgresDriverTest, HistoryFromBeforeBaselineIsUpgradedInPlace) {
   EXPECT_THAT(history(), ElementsAre("up 1 applied", "baseline 1 applied"));
 }
 
+// A run releases the migration lock over its connection as it ends: the server frees a session's
+// advisory locks only as its backend exits, after the client has disconnected, so a run started at
+// once after another found the lock still held (exit 5) now and then.
+TEST_F(PostgresDriverTest, UnlockFreesTheLockWhileTheConnectionIsOpen) {
+  pqxx::connection watcher(backend_->url());
+  auto held = [&] {
+    pqxx::nontransaction tx(watcher);
+    return tx
+        .exec1(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")[0]
+        .as<int>();
+  };
+  migrator::DriverOptions options;
+  options.create_database = true;
+  migrator::PostgresDriver driver(backend_->url(), options);
+  driver.lock();
+  EXPECT_EQ(held(), 1);
+  driver.unlock();
+  EXPECT_EQ(held(), 0);
+  driver.lock();  // taken again by a later call, and released with the driver
+  EXPECT_EQ(held(), 1);
+}
+
 TEST_F(PostgresDriverTest, LockHeldElsewhereFailsAtOnceOrAfterWait) {
   migrations_.add("0001_first", "CREATE TABLE t1 (id integer);\n", "DROP TABLE t1;\n");
   pqxx::connection holder(backend_->url());
