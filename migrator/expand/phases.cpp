@@ -1203,7 +1203,11 @@ void PhaseRunner::abort_transaction(const Migration& migration, const PhaseState
   {
     run_transaction(
         *connection_, options_, "abort of " + migration.label(), statements.transactional, [&](pqxx::work& tx) {
-          insert_history(tx, migration, "abort", "reverted", ms_since(start), "what its expand added is gone");
+          std::string detail = "what its expand added is gone";
+          if (!statements.left_alone.empty()) {
+            detail += "; left alone " + some_of(statements.left_alone, 5) + ", which expand did not build";
+          }
+          insert_history(tx, migration, "abort", "reverted", ms_since(start), detail);
           tx.exec_params(
               "UPDATE migrator.expand_phases SET phase = 'aborted', error = '', changed_at = now() "
               "WHERE version = $1",

@@ -757,6 +757,8 @@ TEST_F(ExpandPg, AnIndexExpandDidNotBuildIsNeverTakenForTheMigrations) {
   CommandResult aborted = migrator({"abort", "7"});
   ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
   EXPECT_THAT(aborted.out, HasSubstr("left alone public.customers_name_key, which expand did not build"));
+  EXPECT_EQ(value("SELECT detail FROM migrator.history WHERE version = 7 AND action = 'abort'"),
+            "what its expand added is gone; left alone public.customers_name_key, which expand did not build");
   EXPECT_EQ(value("SELECT pg_get_indexdef('customers_name_key'::regclass)"), theirs);
   database_->exec("DROP INDEX customers_name_key");
   EXPECT_EQ(schema_dump(), before);
