@@ -905,11 +905,13 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                       "; nothing was changed");
     }
     if (phase_dry_run) {
+      std::vector<std::string> notes;
       migrator::DryRunReport report = driver->dry_run([&] {
         return complete->parsed() ? phase_runner->complete_dry_run_scripts(*migration)
-                                  : phase_runner->abort_dry_run_scripts(*migration);
+                                  : phase_runner->abort_dry_run_scripts(*migration, &notes);
       });
       report.command = complete->parsed() ? "complete" : "abort";
+      report.notes = notes;
       report_dry_run(report);
       return 0;
     }

@@ -173,6 +173,7 @@ nlohmann::json DryRunReport::to_json() const {
           {"database", database},
           {"migrations", std::move(migrations_json)},
           {"sequences_advanced", std::move(sequences)},
+          {"notes", notes},
           {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}};
 }
 
@@ -225,6 +226,7 @@ void DryRunReport::print(std::ostream& out) const {
         << (sequence.before.empty() ? "unused" : sequence.before) << " to " << sequence.after
         << " (nextval is not rolled back)\n";
   }
+  for (const std::string& note : notes) out << "\nnote: " << note << "\n";
   if (!error.empty()) out << "\nfailed: " << error << "\n";
   out << "\nrolled back: nothing was changed\n";
 }

@@ -79,11 +79,14 @@ struct DryRunReport {
   // The statement that failed, "<path>:<line>: ERROR: ..."; empty if every statement ran. The run
   // stops at the failure (the transaction is aborted) and is rolled back like any other.
   std::string error;
+  // What the command would leave undone, and why (abort: an index of a name its expand gives that
+  // expand did not build is left alone).
+  std::vector<std::string> notes;
 
   // {"command", "dry_run": true, "database", "migrations": [{"migration", "action", "statements":
   //  [{"file", "line", "statement", "executed", "not_executed_reason"?, "command_tag", "rows" (null
   //  if none), "duration_ms", "locks": [{"relation", "mode"}], "rewritten": [...]}]}],
-  //  "sequences_advanced": [{"sequence", "before", "after"}], "error" (null if none)}
+  //  "sequences_advanced": [{"sequence", "before", "after"}], "notes": [...], "error" (null if none)}
   nlohmann::json to_json() const;
   // A table per migration: line, command tag, rows, milliseconds, locks and rewrites.
   void print(std::ostream& out) const;

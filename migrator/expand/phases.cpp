@@ -1041,8 +1041,15 @@ std::vector<DryRunScript> PhaseRunner::complete_dry_run_scripts(const Migration&
   return {phase_script(migration, "complete", {&c.validations, &c.transactional, &c.concurrent})};
 }
 
-std::vector<DryRunScript> PhaseRunner::abort_dry_run_scripts(const Migration& migration) {
+std::vector<DryRunScript> PhaseRunner::abort_dry_run_scripts(const Migration& migration,
+                                                             std::vector<std::string>* left_alone) {
   PhaseStatements c = abort_statements(migration);
+  if (left_alone != nullptr) {
+    for (const std::string& index : c.left_alone) {
+      left_alone->push_back("abort would leave alone " + index + ", an index of the name " + migration.label() +
+                            " gives that its expand did not build");
+    }
+  }
   return {phase_script(migration, "abort", {&c.concurrent, &c.transactional})};
 }
 

@@ -85,7 +85,9 @@ class PhaseRunner {
   // script each in the order they run it (after the same refusals), for `complete --dry-run` and
   // `abort --dry-run`.
   std::vector<DryRunScript> complete_dry_run_scripts(const Migration& migration);
-  std::vector<DryRunScript> abort_dry_run_scripts(const Migration& migration);
+  // `left_alone`, if given, gets a note per index of a name expand gives that abort would leave alone.
+  std::vector<DryRunScript> abort_dry_run_scripts(const Migration& migration,
+                                                  std::vector<std::string>* left_alone = nullptr);
 
   // The version as on disk: "0007" of 0007_name.
   static std::string version_text(const Migration& migration);

@@ -754,6 +754,8 @@ TEST_F(ExpandPg, AnIndexExpandDidNotBuildIsNeverTakenForTheMigrations) {
   CommandResult dry = migrator({"abort", "7", "--dry-run"});
   EXPECT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_THAT(dry.out, ::testing::Not(HasSubstr("DROP INDEX")));
+  EXPECT_THAT(dry.out, HasSubstr("note: abort would leave alone public.customers_name_key, an index of the name "
+                                 "0007_unique gives that its expand did not build"));
   CommandResult aborted = migrator({"abort", "7"});
   ASSERT_EQ(aborted.exit_code, 0) << aborted.err;
   EXPECT_THAT(aborted.out, HasSubstr("left alone public.customers_name_key, which expand did not build"));
