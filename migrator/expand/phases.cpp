@@ -642,7 +642,7 @@ void PhaseRunner::expand(const Migration& migration) {
 // expand found the name free (or the migrator stopped between building it and recording so).
 void PhaseRunner::build_indexes(const Migration& migration, const std::vector<PlannedStatement>& steps,
                                 int* already_built) {
-  std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
+  const std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
   const std::string what = "expand of " + migration.label();
   for (const PlannedStatement& statement : steps) {
     try {
@@ -678,9 +678,7 @@ void PhaseRunner::build_indexes(const Migration& migration, const std::vector<Pl
       }
       run_concurrent(*connection_, options_, what, statement);
       std::optional<FoundRelation> built = find_relation(*connection_, name);
-      std::string definition = built ? built->definition : "";
-      record_index(*connection_, migration, name, definition);
-      (*recorded)[name.quoted()] = definition;
+      record_index(*connection_, migration, name, built ? built->definition : "");
     } catch (const Error& e) {
       keep_phase_error(*connection_, migration, e.what());
       std::string v = std::to_string(migration.version);
@@ -1148,7 +1146,7 @@ PhaseRunner::PhaseStatements PhaseRunner::abort_statements(const Migration& migr
     }
   }
   nlohmann::json stored = stored_plan(*connection_, migration);
-  std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
+  const std::optional<nlohmann::json> recorded = recorded_indexes(*connection_, migration);
   PhaseStatements statements;
   for (const PlannedStatement& s : statements_from(stored.at("abort"))) {
     const TableName& index = s.built_index;
