@@ -4,7 +4,7 @@
 //
 //   backfill_bench URL VERSION SCHEMA TABLE ASSIGNMENTS PENDING [name=value ...]
 //
-// Options (BackfillOptions' fields): batch_rows, target_batch_ms, pause_ms, nice_ratio,
+// Options (BackfillOptions' fields): batch_rows, target_batch_us, pause_ms, nice_ratio,
 // max_active_sessions, max_lock_waiters, max_replica_lag_ms.
 #include <unistd.h>
 
@@ -21,7 +21,7 @@ namespace {
 
 int usage() {
   std::cerr << "usage: backfill_bench URL VERSION SCHEMA TABLE ASSIGNMENTS PENDING [name=value ...]\n"
-               "  options: batch_rows, target_batch_ms, pause_ms, nice_ratio, max_active_sessions,\n"
+               "  options: batch_rows, target_batch_us, pause_ms, nice_ratio, max_active_sessions,\n"
                "           max_lock_waiters, max_replica_lag_ms\n";
   return 2;
 }
@@ -49,8 +49,8 @@ bool set_option(migrator::expand::BackfillOptions& options, const std::string& s
   }
   if (name == "batch_rows") {
     options.batch_rows = value;
-  } else if (name == "target_batch_ms") {
-    options.target_batch_ms = value;
+  } else if (name == "target_batch_us") {
+    options.target_batch_us = value;
   } else if (name == "pause_ms") {
     options.pause_ms = value;
   } else if (name == "max_active_sessions") {

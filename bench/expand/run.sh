@@ -31,7 +31,7 @@
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build), ROWS,
 # OLD_RATE (default 200), NEW_RATE (default 100), BASE_SECONDS (default 40), BACKFILL_OPTIONS
-# (name=value settings for backfill_bench; default "batch_rows=100 target_batch_ms=1
+# (name=value settings for backfill_bench; default "batch_rows=100 target_batch_us=1000
 # nice_ratio=1", the migrator's defaults), MIGRATOR_OPTIONS (global options for `migrator up` in
 # mode migrator, e.g. "--backfill-target 50ms --backfill-nice-ratio 2"), TIMELINE (a file to write
 # a per-second latency timeline of the migration to), SAMPLE (a file to write, every 200 ms through
@@ -54,7 +54,7 @@ old_rate=${OLD_RATE:-200}
 new_rate=${NEW_RATE:-100}
 base_seconds=${BASE_SECONDS:-40}
 warm_wal=${WARM_WAL:-160}
-backfill_options=${BACKFILL_OPTIONS:-batch_rows=100 target_batch_ms=1 nice_ratio=1}
+backfill_options=${BACKFILL_OPTIONS:-batch_rows=100 target_batch_us=1000 nice_ratio=1}
 read -r -a migrator_options <<<"${MIGRATOR_OPTIONS:-}"
 version=0002
 

@@ -307,8 +307,9 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
   app.add_option("--backfill-batch-rows", backfill_batch_rows_text,
                  "Rows in the backfill's first batch, 1 to 1000000; later batches adapt to --backfill-target")
       ->capture_default_str();
-  app.add_option("--backfill-target", backfill_target_text,
-                 "Time one backfill batch (its own short transaction) should take; the batch size adapts to it")
+  app.add_option(
+         "--backfill-target", backfill_target_text,
+         "Time one backfill batch (its own short transaction) should take, from 100us; the batch size adapts to it")
       ->capture_default_str();
   app.add_option("--backfill-pause", backfill_pause_text, "Least pause between backfill batches")
       ->capture_default_str();
@@ -658,12 +659,31 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
     if (!ms) usage(option + ": expected a duration such as 500ms, 5s or 2min, at most a day, got '" + text + "'");
     return *ms;
   };
+  // --backfill-target also takes microseconds: a batch's length is what a client may wait for.
+  auto backfill_target_us = [](const std::string& text) -> int64_t {
+    constexpr int64_t kMinUs = 100;
+    constexpr size_t kMaxDigits = 9;
+    const std::string expected =
+        "--backfill-target: expected a duration such as 500us, 1ms or 50ms, from 100us to a day, got '" + text + "'";
+    int64_t us = 0;
+    if (text.size() > 2 && text.compare(text.size() - 2, 2, "us") == 0) {
+      std::string digits = text.substr(0, text.size() - 2);
+      if (digits.size() > kMaxDigits || digits.find_first_not_of("0123456789") != std::string::npos) usage(expected);
+      us = std::stoll(digits);
+    } else {
+      std::optional<int64_t> ms = migrator::parse_duration_ms(text);
+      if (!ms) usage(expected);
+      us = *ms * 1000;
+    }
+    if (us < kMinUs || us > int64_t{86400} * 1000 * 1000) usage(expected);
+    return us;
+  };
   int64_t lock_timeout_ms = duration("--lock-timeout", lock_timeout_text);
   int64_t statement_timeout_ms = duration("--statement-timeout", statement_timeout_text);
   migrator::expand::BackfillOptions backfill_options;
   backfill_options.batch_rows = parse_whole_number("--backfill-batch-rows", backfill_batch_rows_text, 1, 1000000,
                                                    "a number of rows");
-  backfill_options.target_batch_ms = std::max<int64_t>(duration("--backfill-target", backfill_target_text), 1);
+  backfill_options.target_batch_us = backfill_target_us(backfill_target_text);
   backfill_options.pause_ms = duration("--backfill-pause", backfill_pause_text);
   backfill_options.nice_ratio = parse_ratio("--backfill-nice-ratio", backfill_nice_ratio_text, 100);
   backfill_options.max_active_sessions = static_cast<int>(

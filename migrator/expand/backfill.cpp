@@ -554,7 +554,7 @@ class JobRunner {
   // a factor of two either way so one slow batch (a checkpoint, a vacuum) does not collapse it.
   void adapt(int64_t walked, double elapsed_ms) {
     if (walked < batch_rows_ || elapsed_ms <= 0) return;
-    double factor = 0.8 * static_cast<double>(options_.target_batch_ms) / elapsed_ms;
+    double factor = 0.8 * static_cast<double>(options_.target_batch_us) / 1000.0 / elapsed_ms;
     factor = std::clamp(factor, 0.5, 2.0);
     batch_rows_ = std::clamp<int64_t>(static_cast<int64_t>(static_cast<double>(batch_rows_) * factor), kMinBatchRows,
                                       kMaxBatchRows);

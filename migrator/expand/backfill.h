@@ -30,7 +30,7 @@ struct BackfillJob {
 
 struct BackfillOptions {
   int64_t batch_rows = 10000;      // first batch size; then adapts
-  int64_t target_batch_ms = 200;   // batch size adapts to keep each batch under this
+  int64_t target_batch_us = 200000;  // batch size adapts to keep each batch under this (µs)
   int64_t pause_ms = 0;            // least pause between batches
   double nice_ratio = 0;           // and a pause of this many times the last batch's duration
   int max_active_sessions = 0;     // >0: pause while more other sessions are active

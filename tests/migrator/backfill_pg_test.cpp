@@ -131,7 +131,7 @@ TEST_F(BackfillPg, GoesOnWhenTheServerLosesThePreparedBatch) {
   } dropper(conn);
   BackfillOptions options;
   options.batch_rows = 50;
-  options.target_batch_ms = 100000;  // the size stays 50
+  options.target_batch_us = 100'000'000;  // the size stays 50
   BackfillResult result = run_backfill(conn, {increment("items")}, options, &dropper);
   EXPECT_TRUE(dropper.dropped_);
   EXPECT_EQ(result.rows, 3000);
@@ -160,7 +160,7 @@ TEST_F(BackfillPg, NiceRatioPausesAfterEachBatch) {
   pqxx::connection conn(database_->url());
   BackfillOptions options;
   options.batch_rows = 1000;
-  options.target_batch_ms = 60000;  // batches double: 1000, 2000, 3000
+  options.target_batch_us = 60'000'000;  // batches double: 1000, 2000, 3000
   options.nice_ratio = 3;
   BackfillResult result = run_backfill(conn, {increment("items")}, options, nullptr);
   EXPECT_EQ(result.rows, 6000);
@@ -203,7 +203,7 @@ TEST_F(BackfillPg, NiceRatioPausesAfterSubMillisecondBatches) {
   pqxx::connection conn(database_->url());
   BackfillOptions options;
   options.batch_rows = 10;
-  options.target_batch_ms = 1;  // batches stay at about 0.8 ms
+  options.target_batch_us = 1000;  // batches stay at about 0.8 ms
   options.nice_ratio = 1;
   BackfillResult result = run_backfill(conn, {increment("items")}, options, nullptr);
   EXPECT_EQ(result.rows, 20000);
@@ -271,7 +271,7 @@ TEST_F(BackfillPg, ADataErrorNamesItsRowAndTheRunGoesOnOnceItIsCorrected) {
   pqxx::connection conn(database_->url());
   BackfillOptions options;
   options.batch_rows = 100;
-  options.target_batch_ms = 100000;  // batches double: 100, 200, then 400 from id 301
+  options.target_batch_us = 100'000'000;        // batches double: 100, 200, then 400 from id 301
   auto failure = [&](const BackfillJob& job) {  // the message the run fails with
     try {
       run_backfill(conn, {job}, options, nullptr);
@@ -366,7 +366,7 @@ TEST_F(BackfillPg, ResumesAfterSigkillWithEveryRowOnce) {
       pqxx::connection conn(database_->url());
       BackfillOptions options;
       options.batch_rows = 200;
-      options.target_batch_ms = 1;  // keeps the batches small
+      options.target_batch_us = 1000;  // keeps the batches small
       options.pause_ms = 20;
       run_backfill(conn, {increment("items")}, options, nullptr);
     } catch (...) {
@@ -427,7 +427,7 @@ TEST_F(BackfillPg, TwoRunsOfTheSameJobTakeTurnsAndApplyEveryBatchOnce) {
   std::string url = database_->url();
   BackfillOptions options;
   options.batch_rows = 300;
-  options.target_batch_ms = 1;  // small batches, many turns
+  options.target_batch_us = 1000;  // small batches, many turns
   BackfillResult results[2];
   std::string errors[2];
   auto run = [&](int i) {
@@ -476,7 +476,7 @@ TEST_F(BackfillPg, FinishesWhileAnotherSessionKeepsInserting) {
   pqxx::connection conn(url);
   BackfillOptions options;
   options.batch_rows = 500;
-  options.target_batch_ms = 20;
+  options.target_batch_us = 20000;
   int64_t inserted_at_start = inserted;
   BackfillResult result;
   try {

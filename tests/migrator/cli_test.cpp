@@ -130,6 +130,7 @@ TEST(MigratorCli, BackfillOptionUsageErrorsExitTwoAndChangeNothing) {
   const std::string rows = "expected a number of rows from 1 to 1000000, got ";
   const std::string sessions = "expected a number of sessions from 0 to 100000, got ";
   const std::string duration = "expected a duration such as 500ms, 5s or 2min, at most a day, got ";
+  const std::string target = "expected a duration such as 500us, 1ms or 50ms, from 100us to a day, got ";
   struct Case {
     std::string option, value, message;
   };
@@ -138,9 +139,14 @@ TEST(MigratorCli, BackfillOptionUsageErrorsExitTwoAndChangeNothing) {
       {"--backfill-batch-rows", "-5", rows + "'-5'"},
       {"--backfill-batch-rows", "5k", rows + "'5k'"},
       {"--backfill-batch-rows", "1000001", rows + "1000001"},
-      {"--backfill-target", "100", duration + "'100'"},
-      {"--backfill-target", "-100ms", duration + "'-100ms'"},
-      {"--backfill-target", "2h", duration + "'2h'"},
+      {"--backfill-target", "100", target + "'100'"},
+      {"--backfill-target", "-100ms", target + "'-100ms'"},
+      {"--backfill-target", "2h", target + "'2h'"},
+      {"--backfill-target", "99us", target + "'99us'"},
+      {"--backfill-target", "0ms", target + "'0ms'"},
+      {"--backfill-target", "-500us", target + "'-500us'"},
+      {"--backfill-target", "us", target + "'us'"},
+      {"--backfill-target", "1.5ms", target + "'1.5ms'"},
       {"--backfill-pause", "1.5s", duration + "'1.5s'"},
       {"--backfill-pause", "1441min", duration + "'1441min'"},
       {"--backfill-max-active", "-1", sessions + "'-1'"},
@@ -162,6 +168,11 @@ TEST(MigratorCli, BackfillOptionUsageErrorsExitTwoAndChangeNothing) {
                     "--backfill-max-lock-waiters", "100000", "--backfill-max-replica-lag", "5s", "up"});
   EXPECT_EQ(up.exit_code, 0) << up.err;
   EXPECT_TRUE(std::filesystem::exists(path));
+  for (const std::string target_value : {"100us", "500us", "86400s"}) {
+    CommandResult again = migrator_cli({"--database-url", "sqlite:" + path, "--dir", migrations.path().string(),
+                                        "--backfill-target", target_value, "up"});
+    EXPECT_EQ(again.exit_code, 0) << target_value << ": " << again.err;
+  }
 }
 
 TEST(MigratorCli, UsageErrorsAreOnePlainLineNamingTheOption) {
