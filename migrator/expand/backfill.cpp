@@ -438,7 +438,8 @@ class JobRunner {
   // checkpoint. The checkpoint row is locked first and must still be at `expected_last`: two runs
   // of the same job (one left behind, say) take turns batch by batch, and a run that finds the
   // checkpoint moved does nothing and adopts it instead of applying a batch twice. Returns no row
-  // then; else the new checkpoint, rows_done, whether the job is finished, the rows walked and rows_total.
+  // then; else the new checkpoint, rows_done, whether the job is finished, the rows walked, rows_total
+  // and the milliseconds the server has spent on the batch's message so far.
   std::string batch_statement(pqxx::transaction_base& tx, const std::string& last, const std::string& expected_last,
                               const std::string& rows) const {
     const BackfillJob& job = *state_.job;
@@ -473,7 +474,8 @@ class JobRunner {
            " updated_at = now(), finished_at = CASE WHEN " + finishing + " THEN now() END, rows_total = CASE WHEN " +
            finishing + " THEN rows_done + " + walked + " ELSE greatest(rows_total, rows_done + " + walked + ") END" +
            where_job + " AND EXISTS (SELECT FROM _migrator_checkpoint)"
-           " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked + ", rows_total";
+           " RETURNING to_json(last_key)::text, rows_done, finished_at IS NOT NULL, " + walked + ", rows_total,"
+           " extract(epoch FROM clock_timestamp() - statement_timestamp())::float8 * 1000";
   }
 
   // The batch as the job's prepared statement (prepared at the first call).
@@ -546,12 +548,16 @@ class JobRunner {
     int64_t walked_rows = done[0][3].as<int64_t>();
     state_.rows_total = done[0][4].as<int64_t>();
     last_batch_ms_ = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-    adapt(walked_rows, last_batch_ms_);
+    // The size follows the batch's time on the server, the stretch its backend holds a CPU
+    // without a break (what a client woken there waits for); the round trip to a server across a
+    // network would otherwise shrink the batches to nothing. The pause follows the whole batch.
+    adapt(walked_rows, done[0][5].as<double>());
     return walked_rows;
   }
 
-  // gh-ost's chunk-time idea: scale the next batch toward 80% of the target duration, by at most
-  // a factor of two either way so one slow batch (a checkpoint, a vacuum) does not collapse it.
+  // gh-ost's chunk-time idea: scale the next batch toward 80% of the target duration (the batch's
+  // time on the server, `elapsed_ms`), by at most a factor of two either way so one slow batch (a
+  // checkpoint, a vacuum) does not collapse it.
   void adapt(int64_t walked, double elapsed_ms) {
     if (walked < batch_rows_ || elapsed_ms <= 0) return;
     double factor = 0.8 * static_cast<double>(options_.target_batch_us) / 1000.0 / elapsed_ms;

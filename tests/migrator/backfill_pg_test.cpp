@@ -1,7 +1,12 @@
 // The backfill on PostgreSQL: every row of the key range exactly once (an increment that would show a
 // second application), composite and unique-column keys, a table without a key refused by name,
 // resume after SIGKILL, finishing under an insert load, and the throttle's pauses and retries.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +38,99 @@ class Recorder : public BackfillObserver {
  public:
   void progress(const BackfillProgress& p) override { seen.push_back(p); }
   std::vector<BackfillProgress> seen;
+};
+
+// A proxy on a loopback port in front of the test server that holds every chunk of bytes, in either
+// direction, `delay` before passing it on: a server across a network, as the backfill sees it. It
+// serves one connection, then stops.
+class DelayProxy {
+ public:
+  DelayProxy(const std::string& host, int port, std::chrono::milliseconds delay)
+      : host_(host), server_port_(port), delay_(delay) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t size = sizeof address;
+    if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&address), size) != 0 ||
+        listen(listen_fd_, 1) != 0 || getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&address), &size) != 0) {
+      throw std::runtime_error("delay proxy: cannot listen");
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  DelayProxy(const DelayProxy&) = delete;
+  DelayProxy& operator=(const DelayProxy&) = delete;
+  ~DelayProxy() {
+    stop_ = true;
+    thread_.join();
+    close(listen_fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int connect_to_server() const {
+    if (!host_.empty() && host_[0] == '/') {  // a socket directory
+      int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+      sockaddr_un address{};
+      address.sun_family = AF_UNIX;
+      std::string path = host_ + "/.s.PGSQL." + std::to_string(server_port_);
+      path.copy(address.sun_path, sizeof address.sun_path - 1);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+      close(fd);
+      return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<uint16_t>(server_port_));
+    inet_pton(AF_INET, host_.empty() ? "127.0.0.1" : host_.c_str(), &address.sin_addr);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) return fd;
+    close(fd);
+    return -1;
+  }
+
+  void serve() {
+    int client = -1;
+    while (!stop_ && client < 0) {
+      pollfd waiting{listen_fd_, POLLIN, 0};
+      if (poll(&waiting, 1, 50) > 0) client = accept(listen_fd_, nullptr, nullptr);
+    }
+    if (client < 0) return;
+    int server = connect_to_server();
+    char buffer[65536];
+    while (!stop_ && server >= 0) {
+      pollfd fds[2] = {{client, POLLIN, 0}, {server, POLLIN, 0}};
+      if (poll(fds, 2, 50) <= 0) continue;
+      bool open = true;
+      for (int i = 0; i < 2 && open; ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t got = read(fds[i].fd, buffer, sizeof buffer);
+        if (got <= 0) {
+          open = false;
+          break;
+        }
+        std::this_thread::sleep_for(delay_);
+        int to = i == 0 ? server : client;
+        for (ssize_t sent = 0; sent < got && open;) {
+          ssize_t n = write(to, buffer + sent, static_cast<size_t>(got - sent));
+          if (n <= 0) open = false;
+          sent += n;
+        }
+      }
+      if (!open) break;
+    }
+    if (server >= 0) close(server);
+    close(client);
+  }
+
+  std::string host_;
+  int server_port_;
+  std::chrono::milliseconds delay_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
 };
 
 class BackfillPg : public ::testing::Test {
@@ -215,6 +313,30 @@ TEST_F(BackfillPg, NiceRatioPausesAfterSubMillisecondBatches) {
   double busy = result.seconds - result.paused_seconds;
   EXPECT_GT(result.paused_seconds, busy / 2);
   EXPECT_LT(result.paused_seconds, busy) << result.batches << " batches";
+  EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
+}
+
+// The batch size follows the batch's time on the server, not its round trip: across a link that
+// holds every message 2 ms each way, 1 ms batches grow from their first 100 rows as they do on a
+// local server, where sizing on the round trip (4 ms and more) halved them down to 10 rows, about
+// 2,000 batches.
+TEST_F(BackfillPg, BatchSizeFollowsTheServersTimeNotTheRoundTrip) {
+  create_items(20000);
+  pqxx::connection direct(database_->url());
+  DelayProxy proxy(direct.hostname() == nullptr ? "" : direct.hostname(), std::stoi(direct.port()),
+                   std::chrono::milliseconds(2));
+  pqxx::connection conn(database_->url() + " host=127.0.0.1 port=" + std::to_string(proxy.port()) +
+                        " sslmode=disable gssencmode=disable");
+  BackfillOptions options;
+  options.batch_rows = 100;
+  options.target_batch_us = 1000;
+  Recorder recorder;
+  BackfillResult result = run_backfill(conn, {increment("items")}, options, &recorder);
+  EXPECT_EQ(result.rows, 20000);
+  EXPECT_LT(result.batches, 200);
+  int64_t largest = 0;
+  for (const BackfillProgress& p : recorder.seen) largest = std::max(largest, p.batch_rows);
+  EXPECT_GT(largest, 100);
   EXPECT_EQ(number("SELECT count(*) FROM items WHERE hits <> 1"), 0);
 }
 
