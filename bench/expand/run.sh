@@ -31,9 +31,10 @@
 #
 # Environment: PG_BINDIR (default /usr/lib/postgresql/15/bin), BUILD_DIR (default build), ROWS,
 # OLD_RATE (default 200), NEW_RATE (default 100), BASE_SECONDS (default 40), BACKFILL_OPTIONS
-# (name=value settings for backfill_bench; default "batch_rows=100 target_batch_us=1000
-# nice_ratio=1", the migrator's defaults), MIGRATOR_OPTIONS (global options for `migrator up` in
-# mode migrator, e.g. "--backfill-target 50ms --backfill-nice-ratio 2"), TIMELINE (a file to write
+# (name=value settings for backfill_bench; default "batch_rows=100 target_batch_us=500
+# nice_ratio=0.5", the migrator's defaults), MIGRATOR_OPTIONS (global options for `migrator up` in
+# mode migrator, e.g. "--backfill-target 50ms --backfill-nice-ratio 2"), COMPLETE_OPTIONS (global
+# options for `migrator complete`, e.g. "--backup-compression 0"), TIMELINE (a file to write
 # a per-second latency timeline of the migration to), SAMPLE (a file to write, every 200 ms through
 # the migration, the server's busy sessions and their wait events, and any vacuum's progress),
 # NO_BACKFILL (mode backfill: SECONDS of the expand's triggers and views under both clients with no
@@ -54,8 +55,9 @@ old_rate=${OLD_RATE:-200}
 new_rate=${NEW_RATE:-100}
 base_seconds=${BASE_SECONDS:-40}
 warm_wal=${WARM_WAL:-160}
-backfill_options=${BACKFILL_OPTIONS:-batch_rows=100 target_batch_us=1000 nice_ratio=1}
+backfill_options=${BACKFILL_OPTIONS:-batch_rows=100 target_batch_us=500 nice_ratio=0.5}
 read -r -a migrator_options <<<"${MIGRATOR_OPTIONS:-}"
+read -r -a complete_options <<<"${COMPLETE_OPTIONS:-}"
 version=0002
 
 case "$mode" in
@@ -364,7 +366,7 @@ if [ "$mode" = migrator ]; then
   load_stop old
   complete_from=$(now_ms)
   "$tool" --database-url "$url" --dir "$work/migrations" --backup-dir "$work/backups" --pg-bin "$PG_BINDIR" \
-    complete "$version" >"$work/complete.out" 2>&1 || { echo "expand bench: migrator complete failed:" >&2; cat "$work/complete.out" >&2; exit 1; }
+    "${complete_options[@]}" complete "$version" >"$work/complete.out" 2>&1 || { echo "expand bench: migrator complete failed:" >&2; cat "$work/complete.out" >&2; exit 1; }
   complete_ms=$(($(now_ms) - complete_from))
 fi
 mig_to=$(now_ms)
@@ -428,6 +430,7 @@ else
     "$backfill_rows" "$backfill_seconds" "$rps"
   printf '  %-44s %s ms (up, expand + backfill)\n' "migrator up" "$((backfill_to - expand_from))"
   printf '  %-44s %s\n' "migrator options" "${MIGRATOR_OPTIONS:-(defaults)}"
+  [ -z "${COMPLETE_OPTIONS:-}" ] || printf '  %-44s %s\n' "migrator complete options" "$COMPLETE_OPTIONS"
   printf '  %-44s %s\n' "migrator complete (ms)" "$complete_ms"
 fi
 if [ -n "${TIMELINE:-}" ]; then

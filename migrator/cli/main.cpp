@@ -292,15 +292,16 @@ int run(int argc, char** argv, migrator::JsonDocument* json) {
                  "PostgreSQL: SET LOCAL statement_timeout for each migration (0s: the server's setting)")
       ->capture_default_str();
   // The backfill of a declarative migration (up, backfill): expand/backfill.h.
-  // Short batches with as long a pause after each. A batch is one statement, which the server's
-  // backend runs on a CPU without a break: a client's backend woken on that CPU waits for it (Linux
-  // lets the running task finish its slice), so the longest batch is about what the backfill adds
-  // to the clients' p99 (bench/expand, 2 cores: 2 ms batches 2.2-2.3 ms p99, 1 ms 1.4-1.6, on a
-  // baseline of 1.0-1.2 ms; `perf sched`: client wake-ups delayed over 1 ms, 18 in 5 s, then 1).
+  // Short batches with half as long a pause after each. A batch is one statement, which the
+  // server's backend runs on a CPU without a break: a client's backend woken on that CPU waits for
+  // it (Linux lets the running task finish its slice), so the longest batch is about what the
+  // backfill adds to the clients' p99 (bench/expand, 2 cores, baseline p99 1.0-1.2 ms: 2 ms batches
+  // 2.2-2.3 ms p99, 1 ms 1.4-1.6; `perf sched`: client wake-ups delayed over 1 ms in 5 s, 18, then
+  // 1). At 500us of the server's time and a nice ratio of 0.5: 1.5-1.6 ms at 127,000-131,000 rows/s.
   std::string backfill_batch_rows_text = "100";
-  std::string backfill_target_text = "1ms";
+  std::string backfill_target_text = "500us";
   std::string backfill_pause_text = "0ms";
-  std::string backfill_nice_ratio_text = "1";
+  std::string backfill_nice_ratio_text = "0.5";
   std::string backfill_max_active_text = "0";
   std::string backfill_max_lock_waiters_text = "0";
   std::string backfill_max_replica_lag_text = "0ms";
