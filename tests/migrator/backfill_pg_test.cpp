@@ -317,19 +317,19 @@ TEST_F(BackfillPg, NiceRatioPausesAfterSubMillisecondBatches) {
 }
 
 // The batch size follows the batch's time on the server, not its round trip: across a link that
-// holds every message 2 ms each way, 1 ms batches grow from their first 100 rows as they do on a
-// local server, where sizing on the round trip (4 ms and more) halved them down to 10 rows, about
-// 2,000 batches.
+// holds every message 5 ms each way, 4 ms batches grow from their first 100 rows as they do on a
+// local server (100 rows take a fraction of a millisecond there, even on a busy machine), where
+// sizing on the round trip (10 ms and more) halved them down to 10 rows, about 2,000 batches.
 TEST_F(BackfillPg, BatchSizeFollowsTheServersTimeNotTheRoundTrip) {
   create_items(20000);
   pqxx::connection direct(database_->url());
   DelayProxy proxy(direct.hostname() == nullptr ? "" : direct.hostname(), std::stoi(direct.port()),
-                   std::chrono::milliseconds(2));
+                   std::chrono::milliseconds(5));
   pqxx::connection conn(database_->url() + " host=127.0.0.1 port=" + std::to_string(proxy.port()) +
                         " sslmode=disable gssencmode=disable");
   BackfillOptions options;
   options.batch_rows = 100;
-  options.target_batch_us = 1000;
+  options.target_batch_us = 4000;
   Recorder recorder;
   BackfillResult result = run_backfill(conn, {increment("items")}, options, &recorder);
   EXPECT_EQ(result.rows, 20000);
