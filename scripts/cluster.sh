@@ -29,9 +29,13 @@ _cluster_as_owner() {
 }
 
 _cluster_free_port() {
-  local port
+  local port from=20000 to=32768
+  # Below the kernel's ephemeral range: a port a client connection holds as its own end there makes
+  # the server's bind fail ("Address already in use") though nothing listens on it.
+  read -r to _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || true
+  [ "${to:-0}" -gt $((from + 1000)) ] || to=60000
   for _ in $(seq 1 100); do
-    port=$((20000 + RANDOM % 40000))
+    port=$((from + RANDOM % (to - from)))
     # Nothing answers on it (bash's /dev/tcp connect fails): take it.
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"

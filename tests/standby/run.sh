@@ -53,16 +53,23 @@ trap '' PIPE  # a closed session pipe is then an error, not a silent death that 
 
 free_port() { _cluster_free_port; }
 
-start_node() {  # NAME PORT
-  local name=$1 port=$2
-  if ! as_owner "$PG_BINDIR/pg_ctl" -D "$DIR/$name" -l "$DIR/$name.log" -w -t 60 \
-    -o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR \
-        -c shared_preload_libraries=pg_rollout -c wal_level=replica -c max_wal_senders=4 \
-        -c hot_standby=on -c fsync=off -c max_connections=20" start >/dev/null; then
-    echo "the $name did not start; its log:"
-    tail -n 30 "$DIR/$name.log"
-    exit 1
-  fi
+start_node() {  # NAME: starts it on a free port (another one if that one is taken meanwhile), echoes the port
+  local name=$1 port attempt
+  for attempt in 1 2 3 4 5; do
+    port=$(free_port)
+    while [ "$port" = "${PRIMARY_PORT:-}" ]; do port=$(free_port); done
+    if as_owner "$PG_BINDIR/pg_ctl" -D "$DIR/$name" -l "$DIR/$name.log" -w -t 60 \
+      -o "-c port=$port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR \
+          -c shared_preload_libraries=pg_rollout -c wal_level=replica -c max_wal_senders=4 \
+          -c hot_standby=on -c fsync=off -c max_connections=20" start >/dev/null 2>&1; then
+      echo "$port"
+      return 0
+    fi
+    [ "$attempt" -lt 5 ] || break
+  done
+  echo "the $name did not start; its log:" >&2
+  tail -n 30 "$DIR/$name.log" >&2
+  exit 1
 }
 
 failures=0
@@ -78,8 +85,7 @@ standby() { "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -At -h "$DIR" -p "$STANDB
 # --- The two servers ------------------------------------------------------------------------------
 as_owner "$PG_BINDIR/initdb" -D "$DIR/primary" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
   >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log"; exit 1; }
-PRIMARY_PORT=$(free_port)
-start_node primary "$PRIMARY_PORT"
+PRIMARY_PORT=$(start_node primary) || exit 1
 
 primary >/dev/null <<'SQL'
 CREATE EXTENSION pg_rollout;
@@ -89,9 +95,7 @@ SELECT rollout.set_enabled('f', true);
 SQL
 
 as_owner "$PG_BINDIR/pg_basebackup" -D "$DIR/standby" -R -X stream -c fast -h "$DIR" -p "$PRIMARY_PORT" -U postgres
-STANDBY_PORT=$(free_port)
-while [ "$STANDBY_PORT" = "$PRIMARY_PORT" ]; do STANDBY_PORT=$(free_port); done
-start_node standby "$STANDBY_PORT"
+STANDBY_PORT=$(start_node standby) || exit 1
 [ "$(standby -c "SELECT pg_is_in_recovery()")" = t ] || { echo "the standby is not in recovery"; exit 1; }
 echo "primary on 127.0.0.1:$PRIMARY_PORT, hot standby on 127.0.0.1:$STANDBY_PORT (pg_basebackup -R)"
 
